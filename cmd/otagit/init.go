@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/go-git/go-git/v5"
+
+	repotemplate "github.com/otagit/otagit/firmware-repo-template"
+)
+
+func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("init", "DIR", stderr)
+	noGit := fs.Bool("no-git", false, "only write the files; do not make DIR a Git repository")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	dir := fs.Arg(0)
+	if err := repotemplate.Write(dir); err != nil {
+		return err
+	}
+	if !*noGit {
+		if err := gitInitAdd(dir); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, `Wrote a starter config repository to %[1]s.
+
+Next steps:
+  otagit validate %[1]s          # check it
+  cd %[1]s && git commit -m "otagit config"   # files are staged
+  git remote add origin <your repository> && git push -u origin main
+  otagit serve --repo <your repository>
+`, dir)
+	return nil
+}
+
+// gitInitAdd makes dir a Git repository on branch main with every file
+// staged, unless it is one already.
+func gitInitAdd(dir string) error {
+	repo, err := git.PlainOpen(dir)
+	if err == git.ErrRepositoryNotExists {
+		repo, err = git.PlainInitWithOptions(dir, &git.PlainInitOptions{
+			InitOptions: git.InitOptions{DefaultBranch: "refs/heads/main"},
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("git init %s: %w", dir, err)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		return err
+	}
+	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
+		return fmt.Errorf("git add: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/httpapi"
+	"github.com/otagit/otagit/webhook"
+)
+
+// Environment variables that carry secrets, so they never appear in `ps`.
+const (
+	envWebhookSecret = "OTAGIT_WEBHOOK_SECRET"
+	envGitToken      = "OTAGIT_GIT_TOKEN"
+	envSSHPassphrase = "OTAGIT_SSH_KEY_PASSPHRASE"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "", stderr)
+	var (
+		repo        = fs.String("repo", "", "config repository: local path, file://, https://, ssh:// or git@host:owner/repo.git (required)")
+		branch      = fs.String("branch", "main", "branch to serve")
+		listen      = fs.String("listen", "127.0.0.1:8080", "address to listen on")
+		data        = fs.String("data", "otagit-data", "data directory: local clone, firmware cache, state")
+		poll        = fs.Duration("poll", time.Minute, "how often to fetch without a webhook (0 disables)")
+		secretFile  = fs.String("webhook-secret-file", "", "file holding the GitHub webhook secret (or set $"+envWebhookSecret+")")
+		tokenFile   = fs.String("git-token-file", "", "file holding a token for https remotes (or set $"+envGitToken+")")
+		sshKey      = fs.String("ssh-key", "", "private key file for ssh remotes (passphrase in $"+envSSHPassphrase+"); default: SSH agent")
+		knownHosts  = fs.String("ssh-known-hosts", "", "known_hosts file for ssh remotes (default ~/.ssh/known_hosts)")
+		logFormat   = fs.String("log-format", "text", "log format: text or json")
+		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		fetchTimout = fs.Duration("fetch-timeout", 2*time.Minute, "limit for one fetch of the config repository")
+	)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *repo == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	secret, err := readSecret(*secretFile, envWebhookSecret)
+	if err != nil {
+		return fmt.Errorf("webhook secret: %w", err)
+	}
+	token, err := readSecret(*tokenFile, envGitToken)
+	if err != nil {
+		return fmt.Errorf("git token: %w", err)
+	}
+	return serve(ctx, serverConfig{
+		Store: gitstore.Options{
+			Remote: gitstore.Remote{
+				URL: *repo, Branch: *branch, Token: string(token),
+				SSHKeyFile: *sshKey, SSHKeyPassphrase: os.Getenv(envSSHPassphrase), KnownHostsFile: *knownHosts,
+			},
+			DataDir:      *data,
+			Poll:         *poll,
+			FetchTimeout: *fetchTimout,
+			Logger:       log,
+		},
+		Listen:        *listen,
+		WebhookSecret: secret,
+		Logger:        log,
+	})
+}
+
+// serverConfig is everything serve needs.
+type serverConfig struct {
+	Store         gitstore.Options
+	Listen        string
+	WebhookSecret []byte
+	Logger        *slog.Logger
+	// Ready, if set, is called with the listening address once the server
+	// accepts connections.
+	Ready func(addr string)
+}
+
+// Server timeouts. Devices download over slow Wi-Fi, so writes get minutes;
+// reading a request has no reason to take long.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 10 * time.Minute
+	idleTimeout       = 60 * time.Second
+	shutdownTimeout   = 30 * time.Second
+)
+
+// serve runs the sync loop and the HTTP server until ctx is done, then
+// shuts both down gracefully.
+func serve(ctx context.Context, cfg serverConfig) error {
+	log := cfg.Logger
+	store, err := gitstore.New(cfg.Store)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	router := mux.NewRouter()
+	httpapi.New(httpapi.Config{Snapshots: store, Status: store, Logger: log}).Register(router)
+	router.Handle("/webhook/github", webhook.New(webhook.Config{
+		Secret: cfg.WebhookSecret, Branch: cfg.Store.Remote.Branch, Syncer: store, Logger: log,
+	})).Methods(http.MethodPost)
+	srv := &http.Server{
+		Handler:           router,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	storeCtx, stopStore := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	storeErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		storeErr <- store.Run(storeCtx)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	log.Info("otagit serving", "listen", ln.Addr().String(), "repo", cfg.Store.Remote.String(),
+		"branch", cfg.Store.Remote.Branch, "data", cfg.Store.DataDir, "poll", cfg.Store.Poll,
+		"webhook", len(cfg.WebhookSecret) > 0)
+	if len(cfg.WebhookSecret) == 0 {
+		log.Warn("no webhook secret: POST /webhook/github is refused; set $" + envWebhookSecret + " or --webhook-secret-file to enable it")
+	}
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr().String())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-storeErr:
+		if err != nil {
+			runErr = fmt.Errorf("sync: %w", err)
+		}
+	}
+	log.Info("shutting down")
+	shCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", "err", err)
+	}
+	stopStore()
+	wg.Wait()
+	return runErr
+}
+
+// readSecret reads a secret from file, or else from the environment
+// variable env. Surrounding white space (a trailing newline) is dropped.
+// Secrets are never taken from command-line values, which `ps` shows.
+func readSecret(file, env string) ([]byte, error) {
+	var raw string
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		raw = string(b)
+	} else {
+		raw = os.Getenv(env)
+	}
+	return []byte(strings.TrimSpace(raw)), nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: use text or json", format)
+}

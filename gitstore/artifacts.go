@@ -1,0 +1,194 @@
+package gitstore
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/otagit/otagit/espimage"
+)
+
+// Cache is the content-addressed store of firmware binaries on disk:
+// artifacts/<sha256> holds the bytes devices download, so requests are
+// served from plain files and never from Git objects. It also remembers
+// which Git blob has which digests, so a sync reads only binaries it has not
+// seen before. A Cache is safe for concurrent use.
+type Cache struct {
+	dir string
+	mu  sync.Mutex // guards byBlob
+	// byBlob maps a Git blob hash to the artifact holding its content.
+	byBlob map[plumbing.Hash]Blob
+}
+
+// OpenCache opens (creating it if needed) the cache in dir.
+func OpenCache(dir string) (*Cache, error) {
+	for _, d := range []string{dir, filepath.Join(dir, "blobs"), filepath.Join(dir, "tmp")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("artifact cache: %w", err)
+		}
+	}
+	return &Cache{dir: dir, byBlob: map[plumbing.Hash]Blob{}}, nil
+}
+
+// Path returns the file that holds the artifact with the given sha256.
+func (c *Cache) Path(sha256hex string) string { return filepath.Join(c.dir, sha256hex) }
+
+// Put stores the content read from r, at most limit bytes, and returns its
+// Blob. The file appears under its digest only once complete (written to a
+// temporary file, synced and renamed), so a crash never leaves a partial
+// artifact. A larger content is refused and not stored.
+func (c *Cache) Put(r io.Reader, limit int64) (Blob, error) {
+	tmp, err := os.CreateTemp(filepath.Join(c.dir, "tmp"), "put-*")
+	if err != nil {
+		return Blob{}, fmt.Errorf("artifact cache: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	defer tmp.Close()
+	bw := bufio.NewWriterSize(tmp, 256<<10)
+	d := newDigester(bw)
+	if _, err := io.Copy(d, io.LimitReader(r, limit+1)); err != nil {
+		return Blob{}, fmt.Errorf("artifact cache: %w", err)
+	}
+	if d.size > limit {
+		return Blob{}, fmt.Errorf("larger than the %d bytes allowed", limit)
+	}
+	if err := bw.Flush(); err != nil {
+		return Blob{}, fmt.Errorf("artifact cache: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return Blob{}, fmt.Errorf("artifact cache: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return Blob{}, fmt.Errorf("artifact cache: %w", err)
+	}
+	b := d.blob()
+	b.File = c.Path(b.SHA256)
+	if err := os.Rename(tmp.Name(), b.File); err != nil {
+		return Blob{}, fmt.Errorf("artifact cache: %w", err)
+	}
+	return b, nil
+}
+
+// Inspect implements Inspector for a TreeFS: a blob seen before (in this
+// process or, through the index on disk, an earlier one) costs no read; a
+// new one is copied into the cache once. For any other fs.FS every file is
+// read and stored.
+func (c *Cache) Inspect(fsys fs.FS, name string) (Blob, error) {
+	st, err := fs.Stat(fsys, name)
+	if err != nil {
+		return Blob{}, err
+	}
+	if !st.Mode().IsRegular() {
+		return Blob{}, errors.New("not a regular file")
+	}
+	h, isBlob := st.Sys().(plumbing.Hash)
+	if isBlob {
+		if b, ok := c.lookup(h, st.Size()); ok {
+			return b, nil
+		}
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return Blob{}, err
+	}
+	defer f.Close()
+	b, err := c.Put(f, maxBinarySize)
+	if err != nil {
+		return Blob{}, err
+	}
+	if isBlob {
+		c.remember(h, b)
+	}
+	return b, nil
+}
+
+// lookup finds the artifact of Git blob h, in memory or in the index on
+// disk, and checks that its file is still there with the expected size.
+func (c *Cache) lookup(h plumbing.Hash, size int64) (Blob, bool) {
+	c.mu.Lock()
+	b, ok := c.byBlob[h]
+	c.mu.Unlock()
+	if !ok {
+		var err error
+		if b, err = c.readIndex(h); err != nil {
+			return Blob{}, false
+		}
+	}
+	if st, err := os.Stat(b.File); err != nil || st.Size() != size || b.Size != size {
+		return Blob{}, false
+	}
+	if !ok {
+		c.mu.Lock()
+		c.byBlob[h] = b
+		c.mu.Unlock()
+	}
+	return b, true
+}
+
+// remember records that blob h is stored as b, in memory and on disk.
+// Failing to write the index only costs a re-read after a restart.
+func (c *Cache) remember(h plumbing.Hash, b Blob) {
+	c.mu.Lock()
+	c.byBlob[h] = b
+	c.mu.Unlock()
+	line := fmt.Sprintf("%s %s %d\n", b.SHA256, b.MD5, b.Size)
+	_ = writeFileAtomic(filepath.Join(c.dir, "blobs", h.String()), []byte(line))
+}
+
+func (c *Cache) readIndex(h plumbing.Hash) (Blob, error) {
+	raw, err := os.ReadFile(filepath.Join(c.dir, "blobs", h.String()))
+	if err != nil {
+		return Blob{}, err
+	}
+	fields := strings.Fields(string(raw))
+	if len(fields) != 3 || len(fields[0]) != 64 || len(fields[1]) != 32 {
+		return Blob{}, errors.New("bad index entry")
+	}
+	size, err := strconv.ParseInt(fields[2], 10, 64)
+	if err != nil {
+		return Blob{}, err
+	}
+	b := Blob{SHA256: fields[0], MD5: fields[1], Size: size, File: c.Path(fields[0])}
+	f, err := os.Open(b.File)
+	if err != nil {
+		return Blob{}, err
+	}
+	defer f.Close()
+	head := make([]byte, min(int64(espimage.HeaderLen), size))
+	if _, err := io.ReadFull(f, head); err != nil {
+		return Blob{}, err
+	}
+	b.Head = head
+	return b, nil
+}
+
+// writeFileAtomic writes data to name through a temporary file and rename,
+// so readers see the old content or the new, never a mix.
+func writeFileAtomic(name string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), name)
+}

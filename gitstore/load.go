@@ -1,0 +1,286 @@
+package gitstore
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/otagit/otagit/espimage"
+	"github.com/otagit/otagit/rollout"
+)
+
+// The config repository layout.
+const (
+	// PlatformsDir holds one <platform>.toml per platform.
+	PlatformsDir = "platforms"
+	// DevicesDir holds any number of *.toml whitelists, in subdirectories too.
+	DevicesDir = "devices"
+)
+
+// platformName is what a platform file may be called (without ".toml").
+var platformName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+
+// Load reads and checks the config tree in fsys: platforms/*.toml,
+// devices/**/*.toml and the binaries they name, which it examines with in.
+// It returns every problem found, errors and warnings, and the fleet when
+// there are no errors. One loader serves the server (fsys is a commit's
+// tree), `otagit validate` (a work tree) and `otagit plan` (two commits), so
+// they can never disagree about what is valid.
+func Load(fsys fs.FS, in Inspector) (*rollout.Fleet, Problems) {
+	l := &loader{fsys: fsys, in: in, blobs: map[string]blobResult{}}
+	platforms := l.platforms()
+	devices := l.devices(platforms)
+	l.probs.sortByLine()
+	if len(l.probs.Errors()) > 0 {
+		return nil, l.probs
+	}
+	ps := make([]*rollout.Platform, 0, len(platforms))
+	for _, p := range platforms {
+		ps = append(ps, p.Platform)
+	}
+	fleet, err := rollout.NewFleet(ps, devices)
+	if err != nil {
+		// Everything NewFleet checks was checked above with file and line;
+		// still, never serve a fleet that failed to build.
+		l.probs = append(l.probs, Problem{File: PlatformsDir, Message: err.Error()})
+		return nil, l.probs
+	}
+	return fleet, l.probs
+}
+
+type loader struct {
+	fsys  fs.FS
+	in    Inspector
+	probs Problems
+	blobs map[string]blobResult // by path, so a binary shared by releases is read once
+}
+
+type blobResult struct {
+	blob Blob
+	err  error
+}
+
+// platform is a loaded platform and where its file is.
+type platform struct {
+	*rollout.Platform
+	file string
+}
+
+func (l *loader) platforms() map[string]*platform {
+	out := map[string]*platform{}
+	entries, err := fs.ReadDir(l.fsys, PlatformsDir)
+	if err != nil {
+		msg := err.Error()
+		if errors.Is(err, fs.ErrNotExist) {
+			msg = "missing: an otagit config repository has a platforms/ directory with one <platform>.toml per platform"
+		}
+		l.probs = append(l.probs, Problem{File: PlatformsDir + "/", Message: msg})
+		return out
+	}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".toml") {
+			continue
+		}
+		file := path.Join(PlatformsDir, e.Name())
+		name := strings.TrimSuffix(e.Name(), ".toml")
+		if !platformName.MatchString(name) {
+			l.probs = append(l.probs, Problem{File: file, Message: fmt.Sprintf(
+				"platform name %q: use 1-64 lower-case letters, digits and '-', starting with a letter or digit", name)})
+			continue
+		}
+		p := l.platform(file, name)
+		if p == nil {
+			// Unreadable file: keep the name known so that its devices do
+			// not each add an "unknown platform" error to the real one.
+			p = &platform{Platform: &rollout.Platform{Name: name}, file: file}
+		}
+		out[name] = p
+	}
+	return out
+}
+
+func (l *loader) platform(file, name string) *platform {
+	t := parseTOML(l.fsys, file, &l.probs)
+	if t == nil {
+		return nil
+	}
+	p := &platform{Platform: &rollout.Platform{Name: name}, file: file}
+	if chip, ok := t.str("chip", true); ok {
+		if !espimage.Chip(chip).Known() {
+			t.errorf("chip", "unknown chip %q (known: %s)", chip, knownChips())
+		}
+		p.Chip = chip
+	}
+	p.Description, _ = t.str("description", false)
+	seen := map[string]int{} // version -> line of its first release
+	for _, rt := range t.tables("release") {
+		r := l.release(rt, p)
+		if r == nil {
+			continue
+		}
+		key := r.Version.String()
+		if r.Version.Metadata() != "" {
+			key = strings.TrimSuffix(key, "+"+r.Version.Metadata())
+		}
+		if first, dup := seen[key]; dup {
+			rt.errorf("version", "version %s is already released at line %d", r.Version, first)
+			continue
+		}
+		seen[key] = rt.line("version")
+		p.Releases = append(p.Releases, r)
+	}
+	t.finish("chip", "description", "release")
+	return p
+}
+
+func (l *loader) release(t *table, p *platform) *rollout.Release {
+	defer t.finish("version", "file")
+	r := &rollout.Release{Platform: p.Name}
+	vs, ok := t.str("version", true)
+	if ok {
+		v, err := rollout.ParseReleaseVersion(vs)
+		if err != nil {
+			t.errorf("version", "%q is not a semantic version (MAJOR.MINOR.PATCH, e.g. \"1.2.3\")", vs)
+			ok = false
+		}
+		r.Version = v
+	}
+	file, fileOK := t.str("file", true)
+	if fileOK {
+		a, err := l.artifact(file, p.Chip)
+		if err != nil {
+			t.errorf("file", "%v", err)
+			fileOK = false
+		}
+		r.Artifact = a
+	}
+	if !ok || !fileOK {
+		return nil
+	}
+	return r
+}
+
+// artifact inspects the binary at name (a path in the repository) and
+// checks it is an ESP application image for chip.
+func (l *loader) artifact(name, chip string) (rollout.Artifact, error) {
+	clean := strings.TrimPrefix(name, "./")
+	if !fs.ValidPath(clean) || clean == "." {
+		return rollout.Artifact{}, fmt.Errorf("%q is not a path inside the repository (use a relative path with '/', e.g. \"firmware/lamp-1.0.0.bin\")", name)
+	}
+	res, done := l.blobs[clean]
+	if !done {
+		res.blob, res.err = l.in.Inspect(l.fsys, clean)
+		l.blobs[clean] = res
+	}
+	b, err := res.blob, res.err
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return rollout.Artifact{}, fmt.Errorf("binary %q not found in the repository", clean)
+	case err != nil:
+		return rollout.Artifact{}, fmt.Errorf("binary %q: %w", clean, err)
+	case b.Size == 0:
+		return rollout.Artifact{}, fmt.Errorf("binary %q is empty", clean)
+	}
+	if err := checkMagic(b.Head, chip); err != nil {
+		return rollout.Artifact{}, fmt.Errorf("binary %q: %w", clean, err)
+	}
+	return rollout.Artifact{Path: clean, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5}, nil
+}
+
+// checkMagic checks the first byte the device's updater checks: 0xE9 for an
+// ESP application image, or 0x1F for a gzip image, which ESP8266 cores 3.0
+// and later accept.
+func checkMagic(head []byte, chip string) error {
+	switch {
+	case len(head) == 0:
+		return errors.New("is empty")
+	case head[0] == 0xE9:
+		return nil
+	case head[0] == 0x1F && chip == "esp8266":
+		return nil
+	}
+	return fmt.Errorf("is not an ESP application image: first byte is 0x%02X, want 0xE9", head[0])
+}
+
+func (l *loader) devices(platforms map[string]*platform) []*rollout.Device {
+	var files []string
+	err := fs.WalkDir(l.fsys, DevicesDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".toml") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		l.probs = append(l.probs, Problem{File: DevicesDir + "/", Warning: true,
+			Message: "missing: no device is whitelisted, so every device is refused (403)"})
+		return nil
+	case err != nil:
+		l.probs = append(l.probs, Problem{File: DevicesDir + "/", Message: err.Error()})
+		return nil
+	}
+	sort.Strings(files)
+	type where struct {
+		file string
+		line int
+	}
+	seen := map[rollout.MAC]where{}
+	var out []*rollout.Device
+	for _, file := range files {
+		t := parseTOML(l.fsys, file, &l.probs)
+		if t == nil {
+			continue
+		}
+		for _, dt := range t.tables("device") {
+			d := &rollout.Device{}
+			ok := true
+			if s, present := dt.str("mac", true); present {
+				mac, err := rollout.ParseMAC(s)
+				if err != nil {
+					dt.errorf("mac", "%q is not a MAC address (write it as AA:BB:CC:DD:EE:FF)", s)
+					ok = false
+				} else if first, dup := seen[mac]; dup {
+					dt.errorf("mac", "device %s is already listed at %s:%d", mac, first.file, first.line)
+					ok = false
+				} else {
+					seen[mac] = where{file, dt.line("mac")}
+				}
+				d.MAC = mac
+			} else {
+				ok = false
+			}
+			if s, present := dt.str("platform", true); present {
+				name := strings.ToLower(s)
+				if _, known := platforms[name]; !known {
+					dt.errorf("platform", "unknown platform %q (no %s/%s.toml)", s, PlatformsDir, name)
+					ok = false
+				}
+				d.Platform = name
+			} else {
+				ok = false
+			}
+			d.Name, _ = dt.str("name", false)
+			dt.finish("mac", "platform", "name")
+			if ok {
+				out = append(out, d)
+			}
+		}
+		t.finish("device")
+	}
+	return out
+}
+
+func knownChips() string {
+	var names []string
+	for _, c := range espimage.KnownChips() {
+		names = append(names, string(c))
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,259 @@
+package gitstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/go-git/go-git/v5/plumbing/transport/server"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// Remote says where the config repository is and how to reach it. Secrets
+// in it are never logged: use String to show a Remote.
+type Remote struct {
+	// URL is a local path, file://, https:// (or http://), ssh:// or
+	// scp-style (git@host:owner/repo.git) address.
+	URL string
+	// Branch is the branch that is served. Default "main".
+	Branch string
+	// Token authenticates https remotes (a GitHub token, for example); it
+	// is sent as the password of HTTP basic auth.
+	Token string
+	// SSHKeyFile is a private key for ssh remotes; without it the SSH
+	// agent is used.
+	SSHKeyFile string
+	// SSHKeyPassphrase decrypts SSHKeyFile when it is encrypted.
+	SSHKeyPassphrase string
+	// KnownHostsFile checks ssh host keys; default ~/.ssh/known_hosts.
+	KnownHostsFile string
+}
+
+// String returns the URL without any password in it.
+func (r Remote) String() string { return RedactURL(r.URL) }
+
+// RedactURL returns u with the password of its user info, if any, replaced
+// by "xxxxx", for logs and status pages.
+func RedactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	if _, has := p.User.Password(); has {
+		p.User = url.UserPassword(p.User.Username(), "xxxxx")
+	}
+	return p.String()
+}
+
+func (r Remote) branch() string {
+	if r.Branch == "" {
+		return "main"
+	}
+	return r.Branch
+}
+
+// trackingRef is where the served branch is fetched to.
+func (r Remote) trackingRef() plumbing.ReferenceName {
+	return plumbing.NewRemoteReferenceName("origin", r.branch())
+}
+
+func (r Remote) refSpec() config.RefSpec {
+	return config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(r.branch()), r.trackingRef()))
+}
+
+// endpointURL returns the URL go-git is given: local paths made absolute.
+func (r Remote) endpointURL() (string, error) {
+	ep, err := transport.NewEndpoint(r.URL)
+	if err != nil {
+		return "", fmt.Errorf("repository address %q: %w", RedactURL(r.URL), err)
+	}
+	if ep.Protocol == "file" && !strings.HasPrefix(r.URL, "file://") {
+		abs, err := filepath.Abs(r.URL)
+		if err != nil {
+			return "", err
+		}
+		return abs, nil
+	}
+	return r.URL, nil
+}
+
+// auth returns the go-git auth method for the remote's protocol.
+func (r Remote) auth() (transport.AuthMethod, error) {
+	ep, err := transport.NewEndpoint(r.URL)
+	if err != nil {
+		return nil, fmt.Errorf("repository address %q: %w", RedactURL(r.URL), err)
+	}
+	switch ep.Protocol {
+	case "http", "https":
+		if r.Token == "" {
+			return nil, nil
+		}
+		user := ep.User
+		if user == "" {
+			user = "x-access-token"
+		}
+		return &githttp.BasicAuth{Username: user, Password: r.Token}, nil
+	case "ssh":
+		user := ep.User
+		if user == "" {
+			user = gitssh.DefaultUsername
+		}
+		var (
+			m   *gitssh.PublicKeys
+			err error
+		)
+		if r.SSHKeyFile == "" {
+			am, err := gitssh.NewSSHAgentAuth(user)
+			if err != nil {
+				return nil, fmt.Errorf("ssh: no key file given and no SSH agent: %w", err)
+			}
+			if r.KnownHostsFile != "" {
+				cb, err := gitssh.NewKnownHostsCallback(r.KnownHostsFile)
+				if err != nil {
+					return nil, fmt.Errorf("ssh known hosts %s: %w", r.KnownHostsFile, err)
+				}
+				am.HostKeyCallback = cb
+			}
+			return am, nil
+		}
+		m, err = gitssh.NewPublicKeysFromFile(user, r.SSHKeyFile, r.SSHKeyPassphrase)
+		if err != nil {
+			return nil, fmt.Errorf("ssh key %s: %w", r.SSHKeyFile, err)
+		}
+		if r.KnownHostsFile != "" {
+			cb, err := gitssh.NewKnownHostsCallback(r.KnownHostsFile)
+			if err != nil {
+				return nil, fmt.Errorf("ssh known hosts %s: %w", r.KnownHostsFile, err)
+			}
+			m.HostKeyCallback = cb
+		}
+		return m, nil
+	}
+	return nil, nil
+}
+
+// objectCacheSize bounds go-git's in-memory object cache. Binaries are
+// streamed past it (largeObject), so it only holds commits, trees and
+// config files.
+const (
+	objectCacheSize = 16 * cache.MiByte
+	largeObject     = 256 << 10
+)
+
+// openRepo opens the bare repository in dir, creating it (and its
+// "origin" remote) when missing, and points origin at remote's URL.
+func openRepo(dir string, remote Remote) (*git.Repository, error) {
+	url, err := remote.endpointURL()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(objectCacheSize),
+		filesystem.Options{LargeObjectThreshold: largeObject})
+	repo, err := git.Open(st, nil)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		repo, err = git.Init(st, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("local clone %s: %w", dir, err)
+	}
+	want := &config.RemoteConfig{Name: "origin", URLs: []string{url}, Fetch: []config.RefSpec{remote.refSpec()}}
+	if rem, err := repo.Remote("origin"); err == nil {
+		c := rem.Config()
+		if len(c.URLs) == 1 && c.URLs[0] == url && len(c.Fetch) == 1 && c.Fetch[0] == want.Fetch[0] {
+			return repo, nil
+		}
+		if err := repo.DeleteRemote("origin"); err != nil {
+			return nil, fmt.Errorf("local clone %s: %w", dir, err)
+		}
+	}
+	if _, err := repo.CreateRemote(want); err != nil {
+		return nil, fmt.Errorf("local clone %s: %w", dir, err)
+	}
+	return repo, nil
+}
+
+// fetch brings the served branch up to date with the remote and returns
+// the commit it points to.
+func fetch(ctx context.Context, repo *git.Repository, remote Remote) (plumbing.Hash, error) {
+	installLocalTransport()
+	auth, err := remote.auth()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	err = repo.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: "origin",
+		RefSpecs:   []config.RefSpec{remote.refSpec()},
+		Auth:       auth,
+		Tags:       git.NoTags,
+		Force:      true,
+	})
+	switch {
+	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
+	case errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return plumbing.ZeroHash, fmt.Errorf("fetch %s: the repository has no commits yet", remote)
+	case isNoRef(err):
+		return plumbing.ZeroHash, fmt.Errorf("fetch %s: no branch %q", remote, remote.branch())
+	default:
+		return plumbing.ZeroHash, fmt.Errorf("fetch %s: %w", remote, err)
+	}
+	return resolve(repo, remote)
+}
+
+// resolve returns the commit the fetched branch points to locally.
+func resolve(repo *git.Repository, remote Remote) (plumbing.Hash, error) {
+	ref, err := repo.Reference(remote.trackingRef(), true)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("branch %q: %w", remote.branch(), err)
+	}
+	return ref.Hash(), nil
+}
+
+func isNoRef(err error) bool {
+	var nm git.NoMatchingRefSpecError
+	return errors.As(err, &nm) || strings.Contains(err.Error(), "couldn't find remote ref")
+}
+
+var localTransportOnce sync.Once
+
+// installLocalTransport makes local-path and file:// remotes work without
+// Git installed. go-git's own file transport runs the git-upload-pack
+// binary; where that is missing we serve the local repository in-process
+// with go-git's server instead. Where Git is installed its upload-pack is
+// kept, as it answers incremental fetches of long histories faster.
+func installLocalTransport() {
+	localTransportOnce.Do(func() {
+		if forceInProcessFile || !haveUploadPack() {
+			client.InstallProtocol("file", server.DefaultServer)
+		}
+	})
+}
+
+// forceInProcessFile makes tests use the in-process file transport even
+// where Git is installed.
+var forceInProcessFile = os.Getenv("OTAGIT_INPROCESS_FILE_TRANSPORT") == "1"
+
+func haveUploadPack() bool {
+	if _, err := exec.LookPath("git-upload-pack"); err == nil {
+		return true
+	}
+	_, err := exec.LookPath("git")
+	return err == nil
+}

@@ -1,0 +1,67 @@
+package gitstore
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/otagit/otagit/rollout"
+)
+
+// Snapshot is one valid commit of the config repository, ready to serve.
+// A Snapshot is immutable once published and safe for concurrent use.
+type Snapshot struct {
+	// Commit is the full hex hash of the commit.
+	Commit string
+	// Subject is the first line of the commit message.
+	Subject string
+	// Author is the commit author's name.
+	Author string
+	// CommitTime is the committer's timestamp.
+	CommitTime time.Time
+	// PublishedAt is when this server started serving the snapshot.
+	PublishedAt time.Time
+	// Fleet is what the commit declares.
+	Fleet *rollout.Fleet
+	// Warnings are the commit's findings that did not stop it from serving.
+	Warnings Problems
+}
+
+// ShortCommit returns the first 12 hex digits of the commit hash.
+func (s *Snapshot) ShortCommit() string { return short(s.Commit) }
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// LoadCommit reads and checks the config at commit hash of repo, examining
+// binaries with in. It returns a snapshot (with a nil Fleet when problems
+// has errors) and every problem found; err is for failures to read the
+// commit itself. The caller owns repo: go-git repositories are not safe for
+// concurrent use.
+func LoadCommit(repo *git.Repository, hash plumbing.Hash, in Inspector) (snap *Snapshot, problems Problems, err error) {
+	c, err := repo.CommitObject(hash)
+	if err != nil {
+		return nil, nil, fmt.Errorf("commit %s: %w", short(hash.String()), err)
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return nil, nil, fmt.Errorf("commit %s: tree: %w", short(hash.String()), err)
+	}
+	fleet, probs := Load(NewTreeFS(tree, c.Committer.When), in)
+	subject, _, _ := strings.Cut(c.Message, "\n")
+	return &Snapshot{
+		Commit:     hash.String(),
+		Subject:    subject,
+		Author:     c.Author.Name,
+		CommitTime: c.Committer.When,
+		Fleet:      fleet,
+		Warnings:   probs.Warnings(),
+	}, probs, nil
+}

@@ -1,0 +1,316 @@
+package gitstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// Options configures a Store.
+type Options struct {
+	// Remote is the config repository to serve.
+	Remote Remote
+	// DataDir holds the local clone, the artifact cache and the state file.
+	DataDir string
+	// Poll is how often to fetch without a webhook; 0 disables polling.
+	Poll time.Duration
+	// FetchTimeout bounds one fetch. Default 2 minutes.
+	FetchTimeout time.Duration
+	// Logger receives sync events. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Status is what the Store reports about its syncing, for /api/status and
+// logs. A Status value is a copy; it does not change.
+type Status struct {
+	// Repo is the remote's address with any password removed.
+	Repo string `json:"repo"`
+	// Branch is the served branch.
+	Branch string `json:"branch"`
+	// Commit is the commit being served, "" before the first valid one.
+	Commit string `json:"commit,omitempty"`
+	// Subject, Author and CommitTime describe Commit.
+	Subject    string    `json:"subject,omitempty"`
+	Author     string    `json:"author,omitempty"`
+	CommitTime time.Time `json:"commit_time,omitzero"`
+	// PublishedAt is when Commit started being served.
+	PublishedAt time.Time `json:"published_at,omitzero"`
+	// SyncedAt is when the last sync finished without error: the branch
+	// was fetched and its head is served or was rejected.
+	SyncedAt time.Time `json:"synced_at,omitzero"`
+	// SyncDuration is how long that sync took.
+	SyncDuration time.Duration `json:"sync_duration_ns,omitempty"`
+	// Syncs counts finished sync attempts, successful or not.
+	Syncs uint64 `json:"syncs"`
+	// LastError is why the last sync failed ("" when it succeeded):
+	// fetch, auth or storage trouble, or a rejected commit.
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// RejectedCommit is the branch head when it is not served because its
+	// config is invalid; Problems lists why. Both clear once the branch
+	// head is valid again.
+	RejectedCommit string   `json:"rejected_commit,omitempty"`
+	Problems       Problems `json:"problems,omitempty"`
+	// Warnings are the served commit's warnings.
+	Warnings Problems `json:"warnings,omitempty"`
+}
+
+// Store keeps a local clone of the config repository in sync and publishes
+// the newest valid commit as a Snapshot. Current and Status are safe for
+// concurrent use and never wait for a sync; Run owns the repository.
+type Store struct {
+	opts  Options
+	log   *slog.Logger
+	cache *Cache
+
+	cur    atomic.Pointer[Snapshot] // never mutated after Store
+	status atomic.Pointer[Status]   // never mutated after Store
+	kick   chan struct{}            // a pending sync; capacity 1 so requests coalesce
+
+	// Owned by the Run goroutine.
+	repo *git.Repository
+}
+
+// New prepares a Store; Run starts it. New does no network I/O.
+func New(opts Options) (*Store, error) {
+	if opts.Remote.URL == "" {
+		return nil, errors.New("no repository given")
+	}
+	if opts.DataDir == "" {
+		return nil, errors.New("no data directory given")
+	}
+	if opts.FetchTimeout <= 0 {
+		opts.FetchTimeout = 2 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if _, err := opts.Remote.endpointURL(); err != nil {
+		return nil, err
+	}
+	if _, err := opts.Remote.auth(); err != nil {
+		return nil, err
+	}
+	cache, err := OpenCache(filepath.Join(opts.DataDir, "artifacts"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		opts:  opts,
+		log:   opts.Logger.With("component", "gitstore"),
+		cache: cache,
+		kick:  make(chan struct{}, 1),
+	}
+	s.status.Store(&Status{Repo: opts.Remote.String(), Branch: opts.Remote.branch()})
+	return s, nil
+}
+
+// Current returns the snapshot being served, or nil before the first valid
+// commit. It never blocks.
+func (s *Store) Current() *Snapshot { return s.cur.Load() }
+
+// Status returns the current sync status. It never blocks.
+func (s *Store) Status() Status { return *s.status.Load() }
+
+// Cache returns the store's artifact cache.
+func (s *Store) Cache() *Cache { return s.cache }
+
+// Trigger asks for a sync as soon as possible and returns at once. Calls
+// made while a sync is pending coalesce into that one sync; a call made
+// during a sync causes one more after it, so nothing pushed is missed.
+func (s *Store) Trigger(reason string) {
+	select {
+	case s.kick <- struct{}{}:
+		s.log.Debug("sync requested", "reason", reason)
+	default:
+	}
+}
+
+// Run serves the last good commit from the local clone (if any), then
+// syncs at start, on Trigger and every Poll, until ctx is done. It returns
+// nil when ctx is done, and an error only when the data directory cannot
+// be used at all.
+func (s *Store) Run(ctx context.Context) error {
+	repo, err := openRepo(filepath.Join(s.opts.DataDir, "repo.git"), s.opts.Remote)
+	if err != nil {
+		return err
+	}
+	s.repo = repo
+	s.restore()
+
+	var poll <-chan time.Time
+	if s.opts.Poll > 0 {
+		t := time.NewTicker(s.opts.Poll)
+		defer t.Stop()
+		poll = t.C
+	}
+	// retry brings the first snapshot faster than Poll when there is none:
+	// a server that serves nothing should not wait a poll interval.
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	backoff := time.Second
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.kick:
+		case <-poll:
+		case <-retry.C:
+		}
+		err := s.sync(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && s.Current() == nil {
+			retry.Reset(backoff)
+			backoff = min(backoff*2, 5*time.Minute)
+		} else {
+			backoff = time.Second
+		}
+	}
+}
+
+// restore publishes the last good commit recorded in the state file, so a
+// restart serves at once, even with the remote unreachable.
+func (s *Store) restore() {
+	st, err := s.readState()
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("cannot read state file", "err", err)
+		}
+		return
+	}
+	snap, probs, err := LoadCommit(s.repo, plumbing.NewHash(st.Commit), s.cache)
+	switch {
+	case err != nil:
+		s.log.Warn("cannot restore last good commit", "commit", short(st.Commit), "err", err)
+		return
+	case snap.Fleet == nil:
+		s.log.Warn("last good commit no longer loads", "commit", short(st.Commit), "err", probs.Err())
+		return
+	}
+	s.publish(snap)
+	status := s.Status()
+	status.serving(snap)
+	s.status.Store(&status)
+	s.log.Info("serving last good commit from local clone", "commit", snap.ShortCommit())
+}
+
+// sync fetches the branch and publishes its head if it is new and valid.
+func (s *Store) sync(ctx context.Context) error {
+	start := time.Now()
+	fctx, cancel := context.WithTimeout(ctx, s.opts.FetchTimeout)
+	head, err := fetch(fctx, s.repo, s.opts.Remote)
+	cancel()
+	if err != nil {
+		s.failed(err)
+		return err
+	}
+	st := s.Status()
+	cur := s.Current()
+	switch {
+	case cur != nil && cur.Commit == head.String():
+		st.RejectedCommit, st.Problems = "", nil
+	case st.RejectedCommit == head.String():
+		// Already checked and reported; nothing changed.
+	default:
+		snap, probs, err := LoadCommit(s.repo, head, s.cache)
+		if err != nil {
+			s.failed(err)
+			return err
+		}
+		if snap.Fleet == nil {
+			errs := probs.Errors()
+			st.RejectedCommit, st.Problems = head.String(), errs
+			s.log.Error("commit rejected: serving the last good commit",
+				"commit", short(head.String()), "errors", len(errs), "first", errs[0].String(),
+				"serving", st.Commit)
+			for _, p := range errs {
+				s.log.Error("config error", "commit", short(head.String()), "problem", p.String())
+			}
+		} else {
+			s.publish(snap)
+			st.serving(snap)
+			st.RejectedCommit, st.Problems = "", nil
+			s.log.Info("synced", "commit", snap.ShortCommit(), "subject", snap.Subject,
+				"platforms", len(snap.Fleet.Platforms()), "devices", len(snap.Fleet.Devices()),
+				"warnings", len(snap.Warnings), "took", time.Since(start))
+		}
+	}
+	st.SyncedAt = time.Now()
+	st.SyncDuration = time.Since(start)
+	st.Syncs++
+	if st.RejectedCommit != "" {
+		st.LastError = fmt.Sprintf("commit %s rejected: %d config errors", short(st.RejectedCommit), len(st.Problems))
+		st.LastErrorAt = st.SyncedAt
+	} else {
+		st.LastError, st.LastErrorAt = "", time.Time{}
+	}
+	s.status.Store(&st)
+	return nil
+}
+
+func (s *Store) failed(err error) {
+	st := s.Status()
+	st.Syncs++
+	st.LastError = err.Error()
+	st.LastErrorAt = time.Now()
+	s.status.Store(&st)
+	s.log.Error("sync failed", "err", err, "serving", short(st.Commit))
+}
+
+// publish makes snap the served snapshot and records it as the last good
+// commit for restarts. The caller updates the status with serving.
+func (s *Store) publish(snap *Snapshot) {
+	snap.PublishedAt = time.Now()
+	s.cur.Store(snap)
+	if err := s.writeState(state{Commit: snap.Commit}); err != nil {
+		s.log.Warn("cannot write state file; a restart will wait for the remote", "err", err)
+	}
+}
+
+// serving records snap as the served snapshot in st.
+func (st *Status) serving(snap *Snapshot) {
+	st.Commit, st.Subject, st.Author = snap.Commit, snap.Subject, snap.Author
+	st.CommitTime, st.PublishedAt, st.Warnings = snap.CommitTime, snap.PublishedAt, snap.Warnings
+}
+
+// state is what survives a restart besides the clone and the cache.
+type state struct {
+	// Commit is the last good commit.
+	Commit string `json:"commit"`
+}
+
+func (s *Store) statePath() string { return filepath.Join(s.opts.DataDir, "state.json") }
+
+func (s *Store) readState() (state, error) {
+	var st state
+	raw, err := os.ReadFile(s.statePath())
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return st, fmt.Errorf("%s: %w", s.statePath(), err)
+	}
+	if !plumbing.IsHash(st.Commit) {
+		return st, fmt.Errorf("%s: bad commit %q", s.statePath(), st.Commit)
+	}
+	return st, nil
+}
+
+func (s *Store) writeState(st state) error {
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.statePath(), raw)
+}

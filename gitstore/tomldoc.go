@@ -1,0 +1,249 @@
+package gitstore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/otagit/otagit/internal/tomlpos"
+)
+
+// maxTOMLSize bounds one config file; a whitelist of 100,000 devices is
+// about 10 MB.
+const maxTOMLSize = 64 << 20
+
+// tomlFile is one parsed config file and where its problems go.
+type tomlFile struct {
+	name  string
+	ix    *tomlpos.Index
+	probs *Problems
+}
+
+// parseTOML reads and parses name from fsys into a root table. Read and
+// syntax errors are recorded and reported by a nil table.
+func parseTOML(fsys fs.FS, name string, probs *Problems) *table {
+	f := &tomlFile{name: name, probs: probs}
+	src, err := readLimited(fsys, name, maxTOMLSize)
+	if err != nil {
+		f.add(Problem{Message: err.Error()})
+		return nil
+	}
+	var m map[string]any
+	if _, err := toml.Decode(string(src), &m); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			f.add(Problem{Line: pe.Position.Line, Message: "TOML syntax: " + pe.Message})
+		} else {
+			f.add(Problem{Message: "TOML: " + err.Error()})
+		}
+		return nil
+	}
+	f.ix = tomlpos.New(src)
+	return &table{f: f, m: m}
+}
+
+func (f *tomlFile) add(p Problem) {
+	p.File = f.name
+	*f.probs = append(*f.probs, p)
+}
+
+// table is one TOML table being checked against the schema. Every key read
+// through its accessors is marked used; finish reports the rest as unknown.
+type table struct {
+	f    *tomlFile
+	path string // key path of the table, "" for the document root
+	m    map[string]any
+	used map[string]bool
+}
+
+// keyPath returns the path of key k in this table, in tomlpos syntax.
+func (t *table) keyPath(k string) string {
+	k = tomlpos.QuoteKey(k)
+	if t.path == "" {
+		return k
+	}
+	return t.path + "." + k
+}
+
+// line returns the line of key k, or of the table itself when k is "".
+func (t *table) line(k string) int {
+	if k == "" {
+		if t.path == "" {
+			return 0
+		}
+		return t.f.ix.Line(t.path)
+	}
+	return t.f.ix.Line(t.keyPath(k))
+}
+
+// errorf records an error about key k ("" for the table itself).
+func (t *table) errorf(k string, format string, args ...any) {
+	t.report(k, false, format, args...)
+}
+
+// warnf records a warning about key k ("" for the table itself).
+func (t *table) warnf(k string, format string, args ...any) {
+	t.report(k, true, format, args...)
+}
+
+func (t *table) report(k string, warning bool, format string, args ...any) {
+	key := t.path
+	if k != "" {
+		key = t.keyPath(k)
+	}
+	t.f.add(Problem{Line: t.line(k), Key: key, Message: fmt.Sprintf(format, args...), Warning: warning})
+}
+
+func (t *table) use(k string) (any, bool) {
+	v, ok := t.m[k]
+	if ok {
+		if t.used == nil {
+			t.used = map[string]bool{}
+		}
+		t.used[k] = true
+	}
+	return v, ok
+}
+
+// has reports whether key k is set.
+func (t *table) has(k string) bool { _, ok := t.m[k]; return ok }
+
+// str returns the string at k. A missing required key and a value of
+// another type are recorded as errors; ok is false then.
+func (t *table) str(k string, required bool) (s string, ok bool) {
+	v, present := t.use(k)
+	if !present {
+		if required {
+			t.errorf("", "missing required key %q", k)
+		}
+		return "", false
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		t.errorf(k, "must be a string, not %s", tomlType(v))
+		return "", false
+	}
+	return s, true
+}
+
+// boolean returns the boolean at k, or def when k is not set.
+func (t *table) boolean(k string, def bool) bool {
+	v, present := t.use(k)
+	if !present {
+		return def
+	}
+	b, ok := v.(bool)
+	if !ok {
+		t.errorf(k, "must be true or false, not %s", tomlType(v))
+		return def
+	}
+	return b
+}
+
+// strings returns the array of strings at k (nil when unset).
+func (t *table) strings(k string) []string {
+	v, present := t.use(k)
+	if !present {
+		return nil
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		t.errorf(k, "must be an array of strings, not %s", tomlType(v))
+		return nil
+	}
+	out := make([]string, 0, len(arr))
+	for i, e := range arr {
+		s, ok := e.(string)
+		if !ok {
+			t.errorf(k, "element %d must be a string, not %s", i, tomlType(e))
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// tables returns the array of tables at k, [[k]] or k = [{...}, ...].
+func (t *table) tables(k string) []*table {
+	v, present := t.use(k)
+	if !present {
+		return nil
+	}
+	var maps []map[string]any
+	switch v := v.(type) {
+	case []map[string]any:
+		maps = v
+	case []any:
+		for i, e := range v {
+			m, ok := e.(map[string]any)
+			if !ok {
+				t.errorf(k, "element %d must be a table, not %s", i, tomlType(e))
+				continue
+			}
+			maps = append(maps, m)
+		}
+	default:
+		t.errorf(k, "must be an array of tables ([[%s]]), not %s", k, tomlType(v))
+		return nil
+	}
+	out := make([]*table, len(maps))
+	for i, m := range maps {
+		out[i] = &table{f: t.f, path: fmt.Sprintf("%s[%d]", t.keyPath(k), i), m: m}
+	}
+	return out
+}
+
+// finish records every key that no accessor read as unknown, naming the
+// keys allowed here.
+func (t *table) finish(allowed ...string) {
+	var unknown []string
+	for k := range t.m {
+		if !t.used[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	for _, k := range unknown {
+		t.errorf(k, "unknown key (allowed here: %s)", strings.Join(allowed, ", "))
+	}
+}
+
+func tomlType(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+// readLimited reads a whole file, refusing files larger than limit bytes.
+func readLimited(fsys fs.FS, name string, limit int64) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("larger than the %d bytes allowed", limit)
+	}
+	return b, nil
+}

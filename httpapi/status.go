@@ -1,0 +1,91 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/rollout"
+)
+
+// statusDoc is the JSON of GET /api/status.
+type statusDoc struct {
+	gitstore.Status
+	// Serving is false until the first valid commit is loaded.
+	Serving   bool          `json:"serving"`
+	Platforms []platformDoc `json:"platforms"`
+	Devices   int           `json:"devices"`
+}
+
+type platformDoc struct {
+	Name        string       `json:"name"`
+	Chip        string       `json:"chip"`
+	Description string       `json:"description,omitempty"`
+	Devices     int          `json:"devices"`
+	Releases    []releaseDoc `json:"releases"`
+}
+
+type releaseDoc struct {
+	Version string `json:"version"`
+	File    string `json:"file"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+	MD5     string `json:"md5"`
+}
+
+// apiStatus answers GET /api/status: the serving commit, when it was
+// synced, the last sync error and rejected commit, and what is served.
+func (a *API) apiStatus(w http.ResponseWriter, r *http.Request) {
+	var doc statusDoc
+	if a.status != nil {
+		doc.Status = a.status.Status()
+	}
+	doc.Platforms = []platformDoc{}
+	if snap := a.snaps.Current(); snap != nil {
+		doc.Serving = true
+		doc.Platforms = platformDocs(snap.Fleet)
+		doc.Devices = len(snap.Fleet.Devices())
+		if a.status == nil {
+			doc.Commit, doc.Subject, doc.CommitTime = snap.Commit, snap.Subject, snap.CommitTime
+		}
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+func platformDocs(f *rollout.Fleet) []platformDoc {
+	count := map[string]int{}
+	for _, d := range f.Devices() {
+		count[d.Platform]++
+	}
+	out := make([]platformDoc, 0, len(f.Platforms()))
+	for _, p := range f.Platforms() {
+		pd := platformDoc{Name: p.Name, Chip: p.Chip, Description: p.Description, Devices: count[p.Name], Releases: []releaseDoc{}}
+		for _, rel := range p.Releases {
+			pd.Releases = append(pd.Releases, releaseDoc{
+				Version: rel.Version.String(), File: rel.Artifact.Path, Size: rel.Artifact.Size,
+				SHA256: rel.Artifact.SHA256, MD5: rel.Artifact.MD5,
+			})
+		}
+		out = append(out, pd)
+	}
+	return out
+}
+
+// healthz answers 200 while a config is being served, 503 before.
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	snap := a.snaps.Current()
+	if snap == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting", "reason": "no config loaded yet"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "commit": snap.Commit})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header()["Content-Type"] = []string{"application/json"}
+	w.Header()["Cache-Control"] = noStore
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

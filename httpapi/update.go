@@ -1,0 +1,171 @@
+package httpapi
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/otagit/otagit/rollout"
+)
+
+var (
+	octetStream = []string{"application/octet-stream"}
+	textPlain   = []string{"text/plain; charset=utf-8"}
+	noStore     = []string{"no-store"}
+)
+
+// update answers GET /update for the stock ESP8266httpUpdate and ESP32
+// HTTPUpdate clients (see PROTOCOL.md): 200 with the image, 304 when there
+// is nothing newer, 400 for a request it cannot read, 403 for a device that
+// is not whitelisted, 404 for an unknown platform.
+func (a *API) update(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	dr := readDeviceRequest(r)
+	snap := a.snaps.Current()
+	if snap == nil {
+		w.Header()["Retry-After"] = []string{"30"}
+		a.refuse(w, r, dr, nil, http.StatusServiceUnavailable, "no config loaded yet", start)
+		return
+	}
+	if dr.mac == "" {
+		a.refuse(w, r, dr, nil, http.StatusBadRequest, "missing x-ESP8266-STA-MAC or x-ESP32-STA-MAC header", start)
+		return
+	}
+	mac, err := rollout.ParseMAC(dr.mac)
+	if err != nil {
+		a.refuse(w, r, dr, nil, http.StatusBadRequest, "bad station MAC header: "+err.Error(), start)
+		return
+	}
+	if dr.version == "" {
+		a.refuse(w, r, dr, nil, http.StatusBadRequest, "missing version: add ?ver=<version> to the URL or pass the version to the update call", start)
+		return
+	}
+	dec := rollout.Decide(snap.Fleet, rollout.Request{MAC: mac, Platform: dr.dev, Version: dr.version})
+	switch dec.Outcome {
+	case rollout.Update:
+		switch dr.mode {
+		case "spiffs":
+			// A filesystem update must never receive an application image.
+			w.WriteHeader(http.StatusNotModified)
+			a.logRequest(r, dr, &dec, http.StatusNotModified, "filesystem image requested; none is configured", start)
+		case "version":
+			// ESP8266 cores that ask only which version is on offer.
+			w.Header()["x-version"] = []string{dec.Release.Version.String()}
+			w.Header()["Content-Length"] = []string{"0"}
+			w.WriteHeader(http.StatusOK)
+			a.logRequest(r, dr, &dec, http.StatusOK, "version query", start)
+		default:
+			status := a.serveImage(w, r, dec.Release)
+			a.logRequest(r, dr, &dec, status, "", start)
+		}
+	case rollout.UpToDate:
+		w.WriteHeader(http.StatusNotModified)
+		a.logRequest(r, dr, &dec, http.StatusNotModified, "", start)
+	case rollout.NotWhitelisted:
+		a.refuse(w, r, dr, &dec, http.StatusForbidden, dec.Reason(), start)
+	case rollout.UnknownPlatform:
+		a.refuse(w, r, dr, &dec, http.StatusNotFound, dec.Reason(), start)
+	default:
+		a.refuse(w, r, dr, &dec, http.StatusBadRequest, dec.Reason(), start)
+	}
+}
+
+// serveImage sends rel's binary from the artifact cache with the headers
+// the device updaters check, and returns the status sent.
+func (a *API) serveImage(w http.ResponseWriter, r *http.Request, rel *rollout.Release) int {
+	f, err := os.Open(rel.Artifact.File)
+	if err != nil {
+		a.log.Error("artifact missing from cache", "platform", rel.Platform, "version", rel.Version.String(),
+			"file", rel.Artifact.File, "err", err)
+		http.Error(w, "firmware file unavailable", http.StatusInternalServerError)
+		return http.StatusInternalServerError
+	}
+	defer f.Close()
+	h := w.Header()
+	h["Content-Type"] = octetStream
+	h["Cache-Control"] = noStore
+	// Header names as the reference PHP server writes them; clients match
+	// them case-insensitively anyway.
+	h["x-MD5"] = []string{rel.Artifact.MD5}
+	h["Content-Disposition"] = []string{"attachment; filename=" + rel.Platform + "-" + rel.Version.String() + ".bin"}
+	h["Etag"] = []string{`"` + rel.Artifact.SHA256 + `"`}
+	rec := &statusRecorder{ResponseWriter: w}
+	// ServeContent sets the exact Content-Length, answers HEAD and Range
+	// requests, and lets the kernel send the file (sendfile).
+	http.ServeContent(rec, r, "", time.Time{}, f)
+	return rec.status
+}
+
+// refuse answers with an error status and a one-line text body.
+func (a *API) refuse(w http.ResponseWriter, r *http.Request, dr deviceRequest, dec *rollout.Decision, status int, reason string, start time.Time) {
+	h := w.Header()
+	h["Content-Type"] = textPlain
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	w.WriteHeader(status)
+	io.WriteString(w, reason+"\n")
+	a.logRequest(r, dr, dec, status, reason, start)
+}
+
+// logRequest writes the one log record every device request gets.
+func (a *API) logRequest(r *http.Request, dr deviceRequest, dec *rollout.Decision, status int, reason string, start time.Time) {
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	ctx := context.Background()
+	if !a.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs,
+		slog.String("mac", dr.mac),
+		slog.String("platform", dr.dev),
+		slog.String("version", dr.version),
+		slog.Int("status", status),
+	)
+	if dec != nil {
+		attrs = append(attrs, slog.String("decision", dec.Outcome.String()))
+		if dec.Platform != nil && dr.dev == "" {
+			attrs[1] = slog.String("platform", dec.Platform.Name)
+		}
+		if dec.Outcome == rollout.Update {
+			attrs = append(attrs, slog.String("offered", dec.Release.Version.String()))
+		}
+	}
+	if reason != "" {
+		attrs = append(attrs, slog.String("reason", reason))
+	}
+	attrs = append(attrs, slog.String("remote", r.RemoteAddr), slog.Duration("took", time.Since(start)))
+	a.log.LogAttrs(ctx, level, "device request", attrs...)
+}
+
+// statusRecorder remembers the status written through it. It forwards
+// ReadFrom so that sending a file still uses sendfile.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) ReadFrom(src io.Reader) (int64, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return io.Copy(s.ResponseWriter, src)
+}

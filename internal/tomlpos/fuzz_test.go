@@ -1,0 +1,33 @@
+package tomlpos
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+)
+
+func FuzzNew(f *testing.F) {
+	seeds := []string{docDevices, docTables, docReleases, docStrings,
+		"a = 1\r\n", "\xEF\xBB\xBF[t]\nx = [\n1,\n]\n", "x = {", "[[", `"\u`}
+	for _, doc := range append(seeds, edgeDocs...) {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		ix := New(src) // must not panic, whatever src is
+		var v map[string]any
+		md, err := toml.Decode(string(src), &v)
+		if err != nil {
+			return
+		}
+		lines := bytes.Count(src, []byte("\n")) + 1
+		for _, k := range ix.Keys() {
+			if got := ix.Line(k); got < 1 || got > lines {
+				t.Errorf("Line(%q): got %d, want 1..%d", k, got, lines)
+			}
+		}
+		for _, p := range checkBurntSushi(ix, md, v) {
+			t.Errorf("%s: got line 0, want > 0", p)
+		}
+	})
+}

@@ -1,0 +1,120 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// maxPayload is GitHub's own limit for a webhook payload.
+const maxPayload = 25 << 20
+
+// Syncer is what a push triggers.
+type Syncer interface {
+	// Trigger asks for a sync and returns at once.
+	Trigger(reason string)
+}
+
+// Config configures a Handler.
+type Config struct {
+	// Secret is the webhook secret set on GitHub. Without one, every
+	// delivery is refused: an unsigned endpoint would let anyone make the
+	// server fetch.
+	Secret []byte
+	// Branch is the served branch; pushes to other branches are ignored.
+	Branch string
+	// Syncer is triggered by pushes to Branch.
+	Syncer Syncer
+	// Logger receives one record per delivery. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler serves POST /webhook/github. It is safe for concurrent use.
+type Handler struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a Handler for cfg.
+func New(cfg Config) *Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Branch == "" {
+		cfg.Branch = "main"
+	}
+	return &Handler{cfg: cfg, log: cfg.Logger.With("component", "webhook")}
+}
+
+// ServeHTTP verifies the delivery's signature and acts on it: ping -> 200,
+// push to the served branch -> sync (202), any other event -> 200 and
+// ignored. A bad or missing signature -> 401, and nothing happens.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	event := r.Header.Get("X-GitHub-Event")
+	delivery := r.Header.Get("X-GitHub-Delivery")
+	log := h.log.With("event", event, "delivery", delivery)
+	if len(h.cfg.Secret) == 0 {
+		log.Warn("webhook refused: no webhook secret configured")
+		http.Error(w, "webhooks are disabled: the server has no webhook secret", http.StatusForbidden)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPayload))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "cannot read body", http.StatusBadRequest)
+		return
+	}
+	if err := VerifySignature(h.cfg.Secret, body, r.Header.Get("X-Hub-Signature-256")); err != nil {
+		log.Warn("webhook refused", "err", err, "remote", r.RemoteAddr)
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	switch event {
+	case "ping":
+		log.Info("webhook ping")
+		writeText(w, http.StatusOK, "pong")
+	case "push":
+		var p struct {
+			Ref     string `json:"ref"`
+			After   string `json:"after"`
+			Deleted bool   `json:"deleted"`
+		}
+		if err := json.Unmarshal(body, &p); err != nil {
+			log.Warn("bad push payload", "err", err)
+			http.Error(w, "bad push payload: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		branch, isBranch := strings.CutPrefix(p.Ref, "refs/heads/")
+		if !isBranch || branch != h.cfg.Branch {
+			log.Info("push ignored: not the served branch", "ref", p.Ref)
+			writeText(w, http.StatusOK, "ignored: not the served branch")
+			return
+		}
+		log.Info("push: syncing", "ref", p.Ref, "after", p.After)
+		h.cfg.Syncer.Trigger("push " + short(p.After))
+		writeText(w, http.StatusAccepted, "sync triggered")
+	default:
+		log.Info("event ignored")
+		writeText(w, http.StatusOK, "ignored: event "+event+" is not handled")
+	}
+}
+
+func writeText(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	io.WriteString(w, msg+"\n")
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
