@@ -151,10 +151,19 @@ func (l *loader) release(t *table, p *platform) *rollout.Release {
 	}
 	file, fileOK := t.str("file", true)
 	if fileOK {
-		a, err := l.artifact(file, p.Chip)
+		a, b, err := l.artifact(file, p.Chip)
 		if err != nil {
 			t.errorf("file", "%v", err)
 			fileOK = false
+		} else {
+			for _, f := range l.checkImage(a.Path, b, p.Platform, r.Version) {
+				if f.Warning {
+					t.warnf("file", "binary %q: %s", a.Path, f.Message)
+				} else {
+					t.errorf("file", "binary %q: %s", a.Path, f.Message)
+					fileOK = false
+				}
+			}
 		}
 		r.Artifact = a
 	}
@@ -166,10 +175,10 @@ func (l *loader) release(t *table, p *platform) *rollout.Release {
 
 // artifact inspects the binary at name (a path in the repository) and
 // checks it is an ESP application image for chip.
-func (l *loader) artifact(name, chip string) (rollout.Artifact, error) {
+func (l *loader) artifact(name, chip string) (rollout.Artifact, Blob, error) {
 	clean := strings.TrimPrefix(name, "./")
 	if !fs.ValidPath(clean) || clean == "." {
-		return rollout.Artifact{}, fmt.Errorf("%q is not a path inside the repository (use a relative path with '/', e.g. \"firmware/lamp-1.0.0.bin\")", name)
+		return rollout.Artifact{}, Blob{}, fmt.Errorf("%q is not a path inside the repository (use a relative path with '/', e.g. \"firmware/lamp-1.0.0.bin\")", name)
 	}
 	res, done := l.blobs[clean]
 	if !done {
@@ -179,16 +188,16 @@ func (l *loader) artifact(name, chip string) (rollout.Artifact, error) {
 	b, err := res.blob, res.err
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return rollout.Artifact{}, fmt.Errorf("binary %q not found in the repository", clean)
+		return rollout.Artifact{}, b, fmt.Errorf("binary %q not found in the repository", clean)
 	case err != nil:
-		return rollout.Artifact{}, fmt.Errorf("binary %q: %w", clean, err)
+		return rollout.Artifact{}, b, fmt.Errorf("binary %q: %w", clean, err)
 	case b.Size == 0:
-		return rollout.Artifact{}, fmt.Errorf("binary %q is empty", clean)
+		return rollout.Artifact{}, b, fmt.Errorf("binary %q is empty", clean)
 	}
 	if err := checkMagic(b.Head, chip); err != nil {
-		return rollout.Artifact{}, fmt.Errorf("binary %q: %w", clean, err)
+		return rollout.Artifact{}, b, fmt.Errorf("binary %q: %w", clean, err)
 	}
-	return rollout.Artifact{Path: clean, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5}, nil
+	return rollout.Artifact{Path: clean, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5}, b, nil
 }
 
 // checkMagic checks the first byte the device's updater checks: 0xE9 for an
