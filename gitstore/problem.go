@@ -116,3 +116,7 @@ func (e *ConfigError) Error() string {
 
 // Is reports whether target is ErrInvalidConfig.
 func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+// ErrReleaseNotFound is matched (errors.Is) by ReleaseSource errors for a
+// release or asset that does not exist.
+var ErrReleaseNotFound = errors.New("release not found")
