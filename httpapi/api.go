@@ -7,6 +7,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/rollout"
 )
 
 // Snapshots provides the snapshot requests are answered from.
@@ -28,6 +29,8 @@ type Config struct {
 	Snapshots Snapshots
 	// Status reports syncing; optional.
 	Status StatusSource
+	// Halts says which releases were halted at run time; optional.
+	Halts rollout.Halts
 	// Logger receives one record per device request. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -36,6 +39,7 @@ type Config struct {
 type API struct {
 	snaps  Snapshots
 	status StatusSource
+	halts  rollout.Halts
 	log    *slog.Logger
 }
 
@@ -44,7 +48,7 @@ func New(cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &API{snaps: cfg.Snapshots, status: cfg.Status, log: cfg.Logger}
+	return &API{snaps: cfg.Snapshots, status: cfg.Status, halts: cfg.Halts, log: cfg.Logger}
 }
 
 // Register adds the API's routes to r.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -20,6 +21,10 @@ var (
 	hESP32FreeSpace   = http.CanonicalHeaderKey("x-ESP32-free-space")
 	hESP8266SDK       = http.CanonicalHeaderKey("x-ESP8266-sdk-version")
 	hESP32SDK         = http.CanonicalHeaderKey("x-ESP32-sdk-version")
+	hESP8266ChipSize  = http.CanonicalHeaderKey("x-ESP8266-chip-size")
+	hESP32ChipSize    = http.CanonicalHeaderKey("x-ESP32-chip-size")
+	hESP8266SketchMD5 = http.CanonicalHeaderKey("x-ESP8266-sketch-md5")
+	hESP32SketchMD5   = http.CanonicalHeaderKey("x-ESP32-sketch-md5")
 )
 
 // deviceRequest is what a device's GET /update says about it.
@@ -29,6 +34,10 @@ type deviceRequest struct {
 	dev     string // dev= query parameter: the platform
 	version string // ver= query parameter, else the version header
 	mode    string // "sketch", "spiffs" or "version"; "" when not sent
+	md5     string // MD5 of the running sketch, "" when not sent
+	sdk     string // SDK version
+	free    int64  // free space for a new sketch, -1 when not sent or unreadable
+	chip    int64  // flash chip size, -1 when not sent or unreadable
 }
 
 // readDeviceRequest extracts the device facts from r. It allocates only
@@ -36,13 +45,18 @@ type deviceRequest struct {
 func readDeviceRequest(r *http.Request) deviceRequest {
 	var d deviceRequest
 	h := r.Header
+	d.free, d.chip = -1, -1
 	switch {
 	case first(h, hESP8266MAC) != "":
 		d.family, d.mac = "esp8266", first(h, hESP8266MAC)
 		d.version, d.mode = first(h, hESP8266Version), first(h, hESP8266Mode)
+		d.md5, d.sdk = first(h, hESP8266SketchMD5), first(h, hESP8266SDK)
+		d.free, d.chip = size(first(h, hESP8266FreeSpace)), size(first(h, hESP8266ChipSize))
 	case first(h, hESP32MAC) != "":
 		d.family, d.mac = "esp32", first(h, hESP32MAC)
 		d.version, d.mode = first(h, hESP32Version), first(h, hESP32Mode)
+		d.md5, d.sdk = first(h, hESP32SketchMD5), first(h, hESP32SDK)
+		d.free, d.chip = size(first(h, hESP32FreeSpace)), size(first(h, hESP32ChipSize))
 	}
 	q := r.URL.RawQuery
 	d.dev = queryValue(q, "dev")
@@ -50,6 +64,15 @@ func readDeviceRequest(r *http.Request) deviceRequest {
 		d.version = v
 	}
 	return d
+}
+
+// size reads a byte count header; -1 when absent or not a number.
+func size(s string) int64 {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
 }
 
 func first(h http.Header, key string) string {

@@ -43,7 +43,11 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, r, dr, nil, http.StatusBadRequest, "missing version: add ?ver=<version> to the URL or pass the version to the update call", start)
 		return
 	}
-	dec := rollout.Decide(snap.Fleet, rollout.Request{MAC: mac, Platform: dr.dev, Version: dr.version})
+	dec := rollout.Decide(snap.Fleet, rollout.Request{
+		MAC: mac, Platform: dr.dev, Version: dr.version,
+		SketchMD5: dr.md5, FreeSpace: max(dr.free, 0), ChipSize: max(dr.chip, 0),
+		Now: start,
+	}, a.halts)
 	switch dec.Outcome {
 	case rollout.Update:
 		switch dr.mode {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 )
@@ -14,6 +15,7 @@ import (
 type Fleet struct {
 	platforms map[string]*Platform // by lower-case name
 	devices   map[MAC]*Device
+	groups    map[string]*Group
 	// versions maps every release version string, with and without a leading
 	// "v", to its parsed value, so that reading the version a device reports
 	// is usually a map lookup rather than a parse.
@@ -32,6 +34,11 @@ type Platform struct {
 	Description string
 	// Releases are the platform's firmware releases, newest first.
 	Releases []*Release
+	// Paused stops every offer on the platform: devices get 304.
+	Paused bool
+	// NoRollback keeps devices on a yanked release where they are instead
+	// of offering them an older release.
+	NoRollback bool
 }
 
 // Release is one firmware version of a platform.
@@ -42,6 +49,37 @@ type Release struct {
 	Version *semver.Version
 	// Artifact is the binary devices download.
 	Artifact Artifact
+	// Channel is the release's track; devices following it or a less
+	// stable one may get it.
+	Channel Channel
+	// Groups limits the release to devices in at least one of these
+	// groups; empty means every device.
+	Groups []string
+	// Stages roll the release out gradually; empty means to everyone at
+	// once.
+	Stages []Stage
+	// From limits which versions may step to this release; nil means any.
+	From *semver.Constraints
+	// Yanked releases are never offered; devices running one are offered
+	// the newest release they may have, even an older one (a rollback).
+	Yanked bool
+	// Paused releases are not offered.
+	Paused bool
+	// HaltOnFailure is the failure rate (0-1) of a stage at which the
+	// release is halted automatically; 0 disables auto-halt.
+	HaltOnFailure float64
+	// HaltMinDevices is how many outcomes a stage needs before its
+	// failure rate can halt the release.
+	HaltMinDevices int
+	// IntroducedAt is the time of the commit that introduced the release;
+	// stages count from it. Zero when unknown.
+	IntroducedAt time.Time
+	// IntroducedIn is that commit's hash, "" when unknown.
+	IntroducedIn string
+	// Fingerprint identifies the release's configuration: it changes when
+	// any of the release's settings or its binary change, which clears a
+	// halt.
+	Fingerprint string
 }
 
 // Artifact describes a firmware binary and where it is served from.
@@ -56,6 +94,9 @@ type Artifact struct {
 	// SHA256 and MD5 are lower-case hex digests of the binary.
 	SHA256 string
 	MD5    string
+	// FlashSize is the flash size in bytes the image's header requires,
+	// 0 when unknown.
+	FlashSize int64
 }
 
 // Device is a whitelisted device.
@@ -66,6 +107,25 @@ type Device struct {
 	Platform string
 	// Name is an optional human name, e.g. "kitchen lamp".
 	Name string
+	// Channel is the release track the device follows.
+	Channel Channel
+	// Groups are the device's groups, e.g. "canary" or "site-a".
+	Groups []string
+	// Pin, when set, is the version the device gets, even a downgrade;
+	// it may come from one of the device's groups.
+	Pin *semver.Version
+}
+
+// Group is a named set of devices with shared settings. Devices name
+// their groups; a group without settings needs no Group value.
+type Group struct {
+	// Name is the group's name.
+	Name string
+	// Pin, when set, pins the group's devices to that version.
+	Pin *semver.Version
+	// Channel, when set, is the channel the group's devices follow unless
+	// a device sets its own.
+	Channel *Channel
 }
 
 // NewFleet indexes platforms and devices into a Fleet. It sorts each
@@ -74,10 +134,25 @@ type Device struct {
 // unknown platforms; callers that load config report those with file and
 // line before getting here, so an error from NewFleet is a bug in the caller.
 func NewFleet(platforms []*Platform, devices []*Device) (*Fleet, error) {
+	return NewFleetWithGroups(platforms, devices, nil)
+}
+
+// NewFleetWithGroups is NewFleet for a fleet with group settings. Devices
+// must already carry the pin and channel their groups give them (the
+// loader resolves that, since only it knows which keys a device sets); a
+// pin must name a release of the device's platform.
+func NewFleetWithGroups(platforms []*Platform, devices []*Device, groups []*Group) (*Fleet, error) {
 	f := &Fleet{
 		platforms: make(map[string]*Platform, len(platforms)),
 		devices:   make(map[MAC]*Device, len(devices)),
+		groups:    make(map[string]*Group, len(groups)),
 		versions:  make(map[string]*semver.Version),
+	}
+	for _, g := range groups {
+		if _, dup := f.groups[g.Name]; dup {
+			return nil, fmt.Errorf("group %q defined twice", g.Name)
+		}
+		f.groups[g.Name] = g
 	}
 	for _, p := range platforms {
 		key := strings.ToLower(p.Name)
@@ -85,6 +160,12 @@ func NewFleet(platforms []*Platform, devices []*Device) (*Fleet, error) {
 			return nil, fmt.Errorf("platform %q defined twice", p.Name)
 		}
 		f.platforms[key] = p
+		for _, r := range p.Releases {
+			// A pre-release is never for stable devices.
+			if r.Version.Prerelease() != "" && r.Channel == Stable {
+				r.Channel = Beta
+			}
+		}
 		slices.SortStableFunc(p.Releases, func(a, b *Release) int { return b.Version.Compare(a.Version) })
 		for i, r := range p.Releases {
 			if i > 0 && r.Version.Equal(p.Releases[i-1].Version) {
@@ -100,8 +181,12 @@ func NewFleet(platforms []*Platform, devices []*Device) (*Fleet, error) {
 		if _, dup := f.devices[d.MAC]; dup {
 			return nil, fmt.Errorf("device %s listed twice", d.MAC)
 		}
-		if _, ok := f.platforms[strings.ToLower(d.Platform)]; !ok {
+		p, ok := f.platforms[strings.ToLower(d.Platform)]
+		if !ok {
 			return nil, fmt.Errorf("device %s: unknown platform %q", d.MAC, d.Platform)
+		}
+		if d.Pin != nil && p.Release(d.Pin) == nil {
+			return nil, fmt.Errorf("device %s: pinned to %s, which platform %s does not have", d.MAC, d.Pin, p.Name)
 		}
 		f.devices[d.MAC] = d
 		f.sortedD = append(f.sortedD, d)
@@ -109,6 +194,15 @@ func NewFleet(platforms []*Platform, devices []*Device) (*Fleet, error) {
 	slices.SortFunc(f.sortedP, func(a, b *Platform) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(f.sortedD, func(a, b *Device) int { return compareMAC(a.MAC, b.MAC) })
 	return f, nil
+}
+
+// Group returns the group with the given name, or nil when no group of
+// that name has settings.
+func (f *Fleet) Group(name string) *Group {
+	if f == nil {
+		return nil
+	}
+	return f.groups[name]
 }
 
 // Platform returns the platform with the given name, matched

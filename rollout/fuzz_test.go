@@ -161,7 +161,7 @@ func FuzzDecide(f *testing.F) {
 			mac = devs[int(macBytes[0])%len(devs)].MAC
 		}
 		req := Request{MAC: mac, Platform: platform, Version: version}
-		d := Decide(fleet, req)
+		d := Decide(fleet, req, nil)
 		checkDecision(t, fleet, req, d)
 	})
 }
@@ -244,7 +244,7 @@ func TestDecideDeterministic(t *testing.T) {
 			Platform: platforms[rng.IntN(len(platforms))],
 			Version:  versions[rng.IntN(len(versions))],
 		}
-		first[i] = Decide(fleet, reqs[i])
+		first[i] = Decide(fleet, reqs[i], nil)
 		checkDecision(t, fleet, reqs[i], first[i])
 		seen[first[i].Outcome]++
 	}
@@ -259,7 +259,7 @@ func TestDecideDeterministic(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
-				a, b := first[i], Decide(fleet, reqs[i])
+				a, b := first[i], Decide(fleet, reqs[i], nil)
 				if !sameDecision(a, b) {
 					t.Errorf("Decide(%+v): got %v (%s) then %v (%s), want the same", reqs[i], a.Outcome, a.Reason(), b.Outcome, b.Reason())
 				}
