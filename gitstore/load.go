@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/otagit/otagit/espimage"
@@ -33,7 +32,7 @@ var platformName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 func Load(fsys fs.FS, in Inspector) (*rollout.Fleet, Problems) {
 	l := &loader{fsys: fsys, in: in, blobs: map[string]blobResult{}}
 	platforms := l.platforms()
-	devices := l.devices(platforms)
+	devices, groups := l.devices(platforms)
 	l.probs.sortByLine()
 	if len(l.probs.Errors()) > 0 {
 		return nil, l.probs
@@ -42,7 +41,7 @@ func Load(fsys fs.FS, in Inspector) (*rollout.Fleet, Problems) {
 	for _, p := range platforms {
 		ps = append(ps, p.Platform)
 	}
-	fleet, err := rollout.NewFleet(ps, devices)
+	fleet, err := rollout.NewFleetWithGroups(ps, devices, groups)
 	if err != nil {
 		// Everything NewFleet checks was checked above with file and line;
 		// still, never serve a fleet that failed to build.
@@ -116,6 +115,8 @@ func (l *loader) platform(file, name string) *platform {
 		p.Chip = chip
 	}
 	p.Description, _ = t.str("description", false)
+	p.Paused = t.boolean("paused", false)
+	p.NoRollback = !t.boolean("rollback", true)
 	seen := map[string]int{} // version -> line of its first release
 	for _, rt := range t.tables("release") {
 		r := l.release(rt, p)
@@ -133,12 +134,12 @@ func (l *loader) platform(file, name string) *platform {
 		seen[key] = rt.line("version")
 		p.Releases = append(p.Releases, r)
 	}
-	t.finish("chip", "description", "release")
+	t.finish("chip", "description", "paused", "rollback", "release")
 	return p
 }
 
 func (l *loader) release(t *table, p *platform) *rollout.Release {
-	defer t.finish("version", "file")
+	defer t.finish(releaseKeys...)
 	r := &rollout.Release{Platform: p.Name}
 	vs, ok := t.str("version", true)
 	if ok {
@@ -167,9 +168,11 @@ func (l *loader) release(t *table, p *platform) *rollout.Release {
 		}
 		r.Artifact = a
 	}
-	if !ok || !fileOK {
+	rulesOK := releaseRules(t, r)
+	if !ok || !fileOK || !rulesOK {
 		return nil
 	}
+	r.Fingerprint = fingerprint(r)
 	return r
 }
 
@@ -197,7 +200,11 @@ func (l *loader) artifact(name, chip string) (rollout.Artifact, Blob, error) {
 	if err := checkMagic(b.Head, chip); err != nil {
 		return rollout.Artifact{}, b, fmt.Errorf("binary %q: %w", clean, err)
 	}
-	return rollout.Artifact{Path: clean, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5}, b, nil
+	a := rollout.Artifact{Path: clean, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5}
+	if info, err := espimage.Parse(b.Head); err == nil || errors.Is(err, espimage.ErrUnknownChipID) {
+		a.FlashSize = info.FlashSize
+	}
+	return a, b, nil
 }
 
 // checkMagic checks the first byte the device's updater checks: 0xE9 for an
@@ -213,77 +220,6 @@ func checkMagic(head []byte, chip string) error {
 		return nil
 	}
 	return fmt.Errorf("is not an ESP application image: first byte is 0x%02X, want 0xE9", head[0])
-}
-
-func (l *loader) devices(platforms map[string]*platform) []*rollout.Device {
-	var files []string
-	err := fs.WalkDir(l.fsys, DevicesDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.HasSuffix(p, ".toml") {
-			files = append(files, p)
-		}
-		return nil
-	})
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		l.probs = append(l.probs, Problem{File: DevicesDir + "/", Warning: true,
-			Message: "missing: no device is whitelisted, so every device is refused (403)"})
-		return nil
-	case err != nil:
-		l.probs = append(l.probs, Problem{File: DevicesDir + "/", Message: err.Error()})
-		return nil
-	}
-	sort.Strings(files)
-	type where struct {
-		file string
-		line int
-	}
-	seen := map[rollout.MAC]where{}
-	var out []*rollout.Device
-	for _, file := range files {
-		t := parseTOML(l.fsys, file, &l.probs)
-		if t == nil {
-			continue
-		}
-		for _, dt := range t.tables("device") {
-			d := &rollout.Device{}
-			ok := true
-			if s, present := dt.str("mac", true); present {
-				mac, err := rollout.ParseMAC(s)
-				if err != nil {
-					dt.errorf("mac", "%q is not a MAC address (write it as AA:BB:CC:DD:EE:FF)", s)
-					ok = false
-				} else if first, dup := seen[mac]; dup {
-					dt.errorf("mac", "device %s is already listed at %s:%d", mac, first.file, first.line)
-					ok = false
-				} else {
-					seen[mac] = where{file, dt.line("mac")}
-				}
-				d.MAC = mac
-			} else {
-				ok = false
-			}
-			if s, present := dt.str("platform", true); present {
-				name := strings.ToLower(s)
-				if _, known := platforms[name]; !known {
-					dt.errorf("platform", "unknown platform %q (no %s/%s.toml)", s, PlatformsDir, name)
-					ok = false
-				}
-				d.Platform = name
-			} else {
-				ok = false
-			}
-			d.Name, _ = dt.str("name", false)
-			dt.finish("mac", "platform", "name")
-			if ok {
-				out = append(out, d)
-			}
-		}
-		t.finish("device")
-	}
-	return out
 }
 
 func knownChips() string {

@@ -95,11 +95,11 @@ func TestLoadProblems(t *testing.T) {
 		{
 			name: "unknown key in platform and in release",
 			change: func(m fstest.MapFS) {
-				m["platforms/station.toml"] = &fstest.MapFile{Data: []byte("chip = \"esp32\"\ncolour = \"red\"\n[[release]]\nversion = \"2.0.0\"\nfile = \"fw/station-2.0.0.bin\"\nchannel = \"beta\"\n")}
+				m["platforms/station.toml"] = &fstest.MapFile{Data: []byte("chip = \"esp32\"\ncolour = \"red\"\n[[release]]\nversion = \"2.0.0\"\nfile = \"fw/station-2.0.0.bin\"\nnotes = \"beta\"\n")}
 			},
 			want: []string{
-				`platforms/station.toml:2: colour: unknown key (allowed here: chip, description, release)`,
-				`platforms/station.toml:6: release[0].channel: unknown key (allowed here: version, file)`,
+				`platforms/station.toml:2: colour: unknown key (allowed here: chip, description, paused, rollback, release)`,
+				`platforms/station.toml:6: release[0].notes: unknown key (allowed here: version, file, channel, groups, stages, from, yanked, paused, halt_on_failure, halt_min_devices)`,
 			},
 		},
 		{
@@ -145,7 +145,7 @@ func TestLoadProblems(t *testing.T) {
 				`devices/site/garden.toml:2: device[0].mac: device AA:BB:CC:DD:EE:01 is already listed at devices/office.toml:2`,
 				`devices/site/garden.toml:6: device[1].mac: "AA:BB:CC:DD:EE" is not a MAC address (write it as AA:BB:CC:DD:EE:FF)`,
 				`devices/site/garden.toml:11: device[2].platform: unknown platform "toaster" (no platforms/toaster.toml)`,
-				`devices/site/garden.toml:12: device[2].role: unknown key (allowed here: mac, platform, name)`,
+				`devices/site/garden.toml:12: device[2].role: unknown key (allowed here: mac, platform, name, channel, groups, pin)`,
 			},
 		},
 		{

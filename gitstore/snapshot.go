@@ -41,11 +41,12 @@ func short(h string) string {
 }
 
 // LoadCommit reads and checks the config at commit hash of repo, examining
-// binaries with in. It returns a snapshot (with a nil Fleet when problems
-// has errors) and every problem found; err is for failures to read the
-// commit itself. The caller owns repo: go-git repositories are not safe for
-// concurrent use.
-func LoadCommit(repo *git.Repository, hash plumbing.Hash, in Inspector) (snap *Snapshot, problems Problems, err error) {
+// binaries with in, and dates every release by the commit that introduced
+// it, found with hist (nil for a one-off History). It returns a snapshot
+// (with a nil Fleet when problems has errors) and every problem found; err
+// is for failures to read the commit itself. The caller owns repo: go-git
+// repositories are not safe for concurrent use.
+func LoadCommit(repo *git.Repository, hash plumbing.Hash, in Inspector, hist *History) (snap *Snapshot, problems Problems, err error) {
 	c, err := repo.CommitObject(hash)
 	if err != nil {
 		return nil, nil, fmt.Errorf("commit %s: %w", short(hash.String()), err)
@@ -55,6 +56,22 @@ func LoadCommit(repo *git.Repository, hash plumbing.Hash, in Inspector) (snap *S
 		return nil, nil, fmt.Errorf("commit %s: tree: %w", short(hash.String()), err)
 	}
 	fleet, probs := Load(NewTreeFS(tree, c.Committer.When), in)
+	if fleet != nil {
+		if hist == nil {
+			hist = NewHistory()
+		}
+		intros, err := hist.Introductions(repo, hash, fleet)
+		if err != nil {
+			return nil, nil, fmt.Errorf("commit %s: history: %w", short(hash.String()), err)
+		}
+		for _, p := range fleet.Platforms() {
+			for _, r := range p.Releases {
+				if in, ok := intros[r.ID()]; ok {
+					r.IntroducedAt, r.IntroducedIn = in.Time, in.Commit
+				}
+			}
+		}
+	}
 	subject, _, _ := strings.Cut(c.Message, "\n")
 	return &Snapshot{
 		Commit:     hash.String(),

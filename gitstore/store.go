@@ -78,6 +78,7 @@ type Store struct {
 
 	// Owned by the Run goroutine.
 	repo *git.Repository
+	hist *History
 }
 
 // New prepares a Store; Run starts it. New does no network I/O.
@@ -109,6 +110,7 @@ func New(opts Options) (*Store, error) {
 		log:   opts.Logger.With("component", "gitstore"),
 		cache: cache,
 		kick:  make(chan struct{}, 1),
+		hist:  NewHistory(),
 	}
 	s.status.Store(&Status{Repo: opts.Remote.String(), Branch: opts.Remote.branch()})
 	return s, nil
@@ -189,7 +191,7 @@ func (s *Store) restore() {
 		}
 		return
 	}
-	snap, probs, err := LoadCommit(s.repo, plumbing.NewHash(st.Commit), s.cache)
+	snap, probs, err := LoadCommit(s.repo, plumbing.NewHash(st.Commit), s.cache, s.hist)
 	switch {
 	case err != nil:
 		s.log.Warn("cannot restore last good commit", "commit", short(st.Commit), "err", err)
@@ -223,7 +225,7 @@ func (s *Store) sync(ctx context.Context) error {
 	case st.RejectedCommit == head.String():
 		// Already checked and reported; nothing changed.
 	default:
-		snap, probs, err := LoadCommit(s.repo, head, s.cache)
+		snap, probs, err := LoadCommit(s.repo, head, s.cache, s.hist)
 		if err != nil {
 			s.failed(err)
 			return err

@@ -255,7 +255,7 @@ func TestCacheReusesBlobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, probs, err := LoadCommit(repo, plumbing.NewHash(c), cache)
+	snap, probs, err := LoadCommit(repo, plumbing.NewHash(c), cache, nil)
 	if err != nil || snap.Fleet == nil {
 		t.Fatalf("load: %v %v", err, probs)
 	}
@@ -274,7 +274,7 @@ func TestCacheReusesBlobs(t *testing.T) {
 	if os.Getuid() == 0 {
 		t.Log("running as root: directory permissions do not stop writes, checking the index only")
 	}
-	snap2, probs, err := LoadCommit(repo, plumbing.NewHash(c), cache2)
+	snap2, probs, err := LoadCommit(repo, plumbing.NewHash(c), cache2, nil)
 	if err != nil || snap2.Fleet == nil {
 		t.Fatalf("reload: %v %v", err, probs)
 	}

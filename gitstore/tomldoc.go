@@ -20,8 +20,17 @@ const maxTOMLSize = 64 << 20
 // tomlFile is one parsed config file and where its problems go.
 type tomlFile struct {
 	name  string
-	ix    *tomlpos.Index
+	src   []byte
+	ix    *tomlpos.Index // built on first use: valid files never need it
 	probs *Problems
+}
+
+// index returns the file's line index, building it on first use.
+func (f *tomlFile) index() *tomlpos.Index {
+	if f.ix == nil {
+		f.ix = tomlpos.New(f.src)
+	}
+	return f.ix
 }
 
 // parseTOML reads and parses name from fsys into a root table. Read and
@@ -43,7 +52,7 @@ func parseTOML(fsys fs.FS, name string, probs *Problems) *table {
 		}
 		return nil
 	}
-	f.ix = tomlpos.New(src)
+	f.src = src
 	return &table{f: f, m: m}
 }
 
@@ -76,9 +85,9 @@ func (t *table) line(k string) int {
 		if t.path == "" {
 			return 0
 		}
-		return t.f.ix.Line(t.path)
+		return t.f.index().Line(t.path)
 	}
-	return t.f.ix.Line(t.keyPath(k))
+	return t.f.index().Line(t.keyPath(k))
 }
 
 // errorf records an error about key k ("" for the table itself).

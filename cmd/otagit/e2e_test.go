@@ -266,7 +266,7 @@ func TestEndToEnd(t *testing.T) {
 	if st.Commit != second {
 		t.Errorf("serving %s, want %s", st.Commit, second)
 	}
-	if len(st.Problems) != 1 || st.Problems[0].String() != "devices/office.toml:4: device[0].floor: unknown key (allowed here: mac, platform, name)" {
+	if len(st.Problems) != 1 || st.Problems[0].String() != "devices/office.toml:4: device[0].floor: unknown key (allowed here: mac, platform, name, channel, groups, pin)" {
 		t.Errorf("problems: %v", st.Problems)
 	}
 	if res, body := ts.deviceGet(t, "/update", esp8266(lamp, "1.1.0")); res.StatusCode != 200 || !bytes.Equal(body, img12) {

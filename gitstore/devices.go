@@ -1,0 +1,226 @@
+package gitstore
+
+import (
+	"errors"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/otagit/otagit/rollout"
+)
+
+// deviceEntry is a [[device]] being loaded, with what is needed to resolve
+// its group settings and to report problems at its keys.
+type deviceEntry struct {
+	d          *rollout.Device
+	t          *table
+	channelSet bool
+}
+
+// groupEntry is a [[group]] being loaded.
+type groupEntry struct {
+	g *rollout.Group
+	t *table
+}
+
+// devices loads every whitelist under devices/: [[device]] and [[group]]
+// tables, then gives each device the pin and channel of its groups unless
+// it sets its own, and checks pins against the device's platform.
+func (l *loader) devices(platforms map[string]*platform) ([]*rollout.Device, []*rollout.Group) {
+	var files []string
+	err := fs.WalkDir(l.fsys, DevicesDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".toml") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		l.probs = append(l.probs, Problem{File: DevicesDir + "/", Warning: true,
+			Message: "missing: no device is whitelisted, so every device is refused (403)"})
+		return nil, nil
+	case err != nil:
+		l.probs = append(l.probs, Problem{File: DevicesDir + "/", Message: err.Error()})
+		return nil, nil
+	}
+	sort.Strings(files)
+	type where struct {
+		file string
+		line int
+	}
+	seen := map[rollout.MAC]where{}
+	var entries []deviceEntry
+	groupDefs := map[string]groupEntry{}
+	for _, file := range files {
+		t := parseTOML(l.fsys, file, &l.probs)
+		if t == nil {
+			continue
+		}
+		for _, gt := range t.tables("group") {
+			g := l.group(gt)
+			if g == nil {
+				continue
+			}
+			if first, dup := groupDefs[g.Name]; dup {
+				gt.errorf("name", "group %q is already defined at %s:%d", g.Name, first.t.f.name, first.t.line("name"))
+				continue
+			}
+			groupDefs[g.Name] = groupEntry{g: g, t: gt}
+		}
+		for _, dt := range t.tables("device") {
+			e := deviceEntry{d: &rollout.Device{}, t: dt}
+			d := e.d
+			ok := true
+			if s, present := dt.str("mac", true); present {
+				mac, err := rollout.ParseMAC(s)
+				if err != nil {
+					dt.errorf("mac", "%q is not a MAC address (write it as AA:BB:CC:DD:EE:FF)", s)
+					ok = false
+				} else if first, dup := seen[mac]; dup {
+					dt.errorf("mac", "device %s is already listed at %s:%d", mac, first.file, first.line)
+					ok = false
+				} else {
+					seen[mac] = where{file, dt.line("mac")}
+				}
+				d.MAC = mac
+			} else {
+				ok = false
+			}
+			if s, present := dt.str("platform", true); present {
+				name := strings.ToLower(s)
+				if _, known := platforms[name]; !known {
+					dt.errorf("platform", "unknown platform %q (no %s/%s.toml)", s, PlatformsDir, name)
+					ok = false
+				}
+				d.Platform = name
+			} else {
+				ok = false
+			}
+			d.Name, _ = dt.str("name", false)
+			if s, present := dt.str("channel", false); present {
+				c, err := rollout.ParseChannel(s)
+				if err != nil {
+					dt.errorf("channel", "%v", err)
+					ok = false
+				}
+				d.Channel, e.channelSet = c, true
+			}
+			d.Groups = groups(dt, "groups")
+			if s, present := dt.str("pin", false); present {
+				v, err := rollout.ParseReleaseVersion(s)
+				if err != nil {
+					dt.errorf("pin", "%q is not a semantic version", s)
+					ok = false
+				}
+				d.Pin = v
+			}
+			dt.finish("mac", "platform", "name", "channel", "groups", "pin")
+			if ok {
+				entries = append(entries, e)
+			}
+		}
+		t.finish("device", "group")
+	}
+
+	out := make([]*rollout.Device, 0, len(entries))
+	for _, e := range entries {
+		if l.resolve(e, groupDefs, platforms) {
+			out = append(out, e.d)
+		}
+	}
+	gs := make([]*rollout.Group, 0, len(groupDefs))
+	for _, g := range groupDefs {
+		gs = append(gs, g.g)
+	}
+	sort.Slice(gs, func(i, j int) bool { return gs[i].Name < gs[j].Name })
+	return out, gs
+}
+
+// group reads a [[group]] table.
+func (l *loader) group(t *table) *rollout.Group {
+	defer t.finish("name", "pin", "channel")
+	g := &rollout.Group{}
+	name, ok := t.str("name", true)
+	if ok && !groupName.MatchString(name) {
+		t.errorf("name", "group name %q: use 1-64 lower-case letters, digits, '-' and '_'", name)
+		ok = false
+	}
+	g.Name = name
+	if s, present := t.str("pin", false); present {
+		v, err := rollout.ParseReleaseVersion(s)
+		if err != nil {
+			t.errorf("pin", "%q is not a semantic version", s)
+			ok = false
+		}
+		g.Pin = v
+	}
+	if s, present := t.str("channel", false); present {
+		c, err := rollout.ParseChannel(s)
+		if err != nil {
+			t.errorf("channel", "%v", err)
+			ok = false
+		}
+		g.Channel = &c
+	}
+	if !ok {
+		return nil
+	}
+	return g
+}
+
+// resolve gives e's device the pin and channel of its groups and checks
+// the pin against the device's platform.
+func (l *loader) resolve(e deviceEntry, groups map[string]groupEntry, platforms map[string]*platform) bool {
+	d := e.d
+	pinFrom := "" // the group the pin comes from, "" for the device's own
+	for _, name := range d.Groups {
+		g, ok := groups[name]
+		if !ok {
+			continue
+		}
+		if g.g.Pin != nil {
+			if d.Pin == nil {
+				d.Pin, pinFrom = g.g.Pin, name
+			} else if pinFrom != "" && !d.Pin.Equal(g.g.Pin) {
+				e.t.warnf("groups", "groups %q and %q pin different versions; %s from %q applies", pinFrom, name, d.Pin, pinFrom)
+			}
+		}
+		if !e.channelSet && g.g.Channel != nil {
+			d.Channel, e.channelSet = *g.g.Channel, true
+		}
+	}
+	if d.Pin == nil {
+		return true
+	}
+	p := platforms[d.Platform]
+	rel := releaseOf(p, d.Pin)
+	problem := ""
+	switch {
+	case rel == nil:
+		problem = "platform " + d.Platform + " has no release " + d.Pin.String()
+	case rel.Yanked:
+		problem = d.Pin.String() + " is yanked"
+	default:
+		return true
+	}
+	if pinFrom == "" {
+		e.t.errorf("pin", "pinned to %s, but %s", d.Pin, problem)
+	} else {
+		g := groups[pinFrom]
+		g.t.errorf("pin", "device %s (in %s:%d) is pinned to %s by this group, but %s",
+			d.MAC, e.t.f.name, e.t.line(""), d.Pin, problem)
+	}
+	return false
+}
+
+func releaseOf(p *platform, v *semver.Version) *rollout.Release {
+	if p == nil || p.Platform == nil {
+		return nil
+	}
+	return p.Release(v)
+}
