@@ -9,6 +9,8 @@ import (
 	"io"
 	"io/fs"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/otagit/otagit/espimage"
 )
 
@@ -94,4 +96,37 @@ func (d *digester) blob() Blob {
 		MD5:    hex.EncodeToString(d.md5.Sum(nil)),
 		Head:   d.head,
 	}
+}
+
+// MemoInspector wraps an Inspector and remembers its answers by Git blob
+// (TreeFS files), so the binaries shared by two commits, as in a plan of a
+// pull request, are read once. Files of other file systems are passed
+// through. It is used by one goroutine at a time.
+type MemoInspector struct {
+	In   Inspector
+	seen map[plumbing.Hash]Blob
+}
+
+// Inspect implements Inspector.
+func (m *MemoInspector) Inspect(fsys fs.FS, name string) (Blob, error) {
+	st, err := fs.Stat(fsys, name)
+	if err != nil {
+		return Blob{}, err
+	}
+	h, ok := st.Sys().(plumbing.Hash)
+	if !ok {
+		return m.In.Inspect(fsys, name)
+	}
+	if b, ok := m.seen[h]; ok {
+		return b, nil
+	}
+	b, err := m.In.Inspect(fsys, name)
+	if err != nil {
+		return b, err
+	}
+	if m.seen == nil {
+		m.seen = map[plumbing.Hash]Blob{}
+	}
+	m.seen[h] = b
+	return b, nil
 }
