@@ -15,7 +15,11 @@ import (
 
 //go:generate go run gen.go
 
-//go:embed README.md platforms devices firmware
+// .github (the GitHub Actions workflow that checks pull requests) is named
+// explicitly: a pattern such as "*" would skip it, as embed skips names
+// that start with '.'.
+//
+//go:embed README.md platforms devices firmware .github
 var files embed.FS
 
 // FS returns the starter repository's files.

@@ -51,3 +51,33 @@ func TestWrite(t *testing.T) {
 		t.Error("second Write into a non-empty directory: no error")
 	}
 }
+
+// TestWorkflow checks that the starter repository carries the GitHub
+// Actions workflow (embed skips dot-directories unless named) and that
+// Write, and so `otagit init`, writes it.
+func TestWorkflow(t *testing.T) {
+	const name = ".github/workflows/otagit.yml"
+	b, err := fs.ReadFile(FS(), name)
+	if err != nil {
+		t.Fatalf("%s not embedded: %v", name, err)
+	}
+	for _, want := range []string{
+		"pull_request:",
+		"fetch-depth: 0",
+		"go install github.com/otagit/otagit/cmd/otagit@",
+		"otagit validate .",
+		"otagit plan --base ${{ github.event.pull_request.base.sha }} --head ${{ github.event.pull_request.head.sha }} . >> \"$GITHUB_STEP_SUMMARY\"",
+	} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("%s lacks %q", name, want)
+		}
+	}
+	dir := t.TempDir()
+	if err := Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+	if err != nil || !bytes.Equal(got, b) {
+		t.Errorf("Write did not write %s (err %v)", name, err)
+	}
+}

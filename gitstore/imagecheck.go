@@ -1,8 +1,13 @@
 package gitstore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -16,10 +21,20 @@ type imageFinding struct {
 	Message string
 }
 
-// checkImage checks that the binary at path (already known to exist, be
-// non-empty and start with an accepted magic byte) is an application image
-// for platform p's chip. version is the release's version, nil when it
-// could not be read.
+// checkImage checks the binary at path (already known to exist, be
+// non-empty and start with an accepted magic byte) against its release:
+//
+//   - an error when its header is not a valid application image header, or
+//     names another chip than platform p's;
+//   - a warning when the header is an ESP32-family one whose chip id otagit
+//     does not know, so the chip cannot be checked;
+//   - a warning when the binary does not confirm that it is p's firmware at
+//     version (see confirmRelease).
+//
+// version is the release's version, nil when it could not be read (an
+// error reported on its own key); the release is then not confirmed. A
+// gzip-compressed ESP8266 image is not checked at all: its header and
+// strings are compressed.
 func (l *loader) checkImage(path string, b Blob, p *rollout.Platform, version *semver.Version) []imageFinding {
 	if len(b.Head) > 0 && b.Head[0] == 0x1F {
 		return nil // an ESP8266 gzip image: its header is compressed
@@ -27,12 +42,255 @@ func (l *loader) checkImage(path string, b Blob, p *rollout.Platform, version *s
 	if !espimage.Chip(p.Chip).Known() {
 		return nil // reported on the platform's chip key already
 	}
+	var out []imageFinding
 	info, err := espimage.Parse(b.Head)
-	if err != nil && !errors.Is(err, espimage.ErrUnknownChipID) {
+	switch {
+	case errors.Is(err, espimage.ErrUnknownChipID):
+		if !espimage.Chip(p.Chip).ESP32Family() {
+			return []imageFinding{{Message: fmt.Sprintf("built for an ESP32-family chip with chip id 0x%04x (unknown to otagit), but platform %s is %s",
+				info.ChipID, p.Name, p.Chip)}}
+		}
+		// A chip newer than this otagit: the device's bootloader will judge
+		// the header, so do not refuse the release.
+		out = append(out, imageFinding{Warning: true, Message: fmt.Sprintf(
+			"chip id 0x%04x in the image header is unknown to otagit, so it cannot check that the image is for %s", info.ChipID, p.Chip)})
+	case err != nil:
 		return []imageFinding{{Message: fmt.Sprintf("not a valid ESP application image: %v", err)}}
-	}
-	if info.Chip != "" && string(info.Chip) != p.Chip {
+	case string(info.Chip) != p.Chip:
 		return []imageFinding{{Message: fmt.Sprintf("built for %s, but platform %s is %s", info.Chip, p.Name, p.Chip)}}
 	}
-	return nil
+	if version == nil {
+		return out
+	}
+	if msg := l.confirmRelease(path, b, info, p.Name, version); msg != "" {
+		out = append(out, imageFinding{Warning: true, Message: msg})
+	}
+	return out
+}
+
+// confirmRelease looks for evidence that the binary is platform's firmware
+// at version, and returns "" when it finds it, or else a message that says
+// which part is not confirmed and what the binary says instead.
+//
+// Two facts are checked, each on its own:
+//
+//   - The platform: confirmed when the ESP-IDF app descriptor's project
+//     name contains the platform name (case-insensitively), or else when
+//     the platform name occurs anywhere in the binary (the seed convention
+//     of the Flask server otagit replaces). The binary is consulted even
+//     when the descriptor names another project, because Arduino-ESP32
+//     sketches all carry the project name "arduino-lib-builder".
+//   - The version: when the descriptor's version is a semantic version, it
+//     alone decides: a binary whose descriptor says 1.1.0 is the classic
+//     "uploaded the old build" mistake even if "v1.2.0" occurs in it.
+//     Otherwise (no descriptor, or a version such as Arduino's
+//     "esp-idf: v5.1.4 d7b0a45ddb") the first "v1.2.3" in the binary
+//     decides, as in the seed convention.
+//
+// So a descriptor that confirms the version but names another project
+// gives a warning about the name only, and only when the binary does not
+// contain the platform name either.
+func (l *loader) confirmRelease(path string, b Blob, info espimage.Info, platform string, version *semver.Version) string {
+	app := info.App
+	descName, descVer := false, (*semver.Version)(nil)
+	if app != nil {
+		descName = strings.Contains(strings.ToLower(app.ProjectName), platform)
+		descVer, _ = rollout.ParseReleaseVersion(strings.TrimSpace(app.Version))
+	}
+	if descName && descVer != nil && descVer.Equal(version) {
+		return "" // the descriptor alone confirms both: no need to read the binary
+	}
+	seed, err := l.seedConvention(path, b, info, platform)
+	if err != nil {
+		return fmt.Sprintf("cannot read it to check its platform and version: %v", err)
+	}
+	nameOK := descName || seed.PlatformFound
+	var verOK bool
+	if descVer != nil {
+		verOK = descVer.Equal(version)
+	} else {
+		sv, err := semver.StrictNewVersion(seed.Version)
+		verOK = err == nil && (sv.Equal(version) || sameCore(sv, version))
+	}
+	if nameOK && verOK {
+		return ""
+	}
+	release := platform + " " + version.String()
+	want := "v" + version.String()
+	if app == nil {
+		what := "no app descriptor"
+		if info.AppInvalid {
+			what = "an unreadable app descriptor"
+		}
+		return what + ", and the binary " + seedClause(platform, !nameOK, !verOK, seed.Version, want)
+	}
+	var says []string
+	if !nameOK {
+		says = append(says, fmt.Sprintf("project %q", app.ProjectName))
+	}
+	switch {
+	case verOK:
+	case descVer != nil:
+		says = append(says, "version "+app.Version)
+	default:
+		says = append(says, fmt.Sprintf("version %q (not a semantic version)", app.Version))
+	}
+	msg := "descriptor says " + strings.Join(says, " ")
+	if !verOK && descVer == nil {
+		msg += ", and the binary " + seedClause(platform, false, true, seed.Version, want)
+	}
+	return msg + "; release is " + release
+}
+
+// sameCore reports whether seed, a version found by the seed convention,
+// is the MAJOR.MINOR.PATCH of the pre-release v: the convention's
+// "v1.2.3" pattern cannot carry a pre-release part, so that is all it can
+// confirm.
+func sameCore(seed, v *semver.Version) bool {
+	return v.Prerelease() != "" && seed.Prerelease() == "" &&
+		seed.Major() == v.Major() && seed.Minor() == v.Minor() && seed.Patch() == v.Patch()
+}
+
+// seedClause says what the seed convention did not find, as the predicate
+// of a sentence whose subject is "the binary". want is the release version
+// as the convention writes it ("v1.2.0"); found is the first version the
+// binary holds, without "v", or "".
+func seedClause(platform string, noName, noVersion bool, found, want string) string {
+	other := ""
+	if noVersion && found != "" {
+		other = fmt.Sprintf("%q", "v"+found)
+	}
+	switch {
+	case noName && noVersion && other == "":
+		return fmt.Sprintf("contains neither %q nor %q", platform, want)
+	case noName && noVersion:
+		return fmt.Sprintf("does not contain %q, and its first version string is %s, not %q", platform, other, want)
+	case noName:
+		return fmt.Sprintf("does not contain %q", platform)
+	case other == "":
+		return fmt.Sprintf("does not contain %q", want)
+	}
+	return fmt.Sprintf("has %s as its first version string, not %q", other, want)
+}
+
+// seedConvention scans the whole binary for the platform name and its first
+// "v1.2.3", or returns the remembered result of an earlier scan of the same
+// content. It reads the artifact file the Inspector stored when there is
+// one (the server), else the file in the loader's fsys (a work tree).
+func (l *loader) seedConvention(path string, b Blob, info espimage.Info, platform string) (espimage.SeedMatch, error) {
+	key := seedKey{sha256: b.SHA256, platform: platform}
+	if b.SHA256 != "" {
+		if m, ok := seedScans.get(key); ok {
+			return m, nil
+		}
+	}
+	var f io.ReadCloser
+	var err error
+	if b.File != "" {
+		f, err = os.Open(b.File)
+	} else {
+		f, err = l.fsys.Open(path)
+	}
+	if err != nil {
+		return espimage.SeedMatch{}, err
+	}
+	defer f.Close()
+	m, err := SeedScan(io.LimitReader(f, maxBinarySize), info, platform)
+	if err != nil {
+		return espimage.SeedMatch{}, err // not remembered: a read error may pass
+	}
+	if b.SHA256 != "" {
+		seedScans.put(key, m)
+	}
+	return m, nil
+}
+
+// The ESP-IDF app descriptor sits at these offsets of an image that has one:
+// after the 24-byte header and the first segment's 8-byte header.
+const (
+	appDescStart = 24 + 8
+	appDescEnd   = appDescStart + 256
+)
+
+// SeedScan reports what the seed convention (espimage.ScanSeedConvention)
+// finds in the whole binary read from r, whose header Parse read as info,
+// with one difference: the ESP-IDF app descriptor, when there is one, is
+// blanked out first. Its text fields would otherwise hold the first
+// "v1.2.3" of the binary (the ESP-IDF version, or Arduino-ESP32's project
+// version "esp-idf: v5.1.4 d7b0a45ddb"), which says nothing about the
+// application's own version; the descriptor is judged on its own instead.
+// `otagit add` uses it too, so that it detects what the loader confirms.
+func SeedScan(r io.Reader, info espimage.Info, platform string) (espimage.SeedMatch, error) {
+	if info.App != nil || info.AppInvalid {
+		head := make([]byte, appDescEnd)
+		n, err := io.ReadFull(r, head)
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			return espimage.SeedMatch{}, fmt.Errorf("scan for seed convention: %w", err)
+		}
+		head = head[:n]
+		if n > appDescStart {
+			clear(head[appDescStart:])
+		}
+		r = io.MultiReader(bytes.NewReader(head), r)
+	}
+	return espimage.ScanSeedConvention(r, platform)
+}
+
+// seedKey identifies one seed-convention scan. The release version is not
+// part of it: the scan reports the binary's first version whatever the
+// release says, so one scan serves a binary named by several releases.
+type seedKey struct {
+	sha256, platform string
+}
+
+// seedMemoLimit bounds each generation of the seed-scan memo. The memo is
+// package-level (Cache has no room for it and a SHA-256 names the same
+// bytes for every Cache and Inspector), so it lives as long as the process:
+// unbounded, a server that runs for months, or `otagit plan` walking a long
+// history, would keep one entry for every binary it ever saw. 4096 entries
+// per generation (about 1 MB at most) is far more releases than one config
+// repository holds, so a sync of an unchanged commit never re-reads a
+// binary.
+const seedMemoLimit = 4096
+
+// seedScans remembers seed-convention scans so that loading a commit whose
+// binaries did not change reads none of them again.
+var seedScans = &seedMemo{limit: seedMemoLimit}
+
+// seedMemo is a bounded map with two generations: when the current one is
+// full it becomes the previous one and the older entries are dropped. An
+// entry found in the previous generation moves to the current one, so the
+// entries every load uses survive for as long as they fit in one
+// generation. A seedMemo is safe for concurrent use.
+type seedMemo struct {
+	limit int
+	mu    sync.Mutex // guards cur and prev
+	cur   map[seedKey]espimage.SeedMatch
+	prev  map[seedKey]espimage.SeedMatch
+}
+
+func (m *seedMemo) get(k seedKey) (espimage.SeedMatch, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.cur[k]; ok {
+		return v, true
+	}
+	v, ok := m.prev[k]
+	if ok {
+		m.putLocked(k, v)
+	}
+	return v, ok
+}
+
+func (m *seedMemo) put(k seedKey, v espimage.SeedMatch) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.putLocked(k, v)
+}
+
+func (m *seedMemo) putLocked(k seedKey, v espimage.SeedMatch) {
+	if m.cur == nil || len(m.cur) >= m.limit {
+		m.prev, m.cur = m.cur, make(map[seedKey]espimage.SeedMatch)
+	}
+	m.cur[k] = v
 }

@@ -72,8 +72,10 @@ channel = "alpha"
 }
 
 func TestLoadRules(t *testing.T) {
+	// No warnings either: the pre-release image carries "v2.0.0", which is
+	// all the seed convention can say about 2.0.0-rc.1.
 	fleet, probs := Load(rulesFiles(t), ReadInspector{})
-	if fleet == nil || len(probs.Errors()) != 0 {
+	if fleet == nil || len(probs) != 0 {
 		t.Fatalf("problems: %v", probs)
 	}
 	lamp := fleet.Platform("lamp")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/otagit/otagit/gitstore"
 )
@@ -28,8 +30,12 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("%s is not a directory", dir)
 	}
 	fleet, probs := gitstore.Load(os.DirFS(dir), gitstore.ReadInspector{})
+	actions := os.Getenv("GITHUB_ACTIONS") == "true"
 	for _, p := range probs {
 		fmt.Fprintln(stdout, p.String())
+		if actions {
+			fmt.Fprintln(stdout, githubAnnotation(dir, p))
+		}
 	}
 	errs, warns := len(probs.Errors()), len(probs.Warnings())
 	if fleet == nil {
@@ -43,4 +49,51 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(stdout, "%s: ok: %d platforms, %d releases, %d devices, %d warnings\n",
 		dir, len(fleet.Platforms()), releases, len(fleet.Devices()), warns)
 	return nil
+}
+
+// githubAnnotation formats p as a GitHub Actions workflow command
+// (::error or ::warning), which the runner turns into an annotation on
+// the file and line of a pull request's diff. The file must be a path from
+// the repository root: p.File is relative to the config directory dir, so
+// it is joined with dir and, when the runner says where the repository is
+// checked out ($GITHUB_WORKSPACE), made relative to that, which also makes
+// `otagit validate /abs/path` and runs from another working directory
+// annotate the right file.
+func githubAnnotation(dir string, p gitstore.Problem) string {
+	file := filepath.Join(dir, filepath.FromSlash(p.File))
+	if ws := os.Getenv("GITHUB_WORKSPACE"); ws != "" {
+		if abs, err := filepath.Abs(file); err == nil {
+			if rel, err := filepath.Rel(ws, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				file = rel
+			}
+		}
+	}
+	level := "error"
+	if p.Warning {
+		level = "warning"
+	}
+	props := "file=" + escapeProperty(filepath.ToSlash(file))
+	if p.Line > 0 {
+		props += fmt.Sprintf(",line=%d", p.Line)
+	}
+	props += ",title=otagit"
+	msg := p.Message
+	if p.Key != "" {
+		msg = p.Key + ": " + msg
+	}
+	return "::" + level + " " + props + "::" + escapeData(msg)
+}
+
+// escapeData escapes a workflow command's message the way GitHub's
+// actions/toolkit does (command.ts escapeData): a newline would end the
+// command and a '%' would start an escape.
+func escapeData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+// escapeProperty escapes a workflow command's property value (command.ts
+// escapeProperty): besides what escapeData escapes, ',' separates
+// properties and ':' ends them.
+func escapeProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
 }
