@@ -6,6 +6,10 @@
 //
 //	otagit serve --repo URL|PATH [flags]   run the update server
 //	otagit validate [DIR]                  check a config repository
+//	otagit add FILE.bin [--platform P] [--version V] [DIR]
+//	                                       add a firmware release to a config repository
+//	otagit plan --base REV --head REV [DIR]
+//	                                       what a change does to every device
 //	otagit init DIR                        write a starter config repository
 //	otagit demo                            serve a demo repository locally
 //
@@ -40,6 +44,8 @@ func commands() []command {
 	return []command{
 		{"serve", "run the update server", runServe},
 		{"validate", "check a config repository work tree", runValidate},
+		{"add", "add a firmware binary as a release of its platform", runAdd},
+		{"plan", "show what a change between two commits does to every device", runPlan},
 		{"init", "write a starter config repository", runInit},
 		{"demo", "serve a demo config repository on 127.0.0.1:8080", runDemo},
 	}
