@@ -26,8 +26,12 @@ type Config struct {
 	Secret []byte
 	// Branch is the served branch; pushes to other branches are ignored.
 	Branch string
-	// Syncer is triggered by pushes to Branch.
+	// Syncer is triggered by pushes to Branch and by release events.
 	Syncer Syncer
+	// PullRequests receives pull requests opened against Branch, or
+	// pushed to, for review. Nil turns review off: such events are
+	// acknowledged and ignored (review needs a GitHub token).
+	PullRequests PullRequestQueue
 	// Logger receives one record per delivery. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -50,8 +54,12 @@ func New(cfg Config) *Handler {
 }
 
 // ServeHTTP verifies the delivery's signature and acts on it: ping -> 200,
-// push to the served branch -> sync (202), any other event -> 200 and
-// ignored. A bad or missing signature -> 401, and nothing happens.
+// push to the served branch -> sync (202), release published, edited,
+// deleted, prereleased, released or unpublished -> sync (202), pull request
+// against the served branch opened, synchronized or reopened -> queued for
+// review (202), any other event or action -> 200 and ignored. A bad or
+// missing signature -> 401, and nothing happens; a malformed payload of a
+// handled event -> 400.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	event := r.Header.Get("X-GitHub-Event")
 	delivery := r.Header.Get("X-GitHub-Delivery")
@@ -65,9 +73,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			log.Warn("webhook refused: payload too large", "limit", maxPayload, "remote", r.RemoteAddr)
 			http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
 			return
 		}
+		log.Warn("webhook refused: cannot read body", "err", err, "remote", r.RemoteAddr)
 		http.Error(w, "cannot read body", http.StatusBadRequest)
 		return
 	}
@@ -100,6 +110,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Info("push: syncing", "ref", p.Ref, "after", p.After)
 		h.cfg.Syncer.Trigger("push " + short(p.After))
 		writeText(w, http.StatusAccepted, "sync triggered")
+	case "release":
+		h.release(w, log, body)
+	case "pull_request":
+		h.pullRequest(w, log, body)
 	default:
 		log.Info("event ignored")
 		writeText(w, http.StatusOK, "ignored: event "+event+" is not handled")

@@ -1,0 +1,372 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+
+	"github.com/otagit/otagit/internal/fakegithub"
+)
+
+// fakePlanner returns plan for every pull request and records the calls.
+// If gate is set, each call first reports on started and then waits for
+// gate.
+type fakePlanner struct {
+	plan    func(PullRequest) (Plan, error)
+	started chan PullRequest
+	gate    chan struct{}
+
+	mu    sync.Mutex
+	calls []PullRequest
+}
+
+func (p *fakePlanner) PlanPullRequest(ctx context.Context, pr PullRequest) (Plan, error) {
+	p.mu.Lock()
+	p.calls = append(p.calls, pr)
+	p.mu.Unlock()
+	if p.gate != nil {
+		p.started <- pr
+		select {
+		case <-p.gate:
+		case <-ctx.Done():
+			return Plan{}, ctx.Err()
+		}
+	}
+	return p.plan(pr)
+}
+
+func (p *fakePlanner) heads() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, pr := range p.calls {
+		out = append(out, pr.HeadSHA)
+	}
+	return out
+}
+
+// planFor returns a valid plan naming the head.
+func planFor(pr PullRequest) (Plan, error) {
+	return Plan{Valid: true, Summary: "1 device changes", Markdown: "plan for " + pr.HeadSHA}, nil
+}
+
+// startReviewer runs a Reviewer for cfg until the test ends.
+func startReviewer(t *testing.T, cfg ReviewerConfig) *Reviewer {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := NewReviewer(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: got %v, want nil after cancel", err)
+		}
+	})
+	return r
+}
+
+// waitFor polls cond until it holds, failing the test after a while.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func testPR(head string) PullRequest {
+	return PullRequest{Repo: testRepo, Number: 7, BaseRef: "main", BaseSHA: baseSHA, HeadRef: "lamp-1.9", HeadSHA: head, HeadRepo: testRepo}
+}
+
+func TestReviewer(t *testing.T) {
+	const target = "https://ota.example/api/status"
+	pending := fakegithub.Status{State: "pending", Description: "planning...", Context: "otagit/validate", TargetURL: target}
+	tests := []struct {
+		name         string
+		plan         Plan
+		err          error
+		wantStatuses []fakegithub.Status
+		wantComment  string // "" for none
+	}{
+		{
+			name: "valid",
+			plan: Plan{Valid: true, Summary: "3 devices change, 1 release added", Markdown: "| device | from | to |"},
+			wantStatuses: []fakegithub.Status{pending,
+				{State: "success", Description: "3 devices change, 1 release added", Context: "otagit/validate", TargetURL: target}},
+			wantComment: PlanMarker + "\n| device | from | to |",
+		},
+		{
+			name: "invalid",
+			plan: Plan{Valid: false, Summary: "2 config errors", Markdown: "platforms/lamp.toml:6: ..."},
+			wantStatuses: []fakegithub.Status{pending,
+				{State: "failure", Description: "2 config errors", Context: "otagit/validate", TargetURL: target}},
+			wantComment: PlanMarker + "\nplatforms/lamp.toml:6: ...",
+		},
+		{
+			name: "no summary",
+			plan: Plan{Valid: true, Markdown: "nothing changes"},
+			wantStatuses: []fakegithub.Status{pending,
+				{State: "success", Description: "config is valid", Context: "otagit/validate", TargetURL: target}},
+			wantComment: PlanMarker + "\nnothing changes",
+		},
+		{
+			name: "planner fails",
+			err:  errors.New("fetch refs/pull/7/head: connection reset"),
+			wantStatuses: []fakegithub.Status{pending,
+				{State: "error", Description: "could not plan: fetch refs/pull/7/head: connection reset", Context: "otagit/validate", TargetURL: target}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gh := fakegithub.New(t)
+			planner := &fakePlanner{plan: func(PullRequest) (Plan, error) { return tt.plan, tt.err }}
+			r := startReviewer(t, ReviewerConfig{Client: newTestClient(t, gh), Planner: planner, TargetURL: target})
+			r.Enqueue(testPR(headSHA))
+
+			waitFor(t, "the final status", func() bool { return len(gh.Statuses(testRepo, headSHA)) == len(tt.wantStatuses) })
+			if tt.wantComment != "" {
+				waitFor(t, "the comment", func() bool { return len(gh.Comments(testRepo, 7)) > 0 })
+			}
+			if got := gh.Statuses(testRepo, headSHA); !slices.Equal(got, tt.wantStatuses) {
+				t.Errorf("statuses:\ngot  %+v\nwant %+v", got, tt.wantStatuses)
+			}
+			comments := gh.Comments(testRepo, 7)
+			switch {
+			case tt.wantComment == "" && len(comments) != 0:
+				t.Errorf("comments: got %+v, want none", comments)
+			case tt.wantComment != "" && (len(comments) != 1 || comments[0].Body != tt.wantComment):
+				t.Errorf("comments: got %+v, want one with body %q", comments, tt.wantComment)
+			}
+			if got, want := planner.heads(), []string{headSHA}; !slices.Equal(got, want) {
+				t.Errorf("planned heads: got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestReviewerUpdatesComment(t *testing.T) {
+	gh := fakegithub.New(t)
+	planner := &fakePlanner{plan: planFor}
+	r := startReviewer(t, ReviewerConfig{Client: newTestClient(t, gh), Planner: planner})
+
+	var id int64
+	for i, head := range []string{"1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"} {
+		r.Enqueue(testPR(head))
+		waitFor(t, "the comment for "+head, func() bool {
+			c := gh.Comments(testRepo, 7)
+			return len(c) == 1 && c[0].Body == PlanMarker+"\nplan for "+head
+		})
+		if c := gh.Comments(testRepo, 7); i == 0 {
+			id = c[0].ID
+		} else if c[0].ID != id {
+			t.Errorf("comment id after the second push: got %d, want %d (edited in place)", c[0].ID, id)
+		}
+		want := []fakegithub.Status{
+			{State: "pending", Description: "planning...", Context: "otagit/validate"},
+			{State: "success", Description: "1 device changes", Context: "otagit/validate"},
+		}
+		waitFor(t, "the statuses of "+head, func() bool { return len(gh.Statuses(testRepo, head)) == 2 })
+		if got := gh.Statuses(testRepo, head); !slices.Equal(got, want) {
+			t.Errorf("statuses of %s: got %+v, want %+v", head, got, want)
+		}
+	}
+}
+
+func TestReviewerCoalesces(t *testing.T) {
+	heads := make([]string, 5)
+	for i := range heads {
+		heads[i] = fmt.Sprintf("%040d", i+1)
+	}
+	newest := heads[len(heads)-1]
+
+	t.Run("queued before Run", func(t *testing.T) {
+		gh := fakegithub.New(t)
+		planner := &fakePlanner{plan: planFor}
+		r := NewReviewer(ReviewerConfig{Client: newTestClient(t, gh), Planner: planner, Logger: slog.New(slog.DiscardHandler)})
+		for _, h := range heads {
+			r.Enqueue(testPR(h))
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		waitFor(t, "the comment", func() bool { return len(gh.Comments(testRepo, 7)) == 1 })
+		cancel()
+		<-done
+		if got, want := planner.heads(), []string{newest}; !slices.Equal(got, want) {
+			t.Errorf("planned heads: got %q, want %q", got, want)
+		}
+	})
+
+	t.Run("queued while planning", func(t *testing.T) {
+		gh := fakegithub.New(t)
+		planner := &fakePlanner{plan: planFor, started: make(chan PullRequest), gate: make(chan struct{})}
+		r := startReviewer(t, ReviewerConfig{Client: newTestClient(t, gh), Planner: planner})
+		r.Enqueue(testPR(heads[0]))
+		<-planner.started // the first head is being planned
+		for _, h := range heads[1:] {
+			r.Enqueue(testPR(h))
+		}
+		planner.gate <- struct{}{}
+		<-planner.started // the newest head
+		planner.gate <- struct{}{}
+
+		waitFor(t, "the comment for the newest head", func() bool {
+			c := gh.Comments(testRepo, 7)
+			return len(c) == 1 && c[0].Body == PlanMarker+"\nplan for "+newest
+		})
+		if got, want := planner.heads(), []string{heads[0], newest}; !slices.Equal(got, want) {
+			t.Errorf("planned heads: got %q, want %q", got, want)
+		}
+		for _, h := range heads[1 : len(heads)-1] {
+			if got := gh.Statuses(testRepo, h); len(got) != 0 {
+				t.Errorf("statuses of the skipped head %s: got %+v, want none", h, got)
+			}
+		}
+	})
+
+	t.Run("other pull requests are not coalesced", func(t *testing.T) {
+		gh := fakegithub.New(t)
+		planner := &fakePlanner{plan: planFor}
+		r := NewReviewer(ReviewerConfig{Client: newTestClient(t, gh), Planner: planner, Logger: slog.New(slog.DiscardHandler)})
+		for n := 1; n <= 3; n++ {
+			pr := testPR(heads[n])
+			pr.Number = n
+			r.Enqueue(pr)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		waitFor(t, "three comments", func() bool {
+			return len(gh.Comments(testRepo, 1))+len(gh.Comments(testRepo, 2))+len(gh.Comments(testRepo, 3)) == 3
+		})
+		cancel()
+		<-done
+		if got, want := planner.heads(), heads[1:4]; !slices.Equal(got, want) {
+			t.Errorf("planned heads: got %q, want %q (in order)", got, want)
+		}
+	})
+}
+
+// TestReviewerRateLimited: GitHub is rate limited when the review starts;
+// the reviewer waits for the reset and then reports.
+func TestReviewerRateLimited(t *testing.T) {
+	gh := fakegithub.New(t)
+	gh.SetRateLimited(time.Now().Add(300 * time.Millisecond))
+	planner := &fakePlanner{plan: planFor}
+	startReviewer(t, ReviewerConfig{Client: newTestClient(t, gh), Planner: planner, Backoff: time.Hour}).Enqueue(testPR(headSHA))
+
+	waitFor(t, "the comment", func() bool { return len(gh.Comments(testRepo, 7)) == 1 })
+	want := []fakegithub.Status{
+		{State: "pending", Description: "planning...", Context: "otagit/validate"},
+		{State: "success", Description: "1 device changes", Context: "otagit/validate"},
+	}
+	if got := gh.Statuses(testRepo, headSHA); !slices.Equal(got, want) {
+		t.Errorf("statuses: got %+v, want %+v", got, want)
+	}
+}
+
+// plainClient hides CreateStatus, as a ReviewClient that is not a
+// *Client might.
+type plainClient struct{ ReviewClient }
+
+func TestReviewerTargetURLNeedsStatusCreator(t *testing.T) {
+	gh := fakegithub.New(t)
+	startReviewer(t, ReviewerConfig{
+		Client: plainClient{newTestClient(t, gh)}, Planner: &fakePlanner{plan: planFor},
+		TargetURL: "https://ota.example/api/status", StatusContext: "fleet/plan",
+	}).Enqueue(testPR(headSHA))
+	waitFor(t, "the final status", func() bool { return len(gh.Statuses(testRepo, headSHA)) == 2 })
+	want := fakegithub.Status{State: "success", Description: "1 device changes", Context: "fleet/plan"}
+	if got := gh.Statuses(testRepo, headSHA)[1]; got != want {
+		t.Errorf("status: got %+v, want %+v", got, want)
+	}
+}
+
+func TestReviewerRetry(t *testing.T) {
+	githubErr := func(code int) error {
+		return fmt.Errorf("set status: %w", &github.ErrorResponse{Response: &http.Response{StatusCode: code}, Message: http.StatusText(code)})
+	}
+	tests := []struct {
+		name      string
+		errs      []error // returned by the first calls; then nil
+		wantCalls int
+		wantErr   bool
+	}{
+		{"success", nil, 1, false},
+		{"outage then success", []error{githubErr(502), errors.New("dial tcp: connection refused")}, 3, false},
+		{"outage throughout", []error{githubErr(502), githubErr(503), githubErr(500), githubErr(502), githubErr(502)}, reviewAttempts, true},
+		{"bad token is final", []error{githubErr(401)}, 1, true},
+		{"validation is final", []error{githubErr(422)}, 1, true},
+		{"bad repo is final", []error{fmt.Errorf("x: %w", ErrInvalidRepo)}, 1, true},
+		{"rate limits wait, not counted", []error{
+			&RateLimitedError{Until: time.Now().Add(30 * time.Millisecond)},
+			&RateLimitedError{Until: time.Now().Add(60 * time.Millisecond)},
+			githubErr(502), githubErr(502), githubErr(502),
+		}, 6, false},
+		{"rate limit without a reset backs off", []error{fmt.Errorf("x: %w", ErrRateLimited)}, 2, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReviewer(ReviewerConfig{Backoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+			calls := 0
+			err := r.retry(context.Background(), r.log, "test", func(context.Context) error {
+				calls++
+				if calls <= len(tt.errs) {
+					return tt.errs[calls-1]
+				}
+				return nil
+			})
+			if calls != tt.wantCalls || (err != nil) != tt.wantErr {
+				t.Errorf("got %d calls and error %v, want %d calls and error %v", calls, err, tt.wantCalls, tt.wantErr)
+			}
+		})
+	}
+
+	t.Run("context ends the wait", func(t *testing.T) {
+		r := NewReviewer(ReviewerConfig{Backoff: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := r.retry(ctx, r.log, "test", func(context.Context) error {
+			return &RateLimitedError{Until: time.Now().Add(time.Hour)}
+		})
+		if !errors.Is(err, ErrRateLimited) || time.Since(start) > 5*time.Second {
+			t.Errorf("got %v after %v, want ErrRateLimited soon after the context ends", err, time.Since(start))
+		}
+	})
+}
+
+func TestReviewerRun(t *testing.T) {
+	r := NewReviewer(ReviewerConfig{Planner: &fakePlanner{plan: planFor}, Logger: slog.New(slog.DiscardHandler)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	waitFor(t, "Run to start", r.running.Load)
+	if err := r.Run(ctx); err == nil {
+		t.Error("second Run: got nil, want an error")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: got %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
