@@ -2,6 +2,8 @@ package gitstore
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,9 +26,10 @@ import (
 // seen before. A Cache is safe for concurrent use.
 type Cache struct {
 	dir string
-	mu  sync.Mutex // guards byBlob
-	// byBlob maps a Git blob hash to the artifact holding its content.
-	byBlob map[plumbing.Hash]Blob
+	mu  sync.Mutex // guards byKey
+	// byKey maps a content identity (a Git blob, a GitHub asset version)
+	// to the artifact holding its content.
+	byKey map[string]Blob
 }
 
 // OpenCache opens (creating it if needed) the cache in dir.
@@ -36,7 +39,7 @@ func OpenCache(dir string) (*Cache, error) {
 			return nil, fmt.Errorf("artifact cache: %w", err)
 		}
 	}
-	return &Cache{dir: dir, byBlob: map[plumbing.Hash]Blob{}}, nil
+	return &Cache{dir: dir, byKey: map[string]Blob{}}, nil
 }
 
 // Path returns the file that holds the artifact with the given sha256.
@@ -91,8 +94,9 @@ func (c *Cache) Inspect(fsys fs.FS, name string) (Blob, error) {
 		return Blob{}, errors.New("not a regular file")
 	}
 	h, isBlob := st.Sys().(plumbing.Hash)
+	key := "git:" + h.String()
 	if isBlob {
-		if b, ok := c.lookup(h, st.Size()); ok {
+		if b, ok := c.lookup(key, st.Size()); ok {
 			return b, nil
 		}
 	}
@@ -106,46 +110,62 @@ func (c *Cache) Inspect(fsys fs.FS, name string) (Blob, error) {
 		return Blob{}, err
 	}
 	if isBlob {
-		c.remember(h, b)
+		c.remember(key, b)
 	}
 	return b, nil
 }
 
-// lookup finds the artifact of Git blob h, in memory or in the index on
-// disk, and checks that its file is still there with the expected size.
-func (c *Cache) lookup(h plumbing.Hash, size int64) (Blob, bool) {
+// lookup finds the artifact of the content identified by key, in memory
+// or in the index on disk, and checks that its file is still there with
+// the expected size (any size when size < 0).
+func (c *Cache) lookup(key string, size int64) (Blob, bool) {
 	c.mu.Lock()
-	b, ok := c.byBlob[h]
+	b, ok := c.byKey[key]
 	c.mu.Unlock()
 	if !ok {
 		var err error
-		if b, err = c.readIndex(h); err != nil {
+		if b, err = c.readIndex(key); err != nil {
 			return Blob{}, false
 		}
+	}
+	if size < 0 {
+		size = b.Size
 	}
 	if st, err := os.Stat(b.File); err != nil || st.Size() != size || b.Size != size {
 		return Blob{}, false
 	}
 	if !ok {
 		c.mu.Lock()
-		c.byBlob[h] = b
+		c.byKey[key] = b
 		c.mu.Unlock()
 	}
 	return b, true
 }
 
-// remember records that blob h is stored as b, in memory and on disk.
-// Failing to write the index only costs a re-read after a restart.
-func (c *Cache) remember(h plumbing.Hash, b Blob) {
+// remember records that the content identified by key is stored as b, in
+// memory and on disk. Failing to write the index only costs a re-read
+// after a restart.
+func (c *Cache) remember(key string, b Blob) {
 	c.mu.Lock()
-	c.byBlob[h] = b
+	c.byKey[key] = b
 	c.mu.Unlock()
 	line := fmt.Sprintf("%s %s %d\n", b.SHA256, b.MD5, b.Size)
-	_ = writeFileAtomic(filepath.Join(c.dir, "blobs", h.String()), []byte(line))
+	_ = writeFileAtomic(c.indexPath(key), []byte(line))
 }
 
-func (c *Cache) readIndex(h plumbing.Hash) (Blob, error) {
-	raw, err := os.ReadFile(filepath.Join(c.dir, "blobs", h.String()))
+// indexPath is the index file for key: Git blob hashes as they are, other
+// keys by their SHA-256, which is a safe file name.
+func (c *Cache) indexPath(key string) string {
+	name, ok := strings.CutPrefix(key, "git:")
+	if !ok {
+		sum := sha256.Sum256([]byte(key))
+		name = hex.EncodeToString(sum[:])
+	}
+	return filepath.Join(c.dir, "blobs", name)
+}
+
+func (c *Cache) readIndex(key string) (Blob, error) {
+	raw, err := os.ReadFile(c.indexPath(key))
 	if err != nil {
 		return Blob{}, err
 	}

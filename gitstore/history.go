@@ -64,7 +64,9 @@ func (h *History) Introductions(repo *git.Repository, head plumbing.Hash, fleet 
 	want := map[string]bool{}
 	for _, p := range fleet.Platforms() {
 		for _, r := range p.Releases {
-			want[releaseKey(p.Name, r.Version)] = true
+			if !fromGitHub(r) { // releases followed on GitHub are dated by GitHub
+				want[releaseKey(p.Name, r.Version)] = true
+			}
 		}
 	}
 	if prior, ok := h.known[head]; ok && coversAll(prior, want) {
@@ -100,8 +102,10 @@ func (h *History) Introductions(repo *git.Repository, head plumbing.Hash, fleet 
 		}
 		for k := range open {
 			if !keys[k] && !keys[unreadable(k)] {
-				// Absent here: introduced by the newer commit walked last.
-				out[k] = Introduction{Commit: last.Hash.String(), Time: last.Committer.When}
+				if last != nil {
+					// Absent here: introduced by the newer commit walked last.
+					out[k] = Introduction{Commit: last.Hash.String(), Time: last.Committer.When}
+				}
 				delete(open, k)
 			}
 		}
@@ -112,8 +116,10 @@ func (h *History) Introductions(repo *git.Repository, head plumbing.Hash, fleet 
 		}
 	}
 	for k := range open {
-		// Present since the first commit (or beyond maxHistory).
-		out[k] = Introduction{Commit: last.Hash.String(), Time: last.Committer.When}
+		if last != nil {
+			// Present since the first commit (or beyond maxHistory).
+			out[k] = Introduction{Commit: last.Hash.String(), Time: last.Committer.When}
+		}
 	}
 	h.known[head] = out
 	if len(h.known) > 64 {
@@ -126,6 +132,10 @@ func (h *History) Introductions(repo *git.Repository, head plumbing.Hash, fleet 
 	}
 	return out, nil
 }
+
+// fromGitHub reports whether r was followed on GitHub (and so is dated by
+// its GitHub release rather than by a commit).
+func fromGitHub(r *rollout.Release) bool { return strings.HasPrefix(r.IntroducedIn, "github:") }
 
 func coversAll(m map[string]Introduction, keys map[string]bool) bool {
 	for k := range keys {

@@ -40,7 +40,7 @@ func TestHistoryIntroductions(t *testing.T) {
 	}
 	h := NewHistory()
 	for round := range 2 { // the second round answers from the cache
-		snap, probs, err := LoadCommit(repo, plumbing.NewHash(c7), ReadInspector{}, nil)
+		snap, probs, err := LoadCommit(repo, plumbing.NewHash(c7), LoadOptions{Inspector: ReadInspector{}}, nil)
 		if err != nil || snap.Fleet == nil {
 			t.Fatalf("load: %v %v", err, probs)
 		}

@@ -1,12 +1,15 @@
 package gitstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/Masterminds/semver/v3"
 
 	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/rollout"
@@ -28,14 +31,44 @@ var platformName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 // It returns every problem found, errors and warnings, and the fleet when
 // there are no errors. One loader serves the server (fsys is a commit's
 // tree), `otagit validate` (a work tree) and `otagit plan` (two commits), so
-// they can never disagree about what is valid.
+// they can never disagree about what is valid. Releases taken from GitHub
+// are not resolved (see LoadWith) and are reported as warnings.
 func Load(fsys fs.FS, in Inspector) (*rollout.Fleet, Problems) {
-	l := &loader{fsys: fsys, in: in, blobs: map[string]blobResult{}}
+	fleet, probs, _ := LoadWith(fsys, LoadOptions{Inspector: in})
+	return fleet, probs
+}
+
+// LoadOptions configures LoadWith.
+type LoadOptions struct {
+	// Inspector examines committed binaries. Required.
+	Inspector Inspector
+	// GitHub resolves releases taken from GitHub; nil leaves them out
+	// with a warning.
+	GitHub *GitHub
+	// Ctx bounds GitHub requests; nil means no bound.
+	Ctx context.Context
+}
+
+// LoadWith is Load with GitHub releases. Besides the fleet and problems it
+// returns an error matching ErrGitHub when GitHub could not be read: the
+// config may be fine, but it cannot be served until GitHub answers.
+func LoadWith(fsys fs.FS, opts LoadOptions) (*rollout.Fleet, Problems, error) {
+	return (&loader{}).load(fsys, opts)
+}
+
+// load runs the loader; afterwards l.usesGitHub tells whether GitHub was
+// needed.
+func (l *loader) load(fsys fs.FS, opts LoadOptions) (*rollout.Fleet, Problems, error) {
+	opts.Ctx = loadContext(opts.Ctx)
+	*l = loader{fsys: fsys, in: opts.Inspector, opts: opts, blobs: map[string]blobResult{}}
 	platforms := l.platforms()
 	devices, groups := l.devices(platforms)
 	l.probs.sortByLine()
+	if l.external != nil {
+		return nil, l.probs, l.external
+	}
 	if len(l.probs.Errors()) > 0 {
-		return nil, l.probs
+		return nil, l.probs, nil
 	}
 	ps := make([]*rollout.Platform, 0, len(platforms))
 	for _, p := range platforms {
@@ -46,16 +79,21 @@ func Load(fsys fs.FS, in Inspector) (*rollout.Fleet, Problems) {
 		// Everything NewFleet checks was checked above with file and line;
 		// still, never serve a fleet that failed to build.
 		l.probs = append(l.probs, Problem{File: PlatformsDir, Message: err.Error()})
-		return nil, l.probs
+		return nil, l.probs, nil
 	}
-	return fleet, l.probs
+	return fleet, l.probs, nil
 }
 
 type loader struct {
 	fsys  fs.FS
 	in    Inspector
+	opts  LoadOptions
 	probs Problems
 	blobs map[string]blobResult // by path, so a binary shared by releases is read once
+
+	ghReleases map[string][]GitHubRelease // by repository, listed once per load
+	external   error                      // first GitHub failure
+	usesGitHub bool
 }
 
 type blobResult struct {
@@ -117,63 +155,119 @@ func (l *loader) platform(file, name string) *platform {
 	p.Description, _ = t.str("description", false)
 	p.Paused = t.boolean("paused", false)
 	p.NoRollback = !t.boolean("rollback", true)
-	seen := map[string]int{} // version -> line of its first release
+	var src *follow
+	if gt := t.table("github"); gt != nil {
+		src = l.parseFollow(gt, name)
+	}
+	seen := map[string]int{}         // version -> line of its first release
+	overrides := map[string]*table{} // version -> rules for a GitHub release
 	for _, rt := range t.tables("release") {
-		r := l.release(rt, p)
+		r, override := l.release(rt, p, src != nil)
 		if r == nil {
 			continue
 		}
-		key := r.Version.String()
-		if r.Version.Metadata() != "" {
-			key = strings.TrimSuffix(key, "+"+r.Version.Metadata())
-		}
+		key := versionKey(r.Version)
 		if first, dup := seen[key]; dup {
 			rt.errorf("version", "version %s is already released at line %d", r.Version, first)
 			continue
 		}
 		seen[key] = rt.line("version")
+		if override {
+			overrides[key] = rt
+			continue
+		}
 		p.Releases = append(p.Releases, r)
 	}
-	t.finish("chip", "description", "paused", "rollback", "release")
+	if src != nil {
+		taken := map[string]bool{}
+		for _, r := range p.Releases {
+			taken[versionKey(r.Version)] = true
+		}
+		p.Releases = append(p.Releases, l.followed(p, src, overrides, taken)...)
+		// Overrides no GitHub release took: still check their rules.
+		for key, ot := range overrides {
+			if l.opts.GitHub != nil && l.external == nil {
+				ot.warnf("version", "no published release of %s has version %s (yet): these rules apply once it does", src.repo, key)
+			}
+			releaseRules(ot, newRelease(p.Name, nil))
+		}
+	}
+	t.finish("chip", "description", "paused", "rollback", "github", "release")
 	return p
 }
 
-func (l *loader) release(t *table, p *platform) *rollout.Release {
+// release reads a [[release]]. With a [github] source on the platform, a
+// release that names no binary is an override: rules for the GitHub
+// release of that version.
+func (l *loader) release(t *table, p *platform, following bool) (r *rollout.Release, override bool) {
 	defer t.finish(releaseKeys...)
-	r := &rollout.Release{Platform: p.Name}
+	var v *semver.Version
 	vs, ok := t.str("version", true)
 	if ok {
-		v, err := rollout.ParseReleaseVersion(vs)
-		if err != nil {
+		var err error
+		if v, err = rollout.ParseReleaseVersion(vs); err != nil {
 			t.errorf("version", "%q is not a semantic version (MAJOR.MINOR.PATCH, e.g. \"1.2.3\")", vs)
 			ok = false
 		}
-		r.Version = v
 	}
-	file, fileOK := t.str("file", true)
-	if fileOK {
-		a, b, err := l.artifact(file, p.Chip)
-		if err != nil {
-			t.errorf("file", "%v", err)
-			fileOK = false
-		} else {
-			for _, f := range l.checkImage(a.Path, b, p.Platform, r.Version) {
-				if f.Warning {
-					t.warnf("file", "binary %q: %s", a.Path, f.Message)
-				} else {
-					t.errorf("file", "binary %q: %s", a.Path, f.Message)
-					fileOK = false
-				}
+	r = newRelease(p.Name, v)
+	hasFile, hasGitHub := t.has("file"), t.has("github")
+	binOK := true
+	switch {
+	case hasFile && hasGitHub:
+		t.errorf("", "set either file or github (with tag, asset and sha256), not both")
+		t.use("file")
+		t.use("github")
+		binOK = false
+	case hasFile:
+		binOK = l.committed(t, p, r)
+	case hasGitHub:
+		binOK = ok && l.pinned(t, p, r)
+	case following:
+		if ok {
+			// Rules are applied when the GitHub release is resolved.
+			for _, k := range releaseKeys {
+				t.use(k)
 			}
+			return r, true
 		}
-		r.Artifact = a
+		binOK = false
+	default:
+		t.errorf("", "missing required key \"file\" (or github, tag, asset and sha256 for a GitHub release asset)")
+		binOK = false
 	}
 	rulesOK := releaseRules(t, r)
-	if !ok || !fileOK || !rulesOK {
-		return nil
+	if !ok || !binOK || !rulesOK {
+		return nil, false
 	}
 	r.Fingerprint = fingerprint(r)
-	return r
+	return r, false
+}
+
+// committed reads the file key of a release whose binary is in the
+// repository.
+func (l *loader) committed(t *table, p *platform, r *rollout.Release) bool {
+	file, ok := t.str("file", true)
+	if !ok {
+		return false
+	}
+	a, b, err := l.artifact(file, p.Chip)
+	if err != nil {
+		t.errorf("file", "%v", err)
+		return false
+	}
+	if r.Version != nil {
+		for _, f := range l.checkImage(a.Path, b, p.Platform, r.Version) {
+			if f.Warning {
+				t.warnf("file", "binary %q: %s", a.Path, f.Message)
+			} else {
+				t.errorf("file", "binary %q: %s", a.Path, f.Message)
+				ok = false
+			}
+		}
+	}
+	r.Artifact = a
+	return ok
 }
 
 // artifact inspects the binary at name (a path in the repository) and
@@ -200,11 +294,15 @@ func (l *loader) artifact(name, chip string) (rollout.Artifact, Blob, error) {
 	if err := checkMagic(b.Head, chip); err != nil {
 		return rollout.Artifact{}, b, fmt.Errorf("binary %q: %w", clean, err)
 	}
-	a := rollout.Artifact{Path: clean, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5}
-	if info, err := espimage.Parse(b.Head); err == nil || errors.Is(err, espimage.ErrUnknownChipID) {
-		a.FlashSize = info.FlashSize
+	return rollout.Artifact{Path: clean, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5, FlashSize: flashSize(b.Head)}, b, nil
+}
+
+// flashSize is the flash size an image header requires, 0 if unknown.
+func flashSize(head []byte) int64 {
+	if info, err := espimage.Parse(head); err == nil || errors.Is(err, espimage.ErrUnknownChipID) {
+		return info.FlashSize
 	}
-	return a, b, nil
+	return 0
 }
 
 // checkMagic checks the first byte the device's updater checks: 0xE9 for an

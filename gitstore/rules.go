@@ -26,10 +26,11 @@ const (
 )
 
 // releaseKeys are the keys a [[release]] table may have.
-var releaseKeys = []string{"version", "file", "channel", "groups", "stages", "from", "yanked", "paused", "halt_on_failure", "halt_min_devices"}
+var releaseKeys = []string{"version", "file", "github", "tag", "asset", "sha256", "channel", "groups", "stages", "from", "yanked", "paused", "halt_on_failure", "halt_min_devices"}
 
-// releaseRules reads a release's rollout rules into r. It returns false
-// when one of them is an error.
+// releaseRules reads the rollout rules set in t into r, leaving the
+// fields of rules t does not set as they are (callers set defaults first:
+// see newRelease). It returns false when one of them is an error.
 func releaseRules(t *table, r *rollout.Release) bool {
 	n := len(*t.f.probs)
 	if s, ok := t.str("channel", false); ok {
@@ -41,11 +42,13 @@ func releaseRules(t *table, r *rollout.Release) bool {
 		if r.Version != nil && r.Version.Prerelease() != "" && c == rollout.Stable {
 			t.errorf("channel", "%s is a pre-release: it cannot be on the stable channel", r.Version)
 		}
-	} else if r.Version != nil && r.Version.Prerelease() != "" {
-		r.Channel = rollout.Beta
 	}
-	r.Groups = groups(t, "groups")
-	r.Stages = stages(t)
+	if t.has("groups") {
+		r.Groups = groups(t, "groups")
+	}
+	if t.has("stages") {
+		r.Stages = stages(t)
+	}
 	if s, ok := t.str("from", false); ok {
 		c, err := semver.NewConstraint(s)
 		if err != nil {
@@ -53,10 +56,11 @@ func releaseRules(t *table, r *rollout.Release) bool {
 		}
 		r.From = c
 	}
-	r.Yanked = t.boolean("yanked", false)
-	r.Paused = t.boolean("paused", false)
-	r.HaltOnFailure = percentValue(t, "halt_on_failure") / 100
-	r.HaltMinDevices = defaultHaltMinDevices
+	r.Yanked = t.boolean("yanked", r.Yanked)
+	r.Paused = t.boolean("paused", r.Paused)
+	if t.has("halt_on_failure") {
+		r.HaltOnFailure = percentValue(t, "halt_on_failure") / 100
+	}
 	if v, ok := t.use("halt_min_devices"); ok {
 		n, isInt := v.(int64)
 		if !isInt || n < 1 {
@@ -64,11 +68,21 @@ func releaseRules(t *table, r *rollout.Release) bool {
 		} else {
 			r.HaltMinDevices = int(n)
 		}
-		if !t.has("halt_on_failure") {
+		if r.HaltOnFailure == 0 && !t.has("halt_on_failure") {
 			t.warnf("halt_min_devices", "has no effect without halt_on_failure")
 		}
 	}
 	return len(Problems((*t.f.probs)[n:]).Errors()) == 0
+}
+
+// newRelease returns a release of platform with the rule defaults: a
+// pre-release is on the beta channel.
+func newRelease(platform string, v *semver.Version) *rollout.Release {
+	r := &rollout.Release{Platform: platform, Version: v, HaltMinDevices: defaultHaltMinDevices}
+	if v != nil && v.Prerelease() != "" {
+		r.Channel = rollout.Beta
+	}
+	return r
 }
 
 // groups reads an array of group names.

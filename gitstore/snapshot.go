@@ -1,7 +1,10 @@
 package gitstore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -28,6 +31,12 @@ type Snapshot struct {
 	Fleet *rollout.Fleet
 	// Warnings are the commit's findings that did not stop it from serving.
 	Warnings Problems
+	// UsesGitHub is set when releases come from GitHub: the same commit
+	// may then serve different releases as GitHub changes.
+	UsesGitHub bool
+	// Digest identifies what is served: the commit and every release's
+	// settings and binary. An unchanged digest needs no republishing.
+	Digest string
 }
 
 // ShortCommit returns the first 12 hex digits of the commit hash.
@@ -40,13 +49,13 @@ func short(h string) string {
 	return h
 }
 
-// LoadCommit reads and checks the config at commit hash of repo, examining
-// binaries with in, and dates every release by the commit that introduced
-// it, found with hist (nil for a one-off History). It returns a snapshot
-// (with a nil Fleet when problems has errors) and every problem found; err
-// is for failures to read the commit itself. The caller owns repo: go-git
-// repositories are not safe for concurrent use.
-func LoadCommit(repo *git.Repository, hash plumbing.Hash, in Inspector, hist *History) (snap *Snapshot, problems Problems, err error) {
+// LoadCommit reads and checks the config at commit hash of repo with
+// opts, and dates every release by the commit that introduced it, found
+// with hist (nil for a one-off History). It returns a snapshot (with a nil
+// Fleet when problems has errors) and every problem found; err is for
+// failures to read the commit itself, or to reach GitHub (ErrGitHub). The
+// caller owns repo: go-git repositories are not safe for concurrent use.
+func LoadCommit(repo *git.Repository, hash plumbing.Hash, opts LoadOptions, hist *History) (snap *Snapshot, problems Problems, err error) {
 	c, err := repo.CommitObject(hash)
 	if err != nil {
 		return nil, nil, fmt.Errorf("commit %s: %w", short(hash.String()), err)
@@ -55,7 +64,11 @@ func LoadCommit(repo *git.Repository, hash plumbing.Hash, in Inspector, hist *Hi
 	if err != nil {
 		return nil, nil, fmt.Errorf("commit %s: tree: %w", short(hash.String()), err)
 	}
-	fleet, probs := Load(NewTreeFS(tree, c.Committer.When), in)
+	l := &loader{}
+	fleet, probs, err := l.load(NewTreeFS(tree, c.Committer.When), opts)
+	if err != nil {
+		return nil, probs, fmt.Errorf("commit %s: %w", short(hash.String()), err)
+	}
 	if fleet != nil {
 		if hist == nil {
 			hist = NewHistory()
@@ -66,7 +79,7 @@ func LoadCommit(repo *git.Repository, hash plumbing.Hash, in Inspector, hist *Hi
 		}
 		for _, p := range fleet.Platforms() {
 			for _, r := range p.Releases {
-				if in, ok := intros[r.ID()]; ok {
+				if in, ok := intros[r.ID()]; ok && !fromGitHub(r) {
 					r.IntroducedAt, r.IntroducedIn = in.Time, in.Commit
 				}
 			}
@@ -80,5 +93,19 @@ func LoadCommit(repo *git.Repository, hash plumbing.Hash, in Inspector, hist *Hi
 		CommitTime: c.Committer.When,
 		Fleet:      fleet,
 		Warnings:   probs.Warnings(),
+		UsesGitHub: l.usesGitHub,
+		Digest:     digest(hash.String(), fleet),
 	}, probs, nil
+}
+
+// digest identifies the served content of a fleet at a commit.
+func digest(commit string, f *rollout.Fleet) string {
+	h := sha256.New()
+	io.WriteString(h, commit)
+	for _, p := range f.Platforms() {
+		for _, r := range p.Releases {
+			fmt.Fprintf(h, "|%s %s %s %s", r.ID(), r.Fingerprint, r.Artifact.SHA256, r.IntroducedIn)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -27,6 +27,9 @@ type Options struct {
 	FetchTimeout time.Duration
 	// Logger receives sync events. Default slog.Default().
 	Logger *slog.Logger
+	// GitHub reads GitHub releases for configs that take firmware from
+	// them; nil means such releases cannot be served.
+	GitHub ReleaseSource
 }
 
 // Status is what the Store reports about its syncing, for /api/status and
@@ -75,10 +78,14 @@ type Store struct {
 	cur    atomic.Pointer[Snapshot] // never mutated after Store
 	status atomic.Pointer[Status]   // never mutated after Store
 	kick   chan struct{}            // a pending sync; capacity 1 so requests coalesce
+	work   chan func()              // jobs that need the repository, run by Run
 
 	// Owned by the Run goroutine.
 	repo *git.Repository
 	hist *History
+	// rejectedGitHub is set when the rejected commit takes releases from
+	// GitHub, so that it is checked again: GitHub may have changed.
+	rejectedGitHub bool
 }
 
 // New prepares a Store; Run starts it. New does no network I/O.
@@ -110,6 +117,7 @@ func New(opts Options) (*Store, error) {
 		log:   opts.Logger.With("component", "gitstore"),
 		cache: cache,
 		kick:  make(chan struct{}, 1),
+		work:  make(chan func()),
 		hist:  NewHistory(),
 	}
 	s.status.Store(&Status{Repo: opts.Remote.String(), Branch: opts.Remote.branch()})
@@ -122,6 +130,15 @@ func (s *Store) Current() *Snapshot { return s.cur.Load() }
 
 // Status returns the current sync status. It never blocks.
 func (s *Store) Status() Status { return *s.status.Load() }
+
+// loadOptions are the options every commit is loaded with.
+func (s *Store) loadOptions(ctx context.Context) LoadOptions {
+	o := LoadOptions{Inspector: s.cache, Ctx: ctx}
+	if s.opts.GitHub != nil {
+		o.GitHub = &GitHub{Source: s.opts.GitHub, Cache: s.cache}
+	}
+	return o
+}
 
 // Cache returns the store's artifact cache.
 func (s *Store) Cache() *Cache { return s.cache }
@@ -164,6 +181,9 @@ func (s *Store) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case job := <-s.work:
+			job()
+			continue
 		case <-s.kick:
 		case <-poll:
 		case <-retry.C:
@@ -191,7 +211,11 @@ func (s *Store) restore() {
 		}
 		return
 	}
-	snap, probs, err := LoadCommit(s.repo, plumbing.NewHash(st.Commit), s.cache, s.hist)
+	// Restoring must not wait for GitHub: its assets are in the cache, and
+	// a GitHub failure only means the first sync will publish instead.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	snap, probs, err := LoadCommit(s.repo, plumbing.NewHash(st.Commit), s.loadOptions(ctx), s.hist)
 	switch {
 	case err != nil:
 		s.log.Warn("cannot restore last good commit", "commit", short(st.Commit), "err", err)
@@ -220,26 +244,30 @@ func (s *Store) sync(ctx context.Context) error {
 	st := s.Status()
 	cur := s.Current()
 	switch {
-	case cur != nil && cur.Commit == head.String():
+	case cur != nil && cur.Commit == head.String() && !cur.UsesGitHub:
 		st.RejectedCommit, st.Problems = "", nil
-	case st.RejectedCommit == head.String():
+	case st.RejectedCommit == head.String() && !s.rejectedGitHub:
 		// Already checked and reported; nothing changed.
 	default:
-		snap, probs, err := LoadCommit(s.repo, head, s.cache, s.hist)
+		snap, probs, err := LoadCommit(s.repo, head, s.loadOptions(ctx), s.hist)
 		if err != nil {
 			s.failed(err)
 			return err
 		}
-		if snap.Fleet == nil {
+		switch {
+		case snap.Fleet == nil:
 			errs := probs.Errors()
-			st.RejectedCommit, st.Problems = head.String(), errs
+			st.RejectedCommit, st.Problems, s.rejectedGitHub = head.String(), errs, snap.UsesGitHub
 			s.log.Error("commit rejected: serving the last good commit",
 				"commit", short(head.String()), "errors", len(errs), "first", errs[0].String(),
-				"serving", st.Commit)
+				"serving", short(st.Commit))
 			for _, p := range errs {
 				s.log.Error("config error", "commit", short(head.String()), "problem", p.String())
 			}
-		} else {
+		case cur != nil && cur.Digest == snap.Digest:
+			// Same commit, same GitHub releases: nothing to publish.
+			st.RejectedCommit, st.Problems = "", nil
+		default:
 			s.publish(snap)
 			st.serving(snap)
 			st.RejectedCommit, st.Problems = "", nil

@@ -255,7 +255,7 @@ func TestCacheReusesBlobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, probs, err := LoadCommit(repo, plumbing.NewHash(c), cache, nil)
+	snap, probs, err := LoadCommit(repo, plumbing.NewHash(c), LoadOptions{Inspector: cache}, nil)
 	if err != nil || snap.Fleet == nil {
 		t.Fatalf("load: %v %v", err, probs)
 	}
@@ -274,7 +274,7 @@ func TestCacheReusesBlobs(t *testing.T) {
 	if os.Getuid() == 0 {
 		t.Log("running as root: directory permissions do not stop writes, checking the index only")
 	}
-	snap2, probs, err := LoadCommit(repo, plumbing.NewHash(c), cache2, nil)
+	snap2, probs, err := LoadCommit(repo, plumbing.NewHash(c), LoadOptions{Inspector: cache2}, nil)
 	if err != nil || snap2.Fleet == nil {
 		t.Fatalf("reload: %v %v", err, probs)
 	}
@@ -283,7 +283,7 @@ func TestCacheReusesBlobs(t *testing.T) {
 	if a1 != a2 {
 		t.Errorf("artifact after reload: got %+v, want %+v", a2, a1)
 	}
-	if n := len(cache2.byBlob); n != 3 {
+	if n := len(cache2.byKey); n != 3 {
 		t.Errorf("cache2 knows %d blobs, want 3", n)
 	}
 }

@@ -177,6 +177,21 @@ func (t *table) strings(k string) []string {
 	return out
 }
 
+// table returns the table at k ([k] or k = {...}), nil when unset or of
+// another type (reported).
+func (t *table) table(k string) *table {
+	v, present := t.use(k)
+	if !present {
+		return nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.errorf(k, "must be a table ([%s]), not %s", k, tomlType(v))
+		return nil
+	}
+	return &table{f: t.f, path: t.keyPath(k), m: m}
+}
+
 // tables returns the array of tables at k, [[k]] or k = [{...}, ...].
 func (t *table) tables(k string) []*table {
 	v, present := t.use(k)

@@ -255,7 +255,10 @@ func (r *Reviewer) review(ctx context.Context, pr PullRequest) {
 		log.Info("pull request reviewed; comment left to the newer head", "valid", plan.Valid, "summary", summary)
 		return
 	}
-	body := PlanMarker + "\n" + plan.Markdown
+	body := plan.Markdown
+	if !strings.Contains(body, PlanMarker) {
+		body = PlanMarker + "\n" + body
+	}
 	err = r.retry(ctx, log, "upsert comment", func(ctx context.Context) error {
 		_, err := r.cfg.Client.UpsertComment(ctx, pr.Repo, pr.Number, PlanMarker, body)
 		return err

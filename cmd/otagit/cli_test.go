@@ -13,6 +13,10 @@ import (
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	// validate and plan use GitHub when a token is in the environment (as
+	// in a GitHub Actions job); these tests must not reach the network.
+	t.Setenv(envGitHubToken, "")
+	t.Setenv(envActionsToken, "")
 	var out, errb bytes.Buffer
 	code = run(context.Background(), args, &out, &errb)
 	return code, out.String(), errb.String()

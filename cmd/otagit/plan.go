@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -42,7 +43,12 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
-	res, err := planRevisions(repo, *base, *head, now)
+	gh, cleanup, err := cliGitHub(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	res, err := planRevisions(ctx, repo, *base, *head, now, gh)
 	if err != nil {
 		return err
 	}
@@ -61,7 +67,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // planRevisions loads two revisions of repo and plans the change.
-func planRevisions(repo *git.Repository, baseRev, headRev string, now time.Time) (*plan.Result, error) {
+func planRevisions(ctx context.Context, repo *git.Repository, baseRev, headRev string, now time.Time, gh *gitstore.GitHub) (*plan.Result, error) {
 	resolve := func(rev string) (plumbing.Hash, error) {
 		h, err := repo.ResolveRevision(plumbing.Revision(rev))
 		if err != nil {
@@ -77,13 +83,13 @@ func planRevisions(repo *git.Repository, baseRev, headRev string, now time.Time)
 	if err != nil {
 		return nil, err
 	}
-	in := &gitstore.MemoInspector{In: gitstore.ReadInspector{}}
+	opts := gitstore.LoadOptions{Inspector: &gitstore.MemoInspector{In: gitstore.ReadInspector{}}, GitHub: gh, Ctx: ctx}
 	hist := gitstore.NewHistory()
-	baseSnap, _, err := gitstore.LoadCommit(repo, bh, in, hist)
+	baseSnap, _, err := gitstore.LoadCommit(repo, bh, opts, hist)
 	if err != nil {
 		return nil, err
 	}
-	headSnap, headProbs, err := gitstore.LoadCommit(repo, hh, in, hist)
+	headSnap, headProbs, err := gitstore.LoadCommit(repo, hh, opts, hist)
 	if err != nil {
 		return nil, err
 	}

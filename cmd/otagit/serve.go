@@ -42,6 +42,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		logFormat   = fs.String("log-format", "text", "log format: text or json")
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fetchTimout = fs.Duration("fetch-timeout", 2*time.Minute, "limit for one fetch of the config repository")
+		ghTokenFile = fs.String("github-token-file", "", "file holding a GitHub token for release assets and pull request reviews (or set $"+envGitHubToken+")")
+		ghAPI       = fs.String("github-api-url", "", "GitHub API base URL, for GitHub Enterprise: https://HOST/api/v3/ (default api.github.com)")
+		publicURL   = fs.String("public-url", "", "this server's public URL, linked from pull request statuses")
 	)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -62,6 +65,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("git token: %w", err)
 	}
+	ghToken, err := readSecret(*ghTokenFile, envGitHubToken)
+	if err != nil {
+		return fmt.Errorf("GitHub token: %w", err)
+	}
 	return serve(ctx, serverConfig{
 		Store: gitstore.Options{
 			Remote: gitstore.Remote{
@@ -75,6 +82,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		},
 		Listen:        *listen,
 		WebhookSecret: secret,
+		GitHubToken:   string(ghToken),
+		GitHubAPI:     apiBase(*ghAPI),
+		PublicURL:     *publicURL,
 		Logger:        log,
 	})
 }
@@ -84,7 +94,15 @@ type serverConfig struct {
 	Store         gitstore.Options
 	Listen        string
 	WebhookSecret []byte
-	Logger        *slog.Logger
+	// GitHubToken authenticates GitHub API calls; without it releases of
+	// public repositories still work (at GitHub's lower rate limit) and
+	// pull request reviews are off.
+	GitHubToken string
+	// GitHubAPI is the API base URL, "" for api.github.com.
+	GitHubAPI string
+	// PublicURL is linked from pull request statuses; optional.
+	PublicURL string
+	Logger    *slog.Logger
 	// Ready, if set, is called with the listening address once the server
 	// accepts connections.
 	Ready func(addr string)
@@ -104,9 +122,20 @@ const (
 // shuts both down gracefully.
 func serve(ctx context.Context, cfg serverConfig) error {
 	log := cfg.Logger
+	gh, err := webhook.NewClient(webhook.ClientConfig{Token: cfg.GitHubToken, BaseURL: cfg.GitHubAPI, Logger: log})
+	if err != nil {
+		return err
+	}
+	cfg.Store.GitHub = gh
 	store, err := gitstore.New(cfg.Store)
 	if err != nil {
 		return err
+	}
+	var reviewer *webhook.Reviewer
+	if cfg.GitHubToken != "" {
+		reviewer = webhook.NewReviewer(webhook.ReviewerConfig{
+			Client: gh, Planner: reviewPlanner(store), Logger: log, TargetURL: cfg.PublicURL,
+		})
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -114,9 +143,11 @@ func serve(ctx context.Context, cfg serverConfig) error {
 	}
 	router := mux.NewRouter()
 	httpapi.New(httpapi.Config{Snapshots: store, Status: store, Logger: log}).Register(router)
-	router.Handle("/webhook/github", webhook.New(webhook.Config{
-		Secret: cfg.WebhookSecret, Branch: cfg.Store.Remote.Branch, Syncer: store, Logger: log,
-	})).Methods(http.MethodPost)
+	hookCfg := webhook.Config{Secret: cfg.WebhookSecret, Branch: cfg.Store.Remote.Branch, Syncer: store, Logger: log}
+	if reviewer != nil {
+		hookCfg.PullRequests = reviewer
+	}
+	router.Handle("/webhook/github", webhook.New(hookCfg)).Methods(http.MethodPost)
 	srv := &http.Server{
 		Handler:           router,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -135,12 +166,19 @@ func serve(ctx context.Context, cfg serverConfig) error {
 		defer wg.Done()
 		storeErr <- store.Run(storeCtx)
 	}()
+	if reviewer != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reviewer.Run(storeCtx)
+		}()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
 	log.Info("otagit serving", "listen", ln.Addr().String(), "repo", cfg.Store.Remote.String(),
 		"branch", cfg.Store.Remote.Branch, "data", cfg.Store.DataDir, "poll", cfg.Store.Poll,
-		"webhook", len(cfg.WebhookSecret) > 0)
+		"webhook", len(cfg.WebhookSecret) > 0, "pr_review", reviewer != nil)
 	if len(cfg.WebhookSecret) == 0 {
 		log.Warn("no webhook secret: POST /webhook/github is refused; set $" + envWebhookSecret + " or --webhook-secret-file to enable it")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,18 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	} else if !st.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
-	fleet, probs := gitstore.Load(os.DirFS(dir), gitstore.ReadInspector{})
+	gh, cleanup, err := cliGitHub(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	fleet, probs, err := gitstore.LoadWith(os.DirFS(dir), gitstore.LoadOptions{Inspector: gitstore.ReadInspector{}, GitHub: gh, Ctx: ctx})
+	if err != nil {
+		for _, p := range probs {
+			fmt.Fprintln(stdout, p.String())
+		}
+		return err
+	}
 	actions := os.Getenv("GITHUB_ACTIONS") == "true"
 	for _, p := range probs {
 		fmt.Fprintln(stdout, p.String())

@@ -226,22 +226,26 @@ func ceilSecond(t time.Time) time.Time {
 	return t
 }
 
-// statusRecorder captures the status code for the request log.
+// statusRecorder logs a request as soon as its status is written, before
+// any of the response reaches the client: a test that has read a response
+// then always finds its request in the log.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	record func(status int)
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		w.record(code)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusRecorder) Write(p []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(p)
 }
@@ -260,8 +264,7 @@ func (s *Server) routes() http.Handler {
 		writeError(w, http.StatusNotFound, "Not Found")
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w}
-		defer func() {
+		rec := &statusRecorder{ResponseWriter: w, record: func(status int) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			s.log = append(s.log, Request{
@@ -270,8 +273,13 @@ func (s *Server) routes() http.Handler {
 				Query:         r.URL.RawQuery,
 				Authorization: r.Header.Get("Authorization"),
 				IfNoneMatch:   r.Header.Get("If-None-Match"),
-				Status:        rec.status,
+				Status:        status,
 			})
+		}}
+		defer func() {
+			if rec.status == 0 { // nothing written: net/http sends 200
+				rec.WriteHeader(http.StatusOK)
+			}
 		}()
 		if s.refuse(rec, r) {
 			return

@@ -147,3 +147,16 @@ func Image(t testing.TB, chip espimage.Chip, project, version string, size int) 
 	}
 	return b
 }
+
+// PushTo pushes the local main branch to ref of the bare repository, e.g.
+// "refs/pull/7/head" for the head of a pull request as GitHub keeps it.
+func (r *Repo) PushTo(ref string) {
+	r.t.Helper()
+	err := r.repo.Push(&git.PushOptions{
+		RemoteName: "origin",
+		RefSpecs:   []config.RefSpec{config.RefSpec("+refs/heads/main:" + ref)},
+	})
+	if err != nil && err != git.NoErrAlreadyUpToDate {
+		r.t.Fatal(err)
+	}
+}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/plan"
+	"github.com/otagit/otagit/webhook"
+)
+
+// reviewPlanner plans pull requests for the webhook reviewer: the store
+// fetches and loads the pull request's base and head, and the plan package
+// compares them with the server's own decision code.
+func reviewPlanner(store *gitstore.Store) webhook.Planner {
+	return webhook.PlannerFunc(func(ctx context.Context, pr webhook.PullRequest) (webhook.Plan, error) {
+		rv, err := store.LoadForReview(ctx, pr.BaseSHA, pr.HeadSHA, pr.Number)
+		if err != nil {
+			return webhook.Plan{}, err
+		}
+		res := plan.FromSnapshots(rv.Base, rv.Head, rv.HeadProblems, plan.Input{Now: time.Now()})
+		var md strings.Builder
+		if err := plan.WriteMarkdown(&md, res.Header, &res.Plan); err != nil {
+			return webhook.Plan{}, err
+		}
+		out := webhook.Plan{Valid: res.Valid(), Markdown: md.String()}
+		if out.Valid {
+			out.Summary = res.Plan.Summary()
+		} else {
+			out.Summary = fmt.Sprintf("%d config errors; first: %s", len(res.Header.HeadProblems), res.Header.HeadProblems[0])
+		}
+		return out, nil
+	})
+}

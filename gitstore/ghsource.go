@@ -1,0 +1,344 @@
+package gitstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/otagit/otagit/rollout"
+)
+
+// GitHub gives the loader access to GitHub releases, the second source of
+// firmware besides binaries committed to the config repository. Assets are
+// downloaded once per asset version into Cache and verified before any
+// snapshot uses them. A GitHub is safe for concurrent use if its Source is.
+type GitHub struct {
+	// Source reads releases and assets.
+	Source ReleaseSource
+	// Cache stores downloaded assets.
+	Cache *Cache
+	// MaxAssetSize bounds a download; default 128 MiB.
+	MaxAssetSize int64
+}
+
+// ErrGitHub is matched (errors.Is) by LoadWith errors caused by GitHub
+// being unreachable, rate limited or failing: the config may be fine, so
+// such a commit is not rejected, only not published yet.
+var ErrGitHub = errors.New("GitHub")
+
+// githubRepo is what a GitHub repository may be called.
+var githubRepo = regexp.MustCompile(`^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$`)
+
+// follow is a platform's [github] table: every published release of Repo
+// whose tag is TagPrefix + a semantic version is a release of the platform.
+type follow struct {
+	t         *table
+	repo      string
+	asset     string // glob for the asset name
+	tagPrefix string
+	defaults  *rollout.Release // rules every followed release starts from
+}
+
+// followKeys are the keys a [github] table may have.
+var followKeys = []string{"repo", "asset", "tag_prefix", "groups", "stages", "from", "paused", "halt_on_failure", "halt_min_devices"}
+
+// parseFollow reads a platform's [github] table.
+func (l *loader) parseFollow(t *table, platform string) *follow {
+	defer t.finish(followKeys...)
+	f := &follow{t: t, defaults: newRelease(platform, nil)}
+	ok := true
+	if s, present := t.str("repo", true); present {
+		if !githubRepo.MatchString(s) {
+			t.errorf("repo", "%q is not a GitHub repository (write it as \"owner/name\")", s)
+			ok = false
+		}
+		f.repo = s
+	} else {
+		ok = false
+	}
+	if s, present := t.str("asset", true); present {
+		if _, err := path.Match(s, ""); err != nil || strings.Contains(s, "/") {
+			t.errorf("asset", "%q is not an asset name pattern (e.g. \"lamp-*.bin\")", s)
+			ok = false
+		}
+		f.asset = s
+	} else {
+		ok = false
+	}
+	f.tagPrefix, _ = t.str("tag_prefix", false)
+	for _, k := range []string{"channel", "yanked"} {
+		if t.has(k) {
+			t.use(k)
+			t.errorf(k, "cannot be set for every GitHub release: set it on one version with a [[release]] that has only version and rules")
+			ok = false
+		}
+	}
+	if !releaseRules(t, f.defaults) || !ok {
+		return nil
+	}
+	return f
+}
+
+// tagVersion returns the version a tag stands for, or nil: tags are
+// TagPrefix + semver; with no prefix, "v1.2.3" and "1.2.3" both count.
+func (f *follow) tagVersion(tag string) *semver.Version {
+	rest, ok := strings.CutPrefix(tag, f.tagPrefix)
+	if !ok {
+		return nil
+	}
+	if f.tagPrefix == "" {
+		rest = strings.TrimPrefix(rest, "v")
+	}
+	v, err := semver.StrictNewVersion(rest)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// followed resolves a platform's [github] source into releases. overrides
+// are the platform's [[release]] tables that set only rules, by version;
+// taken are the versions the platform declares itself, which win.
+func (l *loader) followed(p *platform, f *follow, overrides map[string]*table, taken map[string]bool) []*rollout.Release {
+	gh := l.opts.GitHub
+	if gh == nil {
+		f.t.warnf("repo", "releases of %s not checked: no GitHub access (set OTAGIT_GITHUB_TOKEN or GITHUB_TOKEN)", f.repo)
+		return nil
+	}
+	l.usesGitHub = true
+	rels, err := l.listReleases(f.repo)
+	if err != nil {
+		l.fail(fmt.Errorf("%w: list releases of %s: %v", ErrGitHub, f.repo, err))
+		return nil
+	}
+	var out []*rollout.Release
+	for _, gr := range rels {
+		if gr.Draft {
+			continue
+		}
+		v := f.tagVersion(gr.Tag)
+		if v == nil {
+			continue // another kind of tag in the same repository
+		}
+		key := versionKey(v)
+		if taken[key] {
+			continue
+		}
+		var matches []GitHubAsset
+		for _, a := range gr.Assets {
+			if ok, _ := path.Match(f.asset, a.Name); ok {
+				matches = append(matches, a)
+			}
+		}
+		if len(matches) != 1 {
+			f.t.warnf("asset", "release %s of %s has %d assets matching %q, want exactly 1: not served", gr.Tag, f.repo, len(matches), f.asset)
+			continue
+		}
+		b, err := l.download(f.repo, matches[0])
+		if err != nil {
+			l.fail(err)
+			return nil
+		}
+		where := fmt.Sprintf("asset %s of release %s of %s", matches[0].Name, gr.Tag, f.repo)
+		r := newRelease(p.Name, v)
+		copyRules(r, f.defaults)
+		if gr.Prerelease && r.Channel == rollout.Stable {
+			// Marked pre-release on GitHub: never for stable devices.
+			r.Channel = rollout.Beta
+		}
+		art, bad := l.checkAsset(b, where, p, v, f.t, "asset")
+		if bad {
+			continue // reported as a warning: a bad asset must not block the fleet
+		}
+		r.Artifact = art
+		r.IntroducedAt, r.IntroducedIn = gr.PublishedAt, "github:"+f.repo+"@"+gr.Tag
+		if ot, ok := overrides[key]; ok {
+			delete(overrides, key)
+			if !releaseRules(ot, r) {
+				continue
+			}
+		}
+		r.Fingerprint = fingerprint(r)
+		out = append(out, r)
+		taken[key] = true
+	}
+	return out
+}
+
+// copyRules copies the rules of defaults into r.
+func copyRules(r, defaults *rollout.Release) {
+	r.Groups, r.Stages, r.From = defaults.Groups, defaults.Stages, defaults.From
+	r.Paused, r.HaltOnFailure, r.HaltMinDevices = defaults.Paused, defaults.HaltOnFailure, defaults.HaltMinDevices
+}
+
+// pinned resolves a [[release]] with github, tag, asset and sha256: the
+// asset is served only if its content has that SHA-256.
+func (l *loader) pinned(t *table, p *platform, r *rollout.Release) bool {
+	repo, ok1 := t.str("github", true)
+	tag, ok2 := t.str("tag", true)
+	name, ok3 := t.str("asset", true)
+	sum, ok4 := t.str("sha256", true)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return false
+	}
+	ok := true
+	if !githubRepo.MatchString(repo) {
+		t.errorf("github", "%q is not a GitHub repository (write it as \"owner/name\")", repo)
+		ok = false
+	}
+	sum = strings.ToLower(sum)
+	if len(sum) != 64 || strings.Trim(sum, "0123456789abcdef") != "" {
+		t.errorf("sha256", "must be 64 hex digits, the SHA-256 of the asset")
+		ok = false
+	}
+	if !ok {
+		return false
+	}
+	gh := l.opts.GitHub
+	if gh == nil {
+		t.warnf("github", "asset %s of release %s of %s not checked: no GitHub access (set OTAGIT_GITHUB_TOKEN or GITHUB_TOKEN)", name, tag, repo)
+		// Without the asset there is nothing to serve; the config itself
+		// is fine, so the release is left out rather than failed.
+		return false
+	}
+	l.usesGitHub = true
+	gr, err := gh.Source.ReleaseByTag(l.opts.Ctx, repo, tag)
+	switch {
+	case errors.Is(err, ErrReleaseNotFound):
+		t.errorf("tag", "%s has no published release %q", repo, tag)
+		return false
+	case err != nil:
+		l.fail(fmt.Errorf("%w: release %s of %s: %v", ErrGitHub, tag, repo, err))
+		return false
+	case gr.Draft:
+		t.errorf("tag", "release %q of %s is a draft", tag, repo)
+		return false
+	}
+	var asset *GitHubAsset
+	for i := range gr.Assets {
+		if gr.Assets[i].Name == name {
+			asset = &gr.Assets[i]
+		}
+	}
+	if asset == nil {
+		t.errorf("asset", "release %q of %s has no asset %q", tag, repo, name)
+		return false
+	}
+	b, err := l.download(repo, *asset)
+	if err != nil {
+		l.fail(err)
+		return false
+	}
+	if b.SHA256 != sum {
+		t.errorf("sha256", "asset %s of release %s of %s has SHA-256 %s, not %s: not served", name, tag, repo, b.SHA256, sum)
+		return false
+	}
+	art, bad := l.checkAsset(b, fmt.Sprintf("asset %s of release %s of %s", name, tag, repo), p, r.Version, t, "asset")
+	if bad {
+		t.errorf("asset", "asset %s of release %s of %s is not a usable image (see above)", name, tag, repo)
+		return false
+	}
+	r.Artifact = art
+	return true
+}
+
+// checkAsset runs the binary checks on a downloaded asset. Problems are
+// reported as warnings at key of t, prefixed with where; bad is true when
+// one of them would be an error for a committed binary.
+func (l *loader) checkAsset(b Blob, where string, p *platform, v *semver.Version, t *table, key string) (rollout.Artifact, bool) {
+	if b.Size == 0 {
+		t.warnf(key, "%s is empty: not served", where)
+		return rollout.Artifact{}, true
+	}
+	if err := checkMagic(b.Head, p.Chip); err != nil {
+		t.warnf(key, "%s %v: not served", where, err)
+		return rollout.Artifact{}, true
+	}
+	bad := false
+	for _, f := range l.checkImage(where, b, p.Platform, v) {
+		if f.Warning {
+			t.warnf(key, "%s: %s", where, f.Message)
+		} else {
+			t.warnf(key, "%s: %s: not served", where, f.Message)
+			bad = true
+		}
+	}
+	a := rollout.Artifact{Path: where, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5, FlashSize: flashSize(b.Head)}
+	return a, bad
+}
+
+// listReleases lists repo's releases once per load.
+func (l *loader) listReleases(repo string) ([]GitHubRelease, error) {
+	if rels, ok := l.ghReleases[repo]; ok {
+		return rels, nil
+	}
+	rels, err := l.opts.GitHub.Source.ListReleases(l.opts.Ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	if l.ghReleases == nil {
+		l.ghReleases = map[string][]GitHubRelease{}
+	}
+	l.ghReleases[repo] = rels
+	return rels, nil
+}
+
+// download returns the cached content of an asset version, downloading
+// and storing it the first time.
+func (l *loader) download(repo string, a GitHubAsset) (Blob, error) {
+	gh := l.opts.GitHub
+	key := fmt.Sprintf("github:%s:%d:%d", repo, a.ID, a.UpdatedAt.UnixNano())
+	if b, ok := gh.Cache.lookup(key, -1); ok {
+		return b, nil
+	}
+	limit := gh.MaxAssetSize
+	if limit <= 0 {
+		limit = maxBinarySize
+	}
+	if a.Size > limit {
+		return Blob{}, fmt.Errorf("%w: asset %s of %s: %d bytes, more than the %d allowed", ErrGitHub, a.Name, repo, a.Size, limit)
+	}
+	rc, err := gh.Source.OpenAsset(l.opts.Ctx, repo, a.ID)
+	if err != nil {
+		return Blob{}, fmt.Errorf("%w: download asset %s of %s: %v", ErrGitHub, a.Name, repo, err)
+	}
+	defer rc.Close()
+	b, err := gh.Cache.Put(rc, limit)
+	if err != nil {
+		return Blob{}, fmt.Errorf("%w: download asset %s of %s: %v", ErrGitHub, a.Name, repo, err)
+	}
+	if a.Size > 0 && b.Size != a.Size {
+		return Blob{}, fmt.Errorf("%w: download asset %s of %s: got %d bytes, GitHub says %d", ErrGitHub, a.Name, repo, b.Size, a.Size)
+	}
+	gh.Cache.remember(key, b)
+	return b, nil
+}
+
+// fail records the first external failure of a load.
+func (l *loader) fail(err error) {
+	if l.external == nil {
+		l.external = err
+	}
+}
+
+// versionKey is a version without build metadata.
+func versionKey(v *semver.Version) string {
+	s := v.String()
+	if i := strings.IndexByte(s, '+'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// loadContext returns ctx, or a background context for nil.
+func loadContext(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
+}
