@@ -1,0 +1,160 @@
+package checkin
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/otagit/otagit/rollout"
+)
+
+// CheckIn is one device request as the server saw and answered it. It is a
+// plain value: copies share nothing mutable.
+type CheckIn struct {
+	// MAC is the device's station MAC address.
+	MAC rollout.MAC
+	// At is when the server answered.
+	At time.Time
+	// Platform is the platform the request was decided for (or the one the
+	// device named), "" if none.
+	Platform string
+	// Version is the version the device reported, verbatim.
+	Version string
+	// SketchMD5 is the x-*-sketch-md5 header, "" if not sent.
+	SketchMD5 string
+	// FreeSpace is the x-*-free-space header in bytes, -1 if not sent.
+	FreeSpace int64
+	// ChipSize is the x-*-chip-size header in bytes, -1 if not sent.
+	ChipSize int64
+	// SDK is the x-*-sdk-version header, "" if not sent.
+	SDK string
+	// Remote is the remote address the request came from.
+	Remote string
+	// Status is the HTTP status answered.
+	Status int
+	// Decision names the answer, e.g. "update", "up_to_date",
+	// "not_whitelisted" (see rollout.Outcome).
+	Decision string
+	// Offered is the version offered with a 200, "" otherwise.
+	Offered string
+	// Reason explains the answer in one line of text.
+	Reason string
+}
+
+// MaxOutcomes is how many outcomes a Device keeps. Stores keep the first
+// MaxOutcomes of Device.Outcomes (the most recent) and drop the rest.
+const MaxOutcomes = 20
+
+// Device is the persistent summary of one device, kept by the outcome
+// tracker and loaded back at start-up. A Store keeps one per MAC; saving a
+// Device replaces the previous one. Outcomes and Offer are owned by whoever
+// holds the value: Stores copy them on Save and on load.
+type Device struct {
+	// MAC is the device's station MAC address.
+	MAC rollout.MAC
+	// Platform is the platform the device was last decided for.
+	Platform string
+	// FirstSeen and LastSeen are the times of its first and latest check-in.
+	FirstSeen, LastSeen time.Time
+	// LastVersion and LastMD5 are the version and sketch MD5 it reported
+	// last.
+	LastVersion, LastMD5 string
+	// Offer is the update offered and not yet resolved, nil if none.
+	Offer *Offer
+	// Outcomes are resolved offers, most recent first, at most MaxOutcomes.
+	Outcomes []Outcome
+}
+
+// Offer is an update the server offered a device, waiting to be resolved
+// into an Outcome by the device's later check-ins.
+type Offer struct {
+	// Platform and Version name the release offered; MD5 is its image's.
+	Platform, Version, MD5 string
+	// FromVersion is the version the device ran when it was offered.
+	FromVersion string
+	// Stage is the rollout stage the offer was made in.
+	Stage int
+	// At is when the offer was first made.
+	At time.Time
+	// Attempts counts the check-ins that got this offer.
+	Attempts int
+}
+
+// Outcome is how an offer ended.
+type Outcome struct {
+	// Platform and Version name the release that was offered.
+	Platform, Version string
+	// FromVersion is the version the device ran when it was offered.
+	FromVersion string
+	// Stage is the rollout stage the offer was made in.
+	Stage int
+	// Result says whether the device came back running the release.
+	Result Result
+	// At is when the outcome was decided.
+	At time.Time
+}
+
+// Result is whether an offered update took. The zero Result is not a valid
+// result.
+type Result uint8
+
+// The results of an offer.
+const (
+	// Success: the device checked in running the offered version.
+	Success Result = iota + 1
+	// Failure: the device kept checking in with its old version.
+	Failure
+)
+
+// String returns "success" or "failure", the names used in logs and JSON.
+func (r Result) String() string {
+	switch r {
+	case Success:
+		return "success"
+	case Failure:
+		return "failure"
+	}
+	return fmt.Sprintf("result(%d)", uint8(r))
+}
+
+// MarshalText implements encoding.TextMarshaler with String.
+func (r Result) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler; it accepts "success"
+// and "failure".
+func (r *Result) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "success":
+		*r = Success
+	case "failure":
+		*r = Failure
+	default:
+		return fmt.Errorf("%q is not a result (success, failure)", b)
+	}
+	return nil
+}
+
+// Halt records that a release was stopped, automatically or by an
+// operator. A Store keeps at most one Halt per platform and version.
+type Halt struct {
+	// Platform and Version name the halted release.
+	Platform, Version string
+	// Fingerprint identifies the release's config when it was halted, so
+	// that a changed release clears the halt.
+	Fingerprint string
+	// Stage is the rollout stage the release was halted in.
+	Stage int
+	// Failed and Total are the failed and all resolved offers counted when
+	// the release was halted.
+	Failed, Total int
+	// Reason explains the halt in one line of text.
+	Reason string
+	// At is when the release was halted.
+	At time.Time
+}
+
+// isZero reports whether d is the zero Device, which Writer.Add takes to
+// mean "no summary".
+func (d *Device) isZero() bool {
+	return d.MAC == rollout.MAC{} && d.Platform == "" && d.FirstSeen.IsZero() && d.LastSeen.IsZero() &&
+		d.LastVersion == "" && d.LastMD5 == "" && d.Offer == nil && len(d.Outcomes) == 0
+}

@@ -1,0 +1,21 @@
+// Package checkin records what devices tell the server when they poll
+// GET /update, and keeps the per-device summaries and rollout halts that
+// are derived from those check-ins.
+//
+// Three things live here:
+//
+//   - the records: [CheckIn] (one request as answered), [Device] (the
+//     persistent summary the outcome tracker keeps) and [Halt] (a release
+//     that was stopped);
+//   - [Store], the storage contract, with two implementations: [Bolt], a
+//     bbolt file for a single server, and [Memory], for tests and setups
+//     that keep nothing across restarts. A PostgreSQL store for several
+//     replicas can be added behind the same interface;
+//   - [Writer], which takes check-ins on the request path without blocking
+//     and saves them in batches from one goroutine, so that recording costs
+//     a device request almost nothing and no acknowledged record is lost on
+//     a clean shutdown.
+//
+// Times are stored with nanosecond precision and come back in UTC, without
+// a monotonic clock reading, from every Store.
+package checkin
