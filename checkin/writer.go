@@ -148,7 +148,8 @@ func NewWriter(s Store, opts WriterOptions) *Writer {
 }
 
 // Add queues a check-in and the device's new summary without blocking;
-// pass the zero Device to save the check-in alone. It returns false, and
+// pass the zero Device to save the check-in alone, or a CheckIn with a
+// zero At to save the summary alone. It returns false, and
 // counts a drop, when the queue is full or Run has begun to shut down. A
 // true return is an acknowledgement: the record will be saved unless the
 // process dies or the store fails for longer than DrainTimeout at shutdown.
@@ -308,6 +309,7 @@ func (w *Writer) flush(ctx context.Context, partial, final bool) (more bool, err
 // means "stop accepting", not "abandon what was accepted".
 func (w *Writer) save(ctx context.Context, cs []CheckIn, ds []Device) error {
 	devices := w.coalesce(ds)
+	cs = withTime(cs)
 	defer clear(w.coalesced)
 	wait := w.opts.RetryMin
 	for attempt := 1; ; attempt++ {
@@ -356,6 +358,27 @@ func (w *Writer) save(ctx context.Context, cs []CheckIn, ds []Device) error {
 		}
 		wait = min(2*wait, w.opts.RetryMax)
 	}
+}
+
+// withTime returns the check-ins of cs that are real: a zero At marks a
+// summary queued alone.
+func withTime(cs []CheckIn) []CheckIn {
+	n := 0
+	for i := range cs {
+		if !cs[i].At.IsZero() {
+			n++
+		}
+	}
+	if n == len(cs) {
+		return cs
+	}
+	out := make([]CheckIn, 0, n)
+	for _, c := range cs {
+		if !c.At.IsZero() {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // coalesce returns the newest of ds's non-zero summaries for each MAC: a

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/otagit/otagit/checkin"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/rollout"
 )
@@ -15,6 +16,17 @@ type statusDoc struct {
 	Serving   bool          `json:"serving"`
 	Platforms []platformDoc `json:"platforms"`
 	Devices   int           `json:"devices"`
+	// Halts are the releases halted at run time.
+	Halts []checkin.Halt `json:"halts"`
+	// Recording says how check-in recording keeps up.
+	Recording *recordingDoc `json:"recording,omitempty"`
+}
+
+type recordingDoc struct {
+	Queued    int    `json:"queued"`
+	Saved     uint64 `json:"saved"`
+	Dropped   uint64 `json:"dropped"`
+	LastError string `json:"last_error,omitempty"`
 }
 
 type platformDoc struct {
@@ -41,6 +53,17 @@ func (a *API) apiStatus(w http.ResponseWriter, r *http.Request) {
 		doc.Status = a.status.Status()
 	}
 	doc.Platforms = []platformDoc{}
+	doc.Halts = []checkin.Halt{}
+	if a.tracker != nil {
+		if h := a.tracker.Halts(); h != nil {
+			doc.Halts = h
+		}
+		ws := a.tracker.WriterStats()
+		doc.Recording = &recordingDoc{Queued: ws.Queued, Saved: ws.Saved, Dropped: ws.Dropped}
+		if ws.LastError != nil {
+			doc.Recording.LastError = ws.LastError.Error()
+		}
+	}
 	if snap := a.snaps.Current(); snap != nil {
 		doc.Serving = true
 		doc.Platforms = platformDocs(snap.Fleet)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/otagit/otagit/checkin"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -22,7 +23,7 @@ var (
 // is nothing newer, 400 for a request it cannot read, 403 for a device that
 // is not whitelisted, 404 for an unknown platform.
 func (a *API) update(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	start := a.now()
 	dr := readDeviceRequest(r)
 	snap := a.snaps.Current()
 	if snap == nil {
@@ -48,32 +49,53 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 		SketchMD5: dr.md5, FreeSpace: max(dr.free, 0), ChipSize: max(dr.chip, 0),
 		Now: start,
 	}, a.halts)
+	status, offered := 0, ""
 	switch dec.Outcome {
 	case rollout.Update:
 		switch dr.mode {
 		case "spiffs":
 			// A filesystem update must never receive an application image.
-			w.WriteHeader(http.StatusNotModified)
-			a.logRequest(r, dr, &dec, http.StatusNotModified, "filesystem image requested; none is configured", start)
+			status = http.StatusNotModified
+			w.WriteHeader(status)
+			a.logRequest(r, dr, &dec, status, "filesystem image requested; none is configured", start)
 		case "version":
 			// ESP8266 cores that ask only which version is on offer.
+			status = http.StatusOK
 			w.Header()["x-version"] = []string{dec.Release.Version.String()}
 			w.Header()["Content-Length"] = []string{"0"}
-			w.WriteHeader(http.StatusOK)
-			a.logRequest(r, dr, &dec, http.StatusOK, "version query", start)
+			w.WriteHeader(status)
+			a.logRequest(r, dr, &dec, status, "version query", start)
 		default:
-			status := a.serveImage(w, r, dec.Release)
+			status = a.serveImage(w, r, dec.Release)
+			if status == http.StatusOK {
+				offered = dec.Release.Version.Original()
+			}
 			a.logRequest(r, dr, &dec, status, "", start)
 		}
 	case rollout.UpToDate:
-		w.WriteHeader(http.StatusNotModified)
-		a.logRequest(r, dr, &dec, http.StatusNotModified, "", start)
+		status = http.StatusNotModified
+		w.WriteHeader(status)
+		a.logRequest(r, dr, &dec, status, "", start)
 	case rollout.NotWhitelisted:
-		a.refuse(w, r, dr, &dec, http.StatusForbidden, dec.Reason(), start)
+		status = http.StatusForbidden
+		a.refuse(w, r, dr, &dec, status, dec.Reason(), start)
 	case rollout.UnknownPlatform:
-		a.refuse(w, r, dr, &dec, http.StatusNotFound, dec.Reason(), start)
+		status = http.StatusNotFound
+		a.refuse(w, r, dr, &dec, status, dec.Reason(), start)
 	default:
-		a.refuse(w, r, dr, &dec, http.StatusBadRequest, dec.Reason(), start)
+		status = http.StatusBadRequest
+		a.refuse(w, r, dr, &dec, status, dec.Reason(), start)
+	}
+	if a.tracker != nil && r.Method == http.MethodGet {
+		platform := dr.dev
+		if dec.Platform != nil {
+			platform = dec.Platform.Name
+		}
+		a.tracker.Observe(checkin.CheckIn{
+			MAC: mac, At: start, Platform: platform, Version: dr.version, SketchMD5: dr.md5,
+			FreeSpace: dr.free, ChipSize: dr.chip, SDK: dr.sdk, Remote: r.RemoteAddr,
+			Status: status, Decision: dec.Outcome.String(), Offered: offered,
+		}, &dec)
 	}
 }
 

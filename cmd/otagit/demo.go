@@ -57,6 +57,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			Logger:  log,
 		},
 		Listen:        *listen,
+		CheckIns:      true,
 		WebhookSecret: secret,
 		Logger:        log,
 		Ready: func(addr string) {

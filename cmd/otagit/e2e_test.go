@@ -48,6 +48,7 @@ func startServer(t testing.TB, repo string, log *slog.Logger) *testServer {
 				Logger:  log,
 			},
 			Listen:        "127.0.0.1:0",
+			CheckIns:      true,
 			WebhookSecret: ts.secret,
 			Logger:        log,
 			Ready:         func(addr string) { ready <- addr },

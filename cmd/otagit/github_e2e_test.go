@@ -34,6 +34,7 @@ func startGitHubServer(t testing.TB, repo string, fake *fakegithub.Server, log *
 		err := serve(ctx, serverConfig{
 			Store:         gitstore.Options{Remote: gitstore.Remote{URL: repo, Branch: "main"}, DataDir: t.TempDir(), Logger: log},
 			Listen:        "127.0.0.1:0",
+			CheckIns:      true,
 			WebhookSecret: ts.secret,
 			GitHubToken:   "gh-t0ken",
 			GitHubAPI:     fake.URL,

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otagit/otagit/checkin"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/plan"
 	"github.com/otagit/otagit/webhook"
@@ -14,13 +15,19 @@ import (
 // reviewPlanner plans pull requests for the webhook reviewer: the store
 // fetches and loads the pull request's base and head, and the plan package
 // compares them with the server's own decision code.
-func reviewPlanner(store *gitstore.Store) webhook.Planner {
+// With a tracker, devices' reported versions and run-time halts are used,
+// so the plan says what each device's next request would get.
+func reviewPlanner(store *gitstore.Store, tracker *checkin.Tracker) webhook.Planner {
 	return webhook.PlannerFunc(func(ctx context.Context, pr webhook.PullRequest) (webhook.Plan, error) {
 		rv, err := store.LoadForReview(ctx, pr.BaseSHA, pr.HeadSHA, pr.Number)
 		if err != nil {
 			return webhook.Plan{}, err
 		}
-		res := plan.FromSnapshots(rv.Base, rv.Head, rv.HeadProblems, plan.Input{Now: time.Now()})
+		in := plan.Input{Now: time.Now()}
+		if tracker != nil {
+			in.Halts, in.Reported = tracker, tracker.Reported
+		}
+		res := plan.FromSnapshots(rv.Base, rv.Head, rv.HeadProblems, in)
 		var md strings.Builder
 		if err := plan.WriteMarkdown(&md, res.Header, &res.Plan); err != nil {
 			return webhook.Plan{}, err

@@ -9,14 +9,17 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
 
+	"github.com/otagit/otagit/checkin"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/httpapi"
+	"github.com/otagit/otagit/rollout"
 	"github.com/otagit/otagit/webhook"
 )
 
@@ -25,6 +28,7 @@ const (
 	envWebhookSecret = "OTAGIT_WEBHOOK_SECRET"
 	envGitToken      = "OTAGIT_GIT_TOKEN"
 	envSSHPassphrase = "OTAGIT_SSH_KEY_PASSPHRASE"
+	envAdminToken    = "OTAGIT_ADMIN_TOKEN"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -45,6 +49,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ghTokenFile = fs.String("github-token-file", "", "file holding a GitHub token for release assets and pull request reviews (or set $"+envGitHubToken+")")
 		ghAPI       = fs.String("github-api-url", "", "GitHub API base URL, for GitHub Enterprise: https://HOST/api/v3/ (default api.github.com)")
 		publicURL   = fs.String("public-url", "", "this server's public URL, linked from pull request statuses")
+		checkins    = fs.Bool("checkins", true, "record device check-ins in DATA/checkins.db (outcomes, auto-halt, /api/devices)")
+		failAfter   = fs.Int("failure-after", 3, "check-ins with the old version after an offer that count as a failed update")
+		adminFile   = fs.String("admin-token-file", "", "file holding the token for operator calls such as resuming a halted release (or set $"+envAdminToken+")")
 	)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -69,6 +76,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("GitHub token: %w", err)
 	}
+	admin, err := readSecret(*adminFile, envAdminToken)
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
 	return serve(ctx, serverConfig{
 		Store: gitstore.Options{
 			Remote: gitstore.Remote{
@@ -83,6 +94,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Listen:        *listen,
 		WebhookSecret: secret,
 		GitHubToken:   string(ghToken),
+		AdminToken:    string(admin),
+		CheckIns:      *checkins,
+		FailAfter:     *failAfter,
 		GitHubAPI:     apiBase(*ghAPI),
 		PublicURL:     *publicURL,
 		Logger:        log,
@@ -102,6 +116,13 @@ type serverConfig struct {
 	GitHubAPI string
 	// PublicURL is linked from pull request statuses; optional.
 	PublicURL string
+	// AdminToken authorizes operator calls; empty disables them.
+	AdminToken string
+	// CheckIns turns on recording device check-ins (DATA/checkins.db).
+	CheckIns bool
+	// FailAfter is how many old-version check-ins after an offer make a
+	// failed update.
+	FailAfter int
 	Logger    *slog.Logger
 	// Ready, if set, is called with the listening address once the server
 	// accepts connections.
@@ -131,10 +152,30 @@ func serve(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
+	var tracker *checkin.Tracker
+	if cfg.CheckIns {
+		db, err := checkin.OpenBolt(filepath.Join(cfg.Store.DataDir, "checkins.db"), checkin.BoltOptions{})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		tracker, err = checkin.NewTracker(ctx, checkin.TrackerOptions{
+			Store: db, FailAfter: cfg.FailAfter, Logger: log,
+			Fleet: func() *rollout.Fleet {
+				if s := store.Current(); s != nil {
+					return s.Fleet
+				}
+				return nil
+			},
+		})
+		if err != nil {
+			return err
+		}
+	}
 	var reviewer *webhook.Reviewer
 	if cfg.GitHubToken != "" {
 		reviewer = webhook.NewReviewer(webhook.ReviewerConfig{
-			Client: gh, Planner: reviewPlanner(store), Logger: log, TargetURL: cfg.PublicURL,
+			Client: gh, Planner: reviewPlanner(store, tracker), Logger: log, TargetURL: cfg.PublicURL,
 		})
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -142,7 +183,11 @@ func serve(ctx context.Context, cfg serverConfig) error {
 		return err
 	}
 	router := mux.NewRouter()
-	httpapi.New(httpapi.Config{Snapshots: store, Status: store, Logger: log}).Register(router)
+	apiCfg := httpapi.Config{Snapshots: store, Status: store, AdminToken: cfg.AdminToken, Logger: log}
+	if tracker != nil {
+		apiCfg.Tracker = tracker
+	}
+	httpapi.New(apiCfg).Register(router)
 	hookCfg := webhook.Config{Secret: cfg.WebhookSecret, Branch: cfg.Store.Remote.Branch, Syncer: store, Logger: log}
 	if reviewer != nil {
 		hookCfg.PullRequests = reviewer
@@ -173,12 +218,24 @@ func serve(ctx context.Context, cfg serverConfig) error {
 			reviewer.Run(storeCtx)
 		}()
 	}
+	if tracker != nil {
+		// Stopped after the HTTP server, so every check-in of a request
+		// that was answered is saved.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := tracker.Run(storeCtx); err != nil {
+				log.Error("check-ins not all saved", "err", err)
+			}
+		}()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
 	log.Info("otagit serving", "listen", ln.Addr().String(), "repo", cfg.Store.Remote.String(),
 		"branch", cfg.Store.Remote.Branch, "data", cfg.Store.DataDir, "poll", cfg.Store.Poll,
-		"webhook", len(cfg.WebhookSecret) > 0, "pr_review", reviewer != nil)
+		"webhook", len(cfg.WebhookSecret) > 0, "pr_review", reviewer != nil, "checkins", tracker != nil,
+		"admin_api", cfg.AdminToken != "")
 	if len(cfg.WebhookSecret) == 0 {
 		log.Warn("no webhook secret: POST /webhook/github is refused; set $" + envWebhookSecret + " or --webhook-secret-file to enable it")
 	}

@@ -1,0 +1,678 @@
+package checkin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/otagit/otagit/rollout"
+)
+
+// TrackerOptions configures a Tracker.
+type TrackerOptions struct {
+	// Store persists check-ins, device summaries and halts. Required.
+	Store Store
+	// FailAfter is how many check-ins with the old version, after an
+	// update was offered, make the offer a failure. Default 3: one failed
+	// download is not yet a failed update.
+	FailAfter int
+	// HistoryEvery bounds how often a device's history gets a check-in
+	// identical to its last stored one (same version, answer, headers and
+	// address): every check-in updates the device's summary, but a device
+	// polling every minute with nothing new would otherwise fill its
+	// history with copies. Check-ins that got an image are always stored.
+	// Default 10 minutes.
+	HistoryEvery time.Duration
+	// SummaryEvery is how often summaries whose only change is the time of
+	// the last check-in are saved. Default 1 minute.
+	SummaryEvery time.Duration
+	// Fleet returns the served fleet, for halts and reconciling; optional.
+	Fleet func() *rollout.Fleet
+	// Writer configures the batching writer.
+	Writer WriterOptions
+	// Logger receives outcome and halt events. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Tracker records device check-ins, infers update outcomes from them, and
+// halts releases whose failure rate crosses their threshold. Observe is
+// called on the request path and does not wait for storage; everything
+// else reads in-memory state. A Tracker is safe for concurrent use.
+//
+// Outcomes: after a device is offered release X, its next check-in with X
+// (or with X's MD5 as its sketch MD5) is a success; FailAfter check-ins
+// with the version it had when offered are a failure. A device that turns
+// up with another version resolves nothing.
+type Tracker struct {
+	opts   TrackerOptions
+	log    *slog.Logger
+	store  Store
+	writer *Writer
+	seed   maphash.Seed
+
+	shards [64]shard
+
+	statsMu sync.Mutex // guards stats
+	stats   map[string]*releaseStats
+
+	haltMu sync.Mutex                      // serialises changes to halts
+	halts  atomic.Pointer[map[string]Halt] // by release ID; never mutated after Store
+	haltq  chan haltOp                     // to Run, which persists halts
+}
+
+type shard struct {
+	mu   sync.Mutex // guards devs and the devState values
+	devs map[rollout.MAC]*devState
+}
+
+// devState is a device's summary and what decides when to store it.
+type devState struct {
+	Device
+	rowHash uint64    // of the last check-in stored in history
+	rowAt   time.Time // when it was
+	dirty   bool      // LastSeen changed since the summary was last queued
+}
+
+// releaseStats counts, per stage, the devices offered a release and the
+// latest outcome of each. A device counts in the stage it was first
+// offered the release in.
+type releaseStats struct {
+	offered map[rollout.MAC]int    // device -> stage it was first offered in
+	result  map[rollout.MAC]Result // latest outcome since `since`
+	counts  map[int]*StageStats    // kept in step with offered and result
+	since   time.Time              // outcomes before this were reset by a resume
+}
+
+// addOffer counts mac as offered in stage, once.
+func (rs *releaseStats) addOffer(mac rollout.MAC, stage int) {
+	if _, seen := rs.offered[mac]; seen {
+		return
+	}
+	rs.offered[mac] = stage
+	rs.bucket(stage).Offered++
+}
+
+// setResult records mac's latest outcome.
+func (rs *releaseStats) setResult(mac rollout.MAC, res Result, at time.Time) {
+	if at.Before(rs.since) {
+		return
+	}
+	st := rs.bucket(rs.offered[mac])
+	switch rs.result[mac] {
+	case Success:
+		st.Succeeded--
+	case Failure:
+		st.Failed--
+	}
+	rs.result[mac] = res
+	if res == Success {
+		st.Succeeded++
+	} else {
+		st.Failed++
+	}
+}
+
+func (rs *releaseStats) bucket(stage int) *StageStats {
+	st, ok := rs.counts[stage]
+	if !ok {
+		st = &StageStats{Stage: stage}
+		rs.counts[stage] = st
+	}
+	return st
+}
+
+// StageStats are the counts of one stage of a release.
+type StageStats struct {
+	// Stage is the stage index (0-based; -1 for a release without stages).
+	Stage int `json:"stage"`
+	// Offered counts devices offered the release in this stage.
+	Offered int `json:"offered"`
+	// Succeeded and Failed count those devices by their latest outcome.
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+}
+
+// FailureRate is Failed over the decided outcomes, 0 when none.
+func (s StageStats) FailureRate() float64 {
+	if s.Succeeded+s.Failed == 0 {
+		return 0
+	}
+	return float64(s.Failed) / float64(s.Succeeded+s.Failed)
+}
+
+type haltOp struct {
+	put    *Halt
+	delete [2]string
+}
+
+// resumedStage marks a Halt record that is not a halt but an operator's
+// resume: outcomes before its time do not count toward a new halt. Real
+// stages are 0 and up, or -1 for a release without stages.
+const resumedStage = -2
+
+// ErrNotHalted is returned by Resume for a release that is not halted.
+var ErrNotHalted = errors.New("release is not halted")
+
+// NewTracker loads the devices and halts of opts.Store. Run must then run
+// for anything to be saved.
+func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
+	if opts.Store == nil {
+		return nil, errors.New("checkin: no store")
+	}
+	if opts.FailAfter <= 0 {
+		opts.FailAfter = 3
+	}
+	if opts.HistoryEvery <= 0 {
+		opts.HistoryEvery = 10 * time.Minute
+	}
+	if opts.SummaryEvery <= 0 {
+		opts.SummaryEvery = time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Writer.Logger == nil {
+		opts.Writer.Logger = opts.Logger
+	}
+	t := &Tracker{
+		opts:   opts,
+		log:    opts.Logger.With("component", "checkin"),
+		store:  opts.Store,
+		writer: NewWriter(opts.Store, opts.Writer),
+		seed:   maphash.MakeSeed(),
+		stats:  map[string]*releaseStats{},
+		haltq:  make(chan haltOp, 256),
+	}
+	for i := range t.shards {
+		t.shards[i].devs = map[rollout.MAC]*devState{}
+	}
+	halts, err := opts.Store.Halts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("checkin: load halts: %w", err)
+	}
+	hm := map[string]Halt{}
+	for _, h := range halts {
+		hm[h.Platform+"@"+h.Version] = h
+	}
+	t.halts.Store(&hm)
+	devices, err := opts.Store.LoadDevices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("checkin: load devices: %w", err)
+	}
+	for _, d := range devices {
+		t.shard(d.MAC).devs[d.MAC] = &devState{Device: d}
+		t.countDevice(d)
+	}
+	return t, nil
+}
+
+func (t *Tracker) shard(m rollout.MAC) *shard {
+	return &t.shards[int(m[5]^m[4])%len(t.shards)]
+}
+
+// Run saves what Observe records, persists halts, and saves summaries
+// whose only change is their last check-in time, until ctx is done; then
+// it saves everything still pending and returns.
+func (t *Tracker) Run(ctx context.Context) error {
+	werr := make(chan error, 1)
+	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	go func() { werr <- t.writer.Run(wctx) }()
+	tick := time.NewTicker(t.opts.SummaryEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			t.flushSummaries()
+			t.drainHalts(context.WithoutCancel(ctx))
+			stopWriter()
+			return <-werr
+		case op := <-t.haltq:
+			t.persistHalt(ctx, op)
+		case <-tick.C:
+			t.flushSummaries()
+			t.reconcile()
+		}
+	}
+}
+
+func (t *Tracker) drainHalts(ctx context.Context) {
+	for {
+		select {
+		case op := <-t.haltq:
+			t.persistHalt(ctx, op)
+		default:
+			return
+		}
+	}
+}
+
+func (t *Tracker) persistHalt(ctx context.Context, op haltOp) {
+	// A halt must be saved even when it races with shutdown.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var err error
+	if op.put != nil {
+		err = t.store.PutHalt(ctx, *op.put)
+	} else {
+		err = t.store.DeleteHalt(ctx, op.delete[0], op.delete[1])
+	}
+	if err != nil {
+		t.log.Error("cannot save halt", "err", err)
+	}
+}
+
+// flushSummaries queues the summaries that only have a newer LastSeen.
+func (t *Tracker) flushSummaries() {
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for _, d := range sh.devs {
+			if d.dirty {
+				d.dirty = false
+				t.writer.Add(CheckIn{}, d.copy())
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// reconcile drops halts of releases that changed or are gone: a commit
+// that changes a release clears its halt.
+func (t *Tracker) reconcile() {
+	if t.opts.Fleet == nil {
+		return
+	}
+	f := t.opts.Fleet()
+	if f == nil {
+		return
+	}
+	for _, h := range t.Halts() {
+		p := f.Platform(h.Platform)
+		var r *rollout.Release
+		if p != nil {
+			for _, x := range p.Releases {
+				if x.ID() == h.Platform+"@"+h.Version {
+					r = x
+				}
+			}
+		}
+		if r == nil || r.Fingerprint != h.Fingerprint {
+			t.setHalt(h.Platform, h.Version, nil)
+			t.log.Info("halt cleared: the release changed", "release", h.Platform+"@"+h.Version)
+		}
+	}
+}
+
+// Observe records a check-in and the decision it got: it updates the
+// device's summary, resolves its pending offer, counts outcomes toward
+// auto-halt, and queues what must be saved. c.Reason may be empty: it is
+// filled from dec only when the check-in is stored. HEAD requests, which
+// download nothing, should not be observed.
+func (t *Tracker) Observe(c CheckIn, dec *rollout.Decision) {
+	sh := t.shard(c.MAC)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	d := sh.devs[c.MAC]
+	if d == nil {
+		d = &devState{Device: Device{MAC: c.MAC, FirstSeen: c.At}}
+		sh.devs[c.MAC] = d
+	}
+	changed := false
+	if dec.Current != nil && d.Offer != nil {
+		changed = t.resolve(d, c, dec) || changed
+	}
+	if dec.Outcome == rollout.Update && c.Offered != "" {
+		changed = t.offer(d, c, dec) || changed
+	}
+	if d.Platform != c.Platform || d.LastVersion != c.Version || d.LastMD5 != c.SketchMD5 {
+		d.Platform, d.LastVersion, d.LastMD5 = c.Platform, c.Version, c.SketchMD5
+		changed = true
+	}
+	d.LastSeen = c.At
+
+	// Downloads are always worth a line of history; repeated identical
+	// polls are not.
+	h := t.rowHash(&c)
+	if c.Offered != "" || h != d.rowHash || c.At.Sub(d.rowAt) >= t.opts.HistoryEvery {
+		d.rowHash, d.rowAt = h, c.At
+		if c.Reason == "" {
+			c.Reason = dec.Reason()
+		}
+		d.dirty = false
+		t.writer.Add(c, d.copy())
+		return
+	}
+	if changed {
+		d.dirty = false
+		t.writer.Add(CheckIn{}, d.copy())
+		return
+	}
+	d.dirty = true
+}
+
+// rowHash identifies what a check-in says, its time aside.
+func (t *Tracker) rowHash(c *CheckIn) uint64 {
+	var h maphash.Hash
+	h.SetSeed(t.seed)
+	for _, s := range [...]string{c.Platform, c.Version, c.SketchMD5, c.SDK, c.Remote, c.Decision, c.Offered} {
+		h.WriteString(s)
+		h.WriteByte(0)
+	}
+	var b [24]byte
+	for i, v := range [...]int64{c.FreeSpace, c.ChipSize, int64(c.Status)} {
+		for j := range 8 {
+			b[i*8+j] = byte(v >> (8 * j))
+		}
+	}
+	h.Write(b[:])
+	return h.Sum64()
+}
+
+// resolve settles d's pending offer from the version it reports now.
+func (t *Tracker) resolve(d *devState, c CheckIn, dec *rollout.Decision) bool {
+	o := d.Offer
+	cur := versionKey(dec.Current.String())
+	switch {
+	case cur == versionKey(o.Version) || (c.SketchMD5 != "" && strings.EqualFold(c.SketchMD5, o.MD5)):
+		t.outcome(d, o, Success, c.At)
+		return true
+	case cur == versionKey(o.FromVersion):
+		o.Attempts++
+		if o.Attempts >= t.opts.FailAfter {
+			t.outcome(d, o, Failure, c.At)
+		}
+		return true
+	default:
+		// Flashed with something else: the offer tells nothing.
+		d.Offer = nil
+		return true
+	}
+}
+
+// offer records that d was offered dec.Release.
+func (t *Tracker) offer(d *devState, c CheckIn, dec *rollout.Decision) bool {
+	r := dec.Release
+	if d.Offer != nil && versionKey(d.Offer.Version) == versionKey(r.Version.String()) && d.Offer.Platform == r.Platform {
+		return false // the same offer, again
+	}
+	stage := max(dec.Stage, -1)
+	d.Offer = &Offer{Platform: r.Platform, Version: r.Version.String(), MD5: r.Artifact.MD5,
+		FromVersion: dec.Current.String(), Stage: stage, At: c.At}
+	t.statsMu.Lock()
+	t.releaseStats(r.ID()).addOffer(d.MAC, stage)
+	t.statsMu.Unlock()
+	return true
+}
+
+// outcome records the result of d's pending offer and checks for a halt.
+func (t *Tracker) outcome(d *devState, o *Offer, res Result, at time.Time) {
+	out := Outcome{Platform: o.Platform, Version: o.Version, FromVersion: o.FromVersion, Stage: o.Stage, Result: res, At: at}
+	d.Outcomes = append([]Outcome{out}, d.Outcomes...)
+	if len(d.Outcomes) > MaxOutcomes {
+		d.Outcomes = d.Outcomes[:MaxOutcomes]
+	}
+	d.Offer = nil
+	id := o.Platform + "@" + versionKey(o.Version)
+	t.statsMu.Lock()
+	rs := t.releaseStats(id)
+	rs.addOffer(d.MAC, o.Stage)
+	rs.setResult(d.MAC, res, at)
+	st := *rs.bucket(rs.offered[d.MAC])
+	t.statsMu.Unlock()
+	t.log.Info("update outcome", "mac", d.MAC.String(), "release", id, "from", o.FromVersion,
+		"result", res.String(), "stage", o.Stage, "attempts", o.Attempts)
+	if res == Failure {
+		t.maybeHalt(o.Platform, o.Version, st, at)
+	}
+}
+
+// maybeHalt halts the release when its stage's failure rate crosses the
+// release's threshold.
+func (t *Tracker) maybeHalt(platform, version string, st StageStats, at time.Time) {
+	if t.opts.Fleet == nil {
+		return
+	}
+	f := t.opts.Fleet()
+	p := f.Platform(platform)
+	if p == nil {
+		return
+	}
+	var r *rollout.Release
+	for _, x := range p.Releases {
+		if x.ID() == platform+"@"+versionKey(version) {
+			r = x
+		}
+	}
+	if r == nil || r.HaltOnFailure <= 0 || t.Halted(r) {
+		return
+	}
+	decided := st.Succeeded + st.Failed
+	if decided < r.HaltMinDevices || st.FailureRate() < r.HaltOnFailure {
+		return
+	}
+	stage := st.Stage
+	h := Halt{Platform: platform, Version: versionKey(version), Fingerprint: r.Fingerprint, Stage: stage,
+		Failed: st.Failed, Total: decided, At: at,
+		Reason: fmt.Sprintf("stage %d: %d of %d updates failed (%.1f%%), over the %g%% threshold",
+			stage+1, st.Failed, decided, st.FailureRate()*100, r.HaltOnFailure*100)}
+	t.setHalt(h.Platform, h.Version, &h)
+	t.log.Error("release halted", "release", r.ID(), "reason", h.Reason)
+}
+
+// setHalt stores (h non-nil) or removes a halt record, in memory at once
+// and on disk through Run.
+func (t *Tracker) setHalt(platform, version string, h *Halt) {
+	t.haltMu.Lock()
+	old := *t.halts.Load()
+	next := make(map[string]Halt, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	key := platform + "@" + version
+	op := haltOp{delete: [2]string{platform, version}}
+	if h != nil {
+		next[key] = *h
+		op = haltOp{put: h}
+	} else {
+		delete(next, key)
+	}
+	t.halts.Store(&next)
+	t.haltMu.Unlock()
+	select {
+	case t.haltq <- op:
+	default:
+		t.log.Error("halt queue full: halt not saved", "release", key)
+	}
+}
+
+// Halted implements rollout.Halts: r is halted when a halt for it was
+// recorded with r's current fingerprint.
+func (t *Tracker) Halted(r *rollout.Release) bool {
+	hm := *t.halts.Load()
+	if len(hm) == 0 {
+		return false
+	}
+	h, ok := hm[r.ID()]
+	return ok && h.Stage != resumedStage && h.Fingerprint == r.Fingerprint
+}
+
+// Halts returns the releases halted now, by release ID.
+func (t *Tracker) Halts() []Halt {
+	var out []Halt
+	for _, h := range *t.halts.Load() {
+		if h.Stage != resumedStage {
+			out = append(out, h)
+		}
+	}
+	slices.SortFunc(out, func(a, b Halt) int { return strings.Compare(a.Platform+"@"+a.Version, b.Platform+"@"+b.Version) })
+	return out
+}
+
+// Resume lifts the halt of a release, as an operator's call. Its outcome
+// counts start again from now, so it is not halted again by the failures
+// that halted it.
+func (t *Tracker) Resume(platform, version string, now time.Time) error {
+	key := platform + "@" + version
+	h, ok := (*t.halts.Load())[key]
+	if !ok || h.Stage == resumedStage {
+		return fmt.Errorf("%s: %w", key, ErrNotHalted)
+	}
+	t.statsMu.Lock()
+	rs := t.releaseStats(key)
+	rs.since = now
+	clear(rs.result)
+	for _, st := range rs.counts {
+		st.Succeeded, st.Failed = 0, 0
+	}
+	t.statsMu.Unlock()
+	t.setHalt(platform, version, &Halt{Platform: platform, Version: version, Fingerprint: h.Fingerprint,
+		Stage: resumedStage, Reason: "resumed by an operator", At: now})
+	t.log.Warn("release resumed by an operator", "release", key, "was", h.Reason)
+	return nil
+}
+
+// Device returns the summary of a device, false if it never checked in.
+func (t *Tracker) Device(mac rollout.MAC) (Device, bool) {
+	sh := t.shard(mac)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	d, ok := sh.devs[mac]
+	if !ok {
+		return Device{}, false
+	}
+	return d.copy(), true
+}
+
+// Reported returns the version a device last reported, for plans.
+func (t *Tracker) Reported(mac rollout.MAC) (string, bool) {
+	d, ok := t.Device(mac)
+	return d.LastVersion, ok
+}
+
+// Filter selects devices for Devices. Empty fields match everything.
+type Filter struct {
+	Platform string
+	Version  string // the version last reported, compared as semver text
+	// Outcome is "success" or "failure" (the latest outcome), "pending"
+	// (an offer not yet resolved) or "none" (neither).
+	Outcome string
+}
+
+// Devices returns the summaries matching f, sorted by MAC.
+func (t *Tracker) Devices(f Filter) []Device {
+	var out []Device
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for _, d := range sh.devs {
+			if f.matches(&d.Device) {
+				out = append(out, d.copy())
+			}
+		}
+		sh.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b Device) int { return strings.Compare(a.MAC.String(), b.MAC.String()) })
+	return out
+}
+
+func (f Filter) matches(d *Device) bool {
+	if f.Platform != "" && !strings.EqualFold(f.Platform, d.Platform) {
+		return false
+	}
+	if f.Version != "" && versionKey(strings.TrimPrefix(f.Version, "v")) != versionKey(strings.TrimPrefix(d.LastVersion, "v")) {
+		return false
+	}
+	switch f.Outcome {
+	case "":
+	case "pending":
+		return d.Offer != nil
+	case "none":
+		return d.Offer == nil && len(d.Outcomes) == 0
+	default:
+		return len(d.Outcomes) > 0 && d.Outcomes[0].Result.String() == f.Outcome
+	}
+	return true
+}
+
+// History returns a device's stored check-ins, newest first. Check-ins
+// still queued (at most a few hundred milliseconds old) are not included.
+func (t *Tracker) History(ctx context.Context, mac rollout.MAC, limit int) ([]CheckIn, error) {
+	return t.store.History(ctx, mac, limit)
+}
+
+// ReleaseStats returns the counts of a release (platform@version) per
+// stage, in stage order.
+func (t *Tracker) ReleaseStats(id string) []StageStats {
+	t.statsMu.Lock()
+	defer t.statsMu.Unlock()
+	rs, ok := t.stats[id]
+	if !ok {
+		return nil
+	}
+	var out []StageStats
+	for _, st := range rs.counts {
+		out = append(out, *st)
+	}
+	slices.SortFunc(out, func(a, b StageStats) int { return a.Stage - b.Stage })
+	return out
+}
+
+// WriterStats reports the batching writer's counters.
+func (t *Tracker) WriterStats() WriterStats { return t.writer.Stats() }
+
+// releaseStats returns the stats of release id, creating them. t.statsMu
+// must be held.
+func (t *Tracker) releaseStats(id string) *releaseStats {
+	rs, ok := t.stats[id]
+	if !ok {
+		rs = &releaseStats{offered: map[rollout.MAC]int{}, result: map[rollout.MAC]Result{}, counts: map[int]*StageStats{}}
+		if h, ok := (*t.halts.Load())[id]; ok && h.Stage == resumedStage {
+			rs.since = h.At
+		}
+		t.stats[id] = rs
+	}
+	return rs
+}
+
+// countDevice adds a loaded device's offers and outcomes to the stats.
+func (t *Tracker) countDevice(d Device) {
+	t.statsMu.Lock()
+	defer t.statsMu.Unlock()
+	// Oldest first, so the latest outcome per release wins.
+	for i := len(d.Outcomes) - 1; i >= 0; i-- {
+		o := d.Outcomes[i]
+		rs := t.releaseStats(o.Platform + "@" + versionKey(o.Version))
+		rs.addOffer(d.MAC, o.Stage)
+		rs.setResult(d.MAC, o.Result, o.At)
+	}
+	if o := d.Offer; o != nil {
+		t.releaseStats(o.Platform+"@"+versionKey(o.Version)).addOffer(d.MAC, o.Stage)
+	}
+}
+
+// copy returns the summary with nothing shared that Observe mutates.
+func (d *devState) copy() Device {
+	c := d.Device
+	if c.Offer != nil {
+		o := *c.Offer
+		c.Offer = &o
+	}
+	// Outcomes are replaced, never changed in place, so sharing is safe.
+	return c
+}
+
+// versionKey is a version without build metadata or a leading "v".
+func versionKey(v string) string {
+	v = strings.TrimPrefix(v, "v")
+	if i := strings.IndexByte(v, '+'); i >= 0 {
+		v = v[:i]
+	}
+	return v
+}

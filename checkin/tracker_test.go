@@ -1,0 +1,280 @@
+package checkin
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/otagit/otagit/rollout"
+)
+
+// trackerFixture is a one-platform fleet (lamp 1.0.0 and 1.1.0, which
+// halts at 50% failures over 2 outcomes) and a Tracker over a Memory store.
+type trackerFixture struct {
+	t       *testing.T
+	fleet   atomic.Pointer[rollout.Fleet]
+	store   *Memory
+	tr      *Tracker
+	now     time.Time
+	r10     *rollout.Release
+	r11     *rollout.Release
+	stopRun func()
+}
+
+func newTrackerFixture(t *testing.T, store *Memory) *trackerFixture {
+	t.Helper()
+	fx := &trackerFixture{t: t, store: store, now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	fx.setFleet("fp-1")
+	var err error
+	fx.tr, err = NewTracker(context.Background(), TrackerOptions{
+		Store: store, FailAfter: 2, HistoryEvery: time.Hour, SummaryEvery: time.Hour,
+		Fleet:  func() *rollout.Fleet { return fx.fleet.Load() },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Writer: WriterOptions{FlushEvery: time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fx.tr.Run(ctx) }()
+	fx.stopRun = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		if ctx.Err() == nil {
+			fx.stopRun()
+		}
+	})
+	return fx
+}
+
+// setFleet installs the fleet; fingerprint is 1.1.0's.
+func (fx *trackerFixture) setFleet(fingerprint string) {
+	fx.r10 = &rollout.Release{Platform: "lamp", Version: semver.MustParse("1.0.0"), Artifact: rollout.Artifact{MD5: "md5-10"}, Fingerprint: "fp-10"}
+	fx.r11 = &rollout.Release{Platform: "lamp", Version: semver.MustParse("1.1.0"), Artifact: rollout.Artifact{MD5: "md5-11"},
+		HaltOnFailure: 0.5, HaltMinDevices: 2, Fingerprint: fingerprint}
+	var devs []*rollout.Device
+	for i := range 10 {
+		devs = append(devs, &rollout.Device{MAC: mac(i), Platform: "lamp"})
+	}
+	f, err := rollout.NewFleet([]*rollout.Platform{{Name: "lamp", Releases: []*rollout.Release{fx.r10, fx.r11}}}, devs)
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	fx.fleet.Store(f)
+}
+
+func mac(i int) rollout.MAC { return rollout.MAC{0x18, 0xFE, 0x34, 0, 0, byte(i)} }
+
+// checkIn decides a request of device i reporting version (and md5) and
+// observes it as the HTTP handler does, one minute after the last.
+func (fx *trackerFixture) checkIn(i int, version, md5 string) rollout.Decision {
+	fx.now = fx.now.Add(time.Minute)
+	dec := rollout.Decide(fx.fleet.Load(), rollout.Request{MAC: mac(i), Version: version, SketchMD5: md5, Now: fx.now}, fx.tr)
+	c := CheckIn{MAC: mac(i), At: fx.now, Platform: "lamp", Version: version, SketchMD5: md5, FreeSpace: -1, ChipSize: -1,
+		Status: 304, Decision: dec.Outcome.String()}
+	if dec.Outcome == rollout.Update {
+		c.Status, c.Offered = 200, dec.Release.Version.String()
+	}
+	fx.tr.Observe(c, &dec)
+	return dec
+}
+
+func (fx *trackerFixture) latest(i int) (Result, bool) {
+	d, ok := fx.tr.Device(mac(i))
+	if !ok || len(d.Outcomes) == 0 {
+		return 0, false
+	}
+	return d.Outcomes[0].Result, true
+}
+
+func TestTrackerOutcomes(t *testing.T) {
+	fx := newTrackerFixture(t, NewMemory())
+	fx.r11.HaltOnFailure = 0 // outcomes only; halts are tested below
+
+	tests := []struct {
+		name  string
+		steps func(i int)
+		want  Result // 0: no outcome
+		offer bool   // an offer still pending
+	}{
+		{"updated: reports the new version", func(i int) {
+			fx.checkIn(i, "1.0.0", "")
+			fx.checkIn(i, "1.1.0", "")
+		}, Success, false},
+		{"updated: sketch MD5 is the image's", func(i int) {
+			fx.checkIn(i, "1.0.0", "")
+			fx.checkIn(i, "1.0.0-custom", "MD5-11")
+		}, Success, false},
+		{"one failed attempt is not yet a failure", func(i int) {
+			fx.checkIn(i, "1.0.0", "")
+			fx.checkIn(i, "1.0.0", "")
+		}, 0, true},
+		{"FailAfter attempts back on the old version fail", func(i int) {
+			fx.checkIn(i, "1.0.0", "")
+			fx.checkIn(i, "1.0.0", "")
+			fx.checkIn(i, "v1.0.0", "")
+		}, Failure, true}, // failed, then offered again
+		{"failure then success", func(i int) {
+			fx.checkIn(i, "1.0.0", "")
+			fx.checkIn(i, "1.0.0", "")
+			fx.checkIn(i, "1.0.0", "")
+			fx.checkIn(i, "1.1.0", "")
+		}, Success, false},
+		{"flashed with something else: nothing", func(i int) {
+			fx.checkIn(i, "1.0.0", "")
+			fx.checkIn(i, "0.9.0", "")
+		}, 0, true}, // 0.9.0 gets offered 1.1.0 anew
+		{"up to date: no offer", func(i int) {
+			fx.checkIn(i, "1.1.0", "")
+			fx.checkIn(i, "1.1.0", "")
+		}, 0, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.steps(i)
+			got, ok := fx.latest(i)
+			if (tt.want == 0) == ok || (ok && got != tt.want) {
+				t.Errorf("latest outcome: got %v (%v), want %v", got, ok, tt.want)
+			}
+			d, _ := fx.tr.Device(mac(i))
+			if (d.Offer != nil) != tt.offer {
+				t.Errorf("pending offer: got %+v, want pending=%v", d.Offer, tt.offer)
+			}
+		})
+	}
+	// Counts: devices 0, 1, 4 succeeded (4 after a failure); device 3 failed.
+	stats := fx.tr.ReleaseStats("lamp@1.1.0")
+	if len(stats) != 1 || stats[0].Stage != -1 {
+		t.Fatalf("stats: %+v", stats)
+	}
+	if s := stats[0]; s.Offered != 6 || s.Succeeded != 3 || s.Failed != 1 {
+		t.Errorf("stats: got %+v, want offered 6, succeeded 3, failed 1", s)
+	}
+	if got := len(fx.tr.Devices(Filter{Outcome: "failure"})); got != 1 {
+		t.Errorf("devices with a failure: %d", got)
+	}
+	if got := len(fx.tr.Devices(Filter{Outcome: "pending"})); got != 3 {
+		t.Errorf("devices with a pending offer: %d", got)
+	}
+	if got := len(fx.tr.Devices(Filter{Version: "v1.1.0"})); got != 3 {
+		t.Errorf("devices on 1.1.0: %d", got)
+	}
+}
+
+func TestTrackerHaltResumeRestart(t *testing.T) {
+	store := NewMemory()
+	fx := newTrackerFixture(t, store)
+	// Two devices fail: 2 of 2 outcomes, over 50%: halted.
+	for _, i := range []int{0, 1} {
+		fx.checkIn(i, "1.0.0", "")
+		fx.checkIn(i, "1.0.0", "")
+		fx.checkIn(i, "1.0.0", "")
+	}
+	if !fx.tr.Halted(fx.r11) {
+		t.Fatal("not halted after 2 of 2 failures")
+	}
+	if d := fx.checkIn(2, "1.0.0", ""); d.Outcome != rollout.UpToDate || d.Why != rollout.WhyHalted {
+		t.Errorf("new device while halted: %v %v", d.Outcome, d.Why)
+	}
+	h := fx.tr.Halts()
+	if len(h) != 1 || h[0].Failed != 2 || h[0].Total != 2 || h[0].Reason == "" {
+		t.Errorf("halts: %+v", h)
+	}
+
+	// A restart keeps the halt and the counts.
+	fx.stopRun()
+	fx2 := newTrackerFixture(t, store)
+	if !fx2.tr.Halted(fx2.r11) {
+		t.Fatal("halt lost on restart")
+	}
+	if s := fx2.tr.ReleaseStats("lamp@1.1.0"); len(s) != 1 || s[0].Failed != 2 {
+		t.Errorf("stats after restart: %+v", s)
+	}
+	if hist, _ := fx2.tr.History(context.Background(), mac(0), 0); len(hist) != 3 {
+		t.Errorf("history of device 0: %d check-ins, want 3", len(hist))
+	}
+
+	// Resume: counts start again, so the next failure alone halts nothing.
+	if err := fx2.tr.Resume("lamp", "1.1.0", fx2.now); err != nil {
+		t.Fatal(err)
+	}
+	if fx2.tr.Halted(fx2.r11) {
+		t.Fatal("halted after resume")
+	}
+	if err := fx2.tr.Resume("lamp", "1.1.0", fx2.now); err == nil {
+		t.Error("second resume: no error")
+	}
+	fx2.checkIn(0, "1.0.0", "")
+	fx2.checkIn(0, "1.0.0", "")
+	fx2.checkIn(0, "1.0.0", "")
+	if fx2.tr.Halted(fx2.r11) {
+		t.Error("halted again by a single failure after resume (min devices 2)")
+	}
+
+	// A new halt, then a commit that changes the release clears it.
+	fx2.checkIn(1, "1.0.0", "")
+	fx2.checkIn(1, "1.0.0", "")
+	fx2.checkIn(1, "1.0.0", "")
+	if !fx2.tr.Halted(fx2.r11) {
+		t.Fatal("not halted again")
+	}
+	fx2.setFleet("fp-2")
+	if fx2.tr.Halted(fx2.r11) {
+		t.Error("a changed release is still halted")
+	}
+	fx2.tr.reconcile()
+	if len(fx2.tr.Halts()) != 0 {
+		t.Errorf("halts after reconcile: %+v", fx2.tr.Halts())
+	}
+}
+
+func TestTrackerHistoryDedup(t *testing.T) {
+	store := NewMemory()
+	fx := newTrackerFixture(t, store)
+	fx.checkIn(5, "1.1.0", "") // stored
+	fx.checkIn(5, "1.1.0", "") // same: summary only (LastSeen)
+	fx.checkIn(5, "1.1.0", "") // same
+	fx.now = fx.now.Add(time.Hour)
+	fx.checkIn(5, "1.1.0", "") // an hour later: stored again
+	fx.checkIn(5, "1.2.0", "") // changed: stored
+	last := fx.now
+	fx.stopRun() // drains: flushes the summary and the queue
+	hist, err := store.History(context.Background(), mac(5), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 3 || hist[0].Version != "1.2.0" || hist[0].Reason == "" {
+		t.Fatalf("history: %d check-ins %+v, want 3, newest 1.2.0 with a reason", len(hist), hist)
+	}
+	devs, _ := store.LoadDevices(context.Background())
+	if len(devs) != 1 || !devs[0].LastSeen.Equal(last) || devs[0].LastVersion != "1.2.0" {
+		t.Errorf("saved summary: %+v, want last seen %v", devs, last)
+	}
+}
+
+func BenchmarkObserve(b *testing.B) {
+	store := NewMemory()
+	tr, err := NewTracker(context.Background(), TrackerOptions{Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &rollout.Release{Platform: "lamp", Version: semver.MustParse("1.0.0")}
+	f, _ := rollout.NewFleet([]*rollout.Platform{{Name: "lamp", Releases: []*rollout.Release{r}}}, []*rollout.Device{{MAC: mac(1), Platform: "lamp"}})
+	now := time.Now()
+	dec := rollout.Decide(f, rollout.Request{MAC: mac(1), Version: "1.0.0", Now: now}, nil)
+	c := CheckIn{MAC: mac(1), At: now, Platform: "lamp", Version: "1.0.0", Status: 304, Decision: "up_to_date", Remote: "10.0.0.7:51234"}
+	b.ReportAllocs()
+	for b.Loop() {
+		tr.Observe(c, &dec)
+	}
+}

@@ -1,0 +1,312 @@
+package httpapi
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/otagit/otagit/checkin"
+	"github.com/otagit/otagit/rollout"
+)
+
+// deviceDoc is a device in the device API: its whitelist entry, what it
+// last reported, its offers and outcomes, and what it would get now.
+type deviceDoc struct {
+	MAC         string          `json:"mac"`
+	Whitelisted bool            `json:"whitelisted"`
+	Config      *deviceConfig   `json:"config,omitempty"`
+	Seen        bool            `json:"seen"`
+	Summary     *checkin.Device `json:"summary,omitempty"`
+	CheckIns    []checkinDoc    `json:"checkins,omitempty"`
+	Now         *decisionDoc    `json:"decision_now,omitempty"`
+}
+
+type deviceConfig struct {
+	Platform string   `json:"platform"`
+	Name     string   `json:"name,omitempty"`
+	Channel  string   `json:"channel"`
+	Groups   []string `json:"groups,omitempty"`
+	Pin      string   `json:"pin,omitempty"`
+}
+
+type checkinDoc struct {
+	checkin.CheckIn
+	MAC string `json:"MAC"`
+}
+
+// decisionDoc is the decision the server would make for a device now.
+type decisionDoc struct {
+	Outcome string `json:"outcome"`
+	Why     string `json:"why"`
+	Reason  string `json:"reason"`
+	Offered string `json:"offered,omitempty"`
+	Held    string `json:"held,omitempty"`
+	// Status is the HTTP status the device would get.
+	Status int `json:"status"`
+	// Assumes says what the decision assumes about the device.
+	Assumes string `json:"assumes"`
+}
+
+// apiDevices answers GET /api/devices?platform=&version=&outcome=&limit=:
+// devices that checked in, with their summaries.
+func (a *API) apiDevices(w http.ResponseWriter, r *http.Request) {
+	if a.tracker == nil {
+		writeJSON(w, http.StatusNotFound, errorDoc("device check-ins are not recorded by this server"))
+		return
+	}
+	q := r.URL.Query()
+	f := checkin.Filter{Platform: q.Get("platform"), Version: q.Get("version"), Outcome: q.Get("outcome")}
+	switch f.Outcome {
+	case "", "success", "failure", "pending", "none":
+	default:
+		writeJSON(w, http.StatusBadRequest, errorDoc("outcome must be success, failure, pending or none"))
+		return
+	}
+	limit := 1000
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			writeJSON(w, http.StatusBadRequest, errorDoc("limit must be a positive integer"))
+			return
+		}
+		limit = n
+	}
+	all := a.tracker.Devices(f)
+	doc := struct {
+		Total   int              `json:"total"`
+		Devices []checkin.Device `json:"devices"`
+	}{Total: len(all), Devices: all[:min(limit, len(all))]}
+	if doc.Devices == nil {
+		doc.Devices = []checkin.Device{}
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+// apiDevice answers GET /api/devices/{mac}: configuration, last check-ins
+// and the decision the server would make now, with the reason.
+func (a *API) apiDevice(w http.ResponseWriter, r *http.Request) {
+	mac, err := rollout.ParseMAC(mux.Vars(r)["mac"])
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorDoc(err.Error()))
+		return
+	}
+	doc := deviceDoc{MAC: mac.String()}
+	snap := a.snaps.Current()
+	var dev *rollout.Device
+	if snap != nil {
+		dev = snap.Fleet.Device(mac)
+	}
+	if dev != nil {
+		doc.Whitelisted = true
+		doc.Config = &deviceConfig{Platform: dev.Platform, Name: dev.Name, Channel: dev.Channel.String(), Groups: dev.Groups}
+		if dev.Pin != nil {
+			doc.Config.Pin = dev.Pin.String()
+		}
+	}
+	var last *checkin.CheckIn
+	if a.tracker != nil {
+		if sum, ok := a.tracker.Device(mac); ok {
+			doc.Seen, doc.Summary = true, &sum
+		}
+		hist, err := a.tracker.History(r.Context(), mac, 20)
+		if err != nil {
+			a.log.Error("device history", "mac", mac.String(), "err", err)
+		}
+		for i := range hist {
+			doc.CheckIns = append(doc.CheckIns, checkinDoc{CheckIn: hist[i], MAC: hist[i].MAC.String()})
+		}
+		if len(hist) > 0 {
+			last = &hist[0]
+		}
+	}
+	if !doc.Whitelisted && !doc.Seen {
+		writeJSON(w, http.StatusNotFound, errorDoc("device "+mac.String()+" is not whitelisted and has not checked in"))
+		return
+	}
+	if snap != nil && dev != nil {
+		doc.Now = a.decideNow(snap.Fleet, dev, doc.Summary, last)
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+// decideNow runs the server's decision for a device as if it checked in
+// now with what it reported last.
+func (a *API) decideNow(f *rollout.Fleet, dev *rollout.Device, sum *checkin.Device, last *checkin.CheckIn) *decisionDoc {
+	req := rollout.Request{MAC: dev.MAC, Platform: dev.Platform, Now: a.now()}
+	assumes := "the device runs no release yet (it has not checked in)"
+	if sum != nil {
+		req.Version, req.SketchMD5 = sum.LastVersion, sum.LastMD5
+		assumes = "the device reports what it reported last (version " + sum.LastVersion + ")"
+	} else {
+		req.Version = "0.0.0"
+	}
+	if last != nil {
+		req.FreeSpace, req.ChipSize = max(last.FreeSpace, 0), max(last.ChipSize, 0)
+	}
+	dec := rollout.Decide(f, req, a.halts)
+	doc := &decisionDoc{Outcome: dec.Outcome.String(), Why: dec.Why.String(), Reason: dec.Reason(), Status: statusOf(dec.Outcome), Assumes: assumes}
+	if dec.Outcome == rollout.Update {
+		doc.Offered = dec.Release.Version.String()
+	}
+	if dec.Held != nil {
+		doc.Held = dec.Held.Version.String()
+	}
+	return doc
+}
+
+func statusOf(o rollout.Outcome) int {
+	switch o {
+	case rollout.Update:
+		return http.StatusOK
+	case rollout.UpToDate:
+		return http.StatusNotModified
+	case rollout.NotWhitelisted:
+		return http.StatusForbidden
+	case rollout.UnknownPlatform:
+		return http.StatusNotFound
+	}
+	return http.StatusBadRequest
+}
+
+// releaseDetail is GET /api/releases/{platform}/{version}.
+type releaseDetail struct {
+	Platform     string               `json:"platform"`
+	Version      string               `json:"version"`
+	Channel      string               `json:"channel"`
+	Groups       []string             `json:"groups,omitempty"`
+	From         string               `json:"from,omitempty"`
+	Yanked       bool                 `json:"yanked"`
+	Paused       bool                 `json:"paused"`
+	File         string               `json:"file"`
+	Size         int64                `json:"size"`
+	SHA256       string               `json:"sha256"`
+	IntroducedAt time.Time            `json:"introduced_at,omitzero"`
+	IntroducedIn string               `json:"introduced_in,omitempty"`
+	Stages       []stageDoc           `json:"stages,omitempty"`
+	Stage        int                  `json:"stage"`
+	Percent      float64              `json:"percent"`
+	NextStage    time.Time            `json:"next_stage_at,omitzero"`
+	HaltOn       float64              `json:"halt_on_failure_percent,omitempty"`
+	HaltMin      int                  `json:"halt_min_devices,omitempty"`
+	Halted       bool                 `json:"halted"`
+	Halt         *checkin.Halt        `json:"halt,omitempty"`
+	Counts       []checkin.StageStats `json:"counts"`
+	Totals       checkin.StageStats   `json:"totals"`
+}
+
+type stageDoc struct {
+	Percent float64   `json:"percent"`
+	After   string    `json:"after"`
+	Starts  time.Time `json:"starts,omitzero"`
+}
+
+// apiRelease answers GET /api/releases/{platform}/{version}: the
+// release's rules, its stage now, and the devices offered, succeeded and
+// failed per stage; halted or not.
+func (a *API) apiRelease(w http.ResponseWriter, r *http.Request) {
+	snap := a.snaps.Current()
+	if snap == nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorDoc("no config loaded yet"))
+		return
+	}
+	vars := mux.Vars(r)
+	p := snap.Fleet.Platform(vars["platform"])
+	if p == nil {
+		writeJSON(w, http.StatusNotFound, errorDoc("unknown platform "+strconv.Quote(vars["platform"])))
+		return
+	}
+	v, err := rollout.ParseDeviceVersion(vars["version"])
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorDoc(err.Error()))
+		return
+	}
+	rel := p.Release(v)
+	if rel == nil {
+		writeJSON(w, http.StatusNotFound, errorDoc("platform "+p.Name+" has no release "+v.String()))
+		return
+	}
+	now := a.now()
+	d := releaseDetail{
+		Platform: p.Name, Version: rel.Version.String(), Channel: rel.Channel.String(), Groups: rel.Groups,
+		Yanked: rel.Yanked, Paused: rel.Paused, File: rel.Artifact.Path, Size: rel.Artifact.Size, SHA256: rel.Artifact.SHA256,
+		IntroducedAt: rel.IntroducedAt, IntroducedIn: rel.IntroducedIn, HaltOn: rel.HaltOnFailure * 100,
+		NextStage: rel.NextStage(now), Counts: []checkin.StageStats{},
+	}
+	if rel.HaltOnFailure > 0 {
+		d.HaltMin = rel.HaltMinDevices
+	}
+	if rel.From != nil {
+		d.From = rel.From.String()
+	}
+	d.Stage, d.Percent = rel.StageAt(now)
+	for _, s := range rel.Stages {
+		sd := stageDoc{Percent: s.Percent, After: s.After.String()}
+		if !rel.IntroducedAt.IsZero() {
+			sd.Starts = rel.IntroducedAt.Add(s.After)
+		}
+		d.Stages = append(d.Stages, sd)
+	}
+	if a.tracker != nil {
+		d.Halted = a.tracker.Halted(rel)
+		for _, h := range a.tracker.Halts() {
+			if h.Platform+"@"+h.Version == rel.ID() && h.Fingerprint == rel.Fingerprint {
+				h := h
+				d.Halt = &h
+			}
+		}
+		d.Counts = a.tracker.ReleaseStats(rel.ID())
+		if d.Counts == nil {
+			d.Counts = []checkin.StageStats{}
+		}
+		d.Totals.Stage = -1
+		for _, c := range d.Counts {
+			d.Totals.Offered += c.Offered
+			d.Totals.Succeeded += c.Succeeded
+			d.Totals.Failed += c.Failed
+		}
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// apiResume answers POST /api/releases/{platform}/{version}/resume: an
+// operator lifts an automatic halt. It needs the admin token.
+func (a *API) apiResume(w http.ResponseWriter, r *http.Request) {
+	if len(a.admin) == 0 {
+		writeJSON(w, http.StatusForbidden, errorDoc("the admin API is disabled: start the server with an admin token"))
+		return
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(tok), a.admin) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="otagit"`)
+		writeJSON(w, http.StatusUnauthorized, errorDoc("a valid admin token is required"))
+		return
+	}
+	if a.tracker == nil {
+		writeJSON(w, http.StatusNotFound, errorDoc("device check-ins are not recorded by this server"))
+		return
+	}
+	vars := mux.Vars(r)
+	v, err := rollout.ParseDeviceVersion(vars["version"])
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorDoc(err.Error()))
+		return
+	}
+	platform := strings.ToLower(vars["platform"])
+	if err := a.tracker.Resume(platform, v.String(), a.now()); err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, checkin.ErrNotHalted) {
+			status = http.StatusConflict
+		}
+		writeJSON(w, status, errorDoc(err.Error()))
+		return
+	}
+	a.log.Warn("release resumed", "release", platform+"@"+v.String(), "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, map[string]string{"status": "resumed", "release": platform + "@" + v.String()})
+}
+
+func errorDoc(msg string) map[string]string { return map[string]string{"error": msg} }
