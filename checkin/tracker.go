@@ -357,11 +357,16 @@ func (t *Tracker) Observe(c CheckIn, dec *rollout.Decision) {
 	d.dirty = true
 }
 
-// rowHash identifies what a check-in says, its time aside.
+// rowHash identifies what a check-in says, its time and the remote port
+// aside: a device opens a new connection, from a new port, every poll.
 func (t *Tracker) rowHash(c *CheckIn) uint64 {
 	var h maphash.Hash
 	h.SetSeed(t.seed)
-	for _, s := range [...]string{c.Platform, c.Version, c.SketchMD5, c.SDK, c.Remote, c.Decision, c.Offered} {
+	host := c.Remote
+	if i := strings.LastIndexByte(host, ':'); i > strings.LastIndexByte(host, ']') {
+		host = host[:i]
+	}
+	for _, s := range [...]string{c.Platform, c.Version, c.SketchMD5, c.SDK, host, c.Decision, c.Offered} {
 		h.WriteString(s)
 		h.WriteByte(0)
 	}

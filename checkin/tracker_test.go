@@ -243,7 +243,12 @@ func TestTrackerHistoryDedup(t *testing.T) {
 	fx := newTrackerFixture(t, store)
 	fx.checkIn(5, "1.1.0", "") // stored
 	fx.checkIn(5, "1.1.0", "") // same: summary only (LastSeen)
-	fx.checkIn(5, "1.1.0", "") // same
+	// Same again from another source port: still the same.
+	dec := rollout.Decide(fx.fleet.Load(), rollout.Request{MAC: mac(5), Version: "1.1.0", Now: fx.now}, fx.tr)
+	fx.tr.Observe(CheckIn{MAC: mac(5), At: fx.now, Platform: "lamp", Version: "1.1.0", FreeSpace: -1, ChipSize: -1,
+		Status: 304, Decision: dec.Outcome.String(), Remote: "10.0.0.9:40001"}, &dec)
+	fx.tr.Observe(CheckIn{MAC: mac(5), At: fx.now, Platform: "lamp", Version: "1.1.0", FreeSpace: -1, ChipSize: -1,
+		Status: 304, Decision: dec.Outcome.String(), Remote: "10.0.0.9:40002"}, &dec)
 	fx.now = fx.now.Add(time.Hour)
 	fx.checkIn(5, "1.1.0", "") // an hour later: stored again
 	fx.checkIn(5, "1.2.0", "") // changed: stored
@@ -253,8 +258,8 @@ func TestTrackerHistoryDedup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hist) != 3 || hist[0].Version != "1.2.0" || hist[0].Reason == "" {
-		t.Fatalf("history: %d check-ins %+v, want 3, newest 1.2.0 with a reason", len(hist), hist)
+	if len(hist) != 4 || hist[0].Version != "1.2.0" || hist[0].Reason == "" {
+		t.Fatalf("history: %d check-ins %+v, want 4 (new address once), newest 1.2.0 with a reason", len(hist), hist)
 	}
 	devs, _ := store.LoadDevices(context.Background())
 	if len(devs) != 1 || !devs[0].LastSeen.Equal(last) || devs[0].LastVersion != "1.2.0" {

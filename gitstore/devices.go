@@ -49,11 +49,9 @@ func (l *loader) devices(platforms map[string]*platform) ([]*rollout.Device, []*
 		return nil, nil
 	}
 	sort.Strings(files)
-	type where struct {
-		file string
-		line int
-	}
-	seen := map[rollout.MAC]where{}
+	// seen remembers where each MAC was listed; its line is only looked up
+	// for a duplicate, since indexing lines costs as much as parsing.
+	seen := map[rollout.MAC]*table{}
 	var entries []deviceEntry
 	groupDefs := map[string]groupEntry{}
 	for _, file := range files {
@@ -82,10 +80,10 @@ func (l *loader) devices(platforms map[string]*platform) ([]*rollout.Device, []*
 					dt.errorf("mac", "%q is not a MAC address (write it as AA:BB:CC:DD:EE:FF)", s)
 					ok = false
 				} else if first, dup := seen[mac]; dup {
-					dt.errorf("mac", "device %s is already listed at %s:%d", mac, first.file, first.line)
+					dt.errorf("mac", "device %s is already listed at %s:%d", mac, first.f.name, first.line("mac"))
 					ok = false
 				} else {
-					seen[mac] = where{file, dt.line("mac")}
+					seen[mac] = dt
 				}
 				d.MAC = mac
 			} else {

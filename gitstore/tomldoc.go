@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -42,7 +43,11 @@ func parseTOML(fsys fs.FS, name string, probs *Problems) *table {
 		f.add(Problem{Message: err.Error()})
 		return nil
 	}
-	var m map[string]any
+	m, ok := parseParallel(src, "device")
+	if ok {
+		f.src = src
+		return &table{f: f, m: m}
+	}
 	if _, err := toml.Decode(string(src), &m); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
@@ -67,25 +72,37 @@ type table struct {
 	f    *tomlFile
 	path string // key path of the table, "" for the document root
 	m    map[string]any
-	used map[string]bool
+	used []string // keys read; a table has few, and 100,000 maps would not be cheap
+	// An element of an array of tables has its path built only when a
+	// problem needs it: parent is the array's key path, index its place.
+	parent string
+	index  int
+}
+
+// pathOf returns the table's key path.
+func (t *table) pathOf() string {
+	if t.path == "" && t.parent != "" {
+		t.path = t.parent + "[" + strconv.Itoa(t.index) + "]"
+	}
+	return t.path
 }
 
 // keyPath returns the path of key k in this table, in tomlpos syntax.
 func (t *table) keyPath(k string) string {
 	k = tomlpos.QuoteKey(k)
-	if t.path == "" {
-		return k
+	if p := t.pathOf(); p != "" {
+		return p + "." + k
 	}
-	return t.path + "." + k
+	return k
 }
 
 // line returns the line of key k, or of the table itself when k is "".
 func (t *table) line(k string) int {
 	if k == "" {
-		if t.path == "" {
+		if t.pathOf() == "" {
 			return 0
 		}
-		return t.f.index().Line(t.path)
+		return t.f.index().Line(t.pathOf())
 	}
 	return t.f.index().Line(t.keyPath(k))
 }
@@ -101,7 +118,7 @@ func (t *table) warnf(k string, format string, args ...any) {
 }
 
 func (t *table) report(k string, warning bool, format string, args ...any) {
-	key := t.path
+	key := t.pathOf()
 	if k != "" {
 		key = t.keyPath(k)
 	}
@@ -111,10 +128,9 @@ func (t *table) report(k string, warning bool, format string, args ...any) {
 func (t *table) use(k string) (any, bool) {
 	v, ok := t.m[k]
 	if ok {
-		if t.used == nil {
-			t.used = map[string]bool{}
+		if !slices.Contains(t.used, k) {
+			t.used = append(t.used, k)
 		}
-		t.used[k] = true
 	}
 	return v, ok
 }
@@ -217,7 +233,7 @@ func (t *table) tables(k string) []*table {
 	}
 	out := make([]*table, len(maps))
 	for i, m := range maps {
-		out[i] = &table{f: t.f, path: fmt.Sprintf("%s[%d]", t.keyPath(k), i), m: m}
+		out[i] = &table{f: t.f, parent: t.keyPath(k), index: i, m: m}
 	}
 	return out
 }
@@ -227,7 +243,7 @@ func (t *table) tables(k string) []*table {
 func (t *table) finish(allowed ...string) {
 	var unknown []string
 	for k := range t.m {
-		if !t.used[k] {
+		if !slices.Contains(t.used, k) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -262,6 +278,14 @@ func readLimited(fsys fs.FS, name string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > 0 && st.Size() <= limit {
+		// Size known: one exact buffer instead of a growing one.
+		b := make([]byte, st.Size())
+		if _, err := io.ReadFull(f, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err

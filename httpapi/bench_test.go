@@ -1,13 +1,19 @@
 package httpapi
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 
+	"github.com/gorilla/mux"
+
+	"github.com/otagit/otagit/checkin"
 	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/rollout"
 )
 
 // discardWriter is a ResponseWriter that keeps only the status. Its
@@ -53,3 +59,68 @@ func BenchmarkUpdateNotModified(b *testing.B) { benchUpdate(b, "2.0.0", 1<<20, h
 
 // BenchmarkUpdateDownload is a device getting a 1 MB image.
 func BenchmarkUpdateDownload(b *testing.B) { benchUpdate(b, "1.0.0", 1<<20, http.StatusOK) }
+
+// BenchmarkUpdateNotModifiedRecording is BenchmarkUpdateNotModified with
+// check-in recording on (a Tracker over a bbolt file, its writer running),
+// polled by 10,000 devices in turn, as a fleet would.
+func BenchmarkUpdateNotModifiedRecording(b *testing.B) {
+	for _, record := range []bool{false, true} {
+		name := "off"
+		if record {
+			name = "on"
+		}
+		b.Run(name, func(b *testing.B) { benchFleetPolls(b, record) })
+	}
+}
+
+func benchFleetPolls(b *testing.B, record bool) {
+	const devices = 10000
+	dir := b.TempDir()
+	base := testFleet(b, dir, 4096)
+	var devs []*rollout.Device
+	for i := range devices {
+		devs = append(devs, &rollout.Device{MAC: rollout.MAC{0x24, 0x0A, 0xC4, 0x02, byte(i >> 8), byte(i)}, Platform: "station"})
+	}
+	fleet, err := rollout.NewFleet(base.Platforms(), devs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Fleet: fleet}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if record {
+		db, err := checkin.OpenBolt(filepath.Join(dir, "checkins.db"), checkin.BoltOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		tr, err := checkin.NewTracker(context.Background(), checkin.TrackerOptions{Store: db, Logger: cfg.Logger,
+			Fleet: func() *rollout.Fleet { return fleet }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- tr.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		cfg.Tracker = tr
+	}
+	r := mux.NewRouter()
+	New(cfg).Register(r)
+	reqs := make([]*http.Request, devices)
+	for i := range reqs {
+		reqs[i] = httptest.NewRequest("GET", "/update", nil)
+		reqs[i].Header = esp32Headers(devs[i].MAC.String(), "2.0.0")
+		reqs[i].RemoteAddr = "10.1.2.3:40000"
+	}
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		clear(w.h)
+		r.ServeHTTP(w, reqs[i%devices])
+		i++
+	}
+	if w.status != http.StatusNotModified {
+		b.Fatalf("status %d", w.status)
+	}
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Load test of the real otagit binary against a bare net/http baseline, on
+# 127.0.0.1, with new connections per request as ESP devices make them.
+#
+#   scripts/loadtest.sh [DEVICES] [DURATION]      e.g. scripts/loadtest.sh 100000 20s
+#
+# Needs wrk (Debian: apt-get install wrk; the script installs it when run
+# as root). Prints, for each server: requests/s, latency, and for otagit
+# the config load time and resident memory. The ratio otagit/bare is what
+# to compare between runs: absolute numbers drift on shared machines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEVICES=${1:-100000}
+DURATION=${2:-20s}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-2}
+
+if ! command -v wrk >/dev/null; then
+	if [ "$(id -u)" = 0 ]; then
+		apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+	else
+		echo "wrk is not installed: apt-get install wrk" >&2
+		exit 1
+	fi
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/otagit" ./cmd/otagit
+go build -o "$work/bare" ./internal/loadtest/bare
+go run ./internal/loadtest/genrepo -devices "$DEVICES" -out "$work/fleet" >/dev/null
+
+wait_up() { # url
+	for _ in $(seq 1 600); do
+		curl -fs -o /dev/null "$1" && return 0
+		sleep 0.05
+	done
+	echo "server did not come up: $1" >&2
+	return 1
+}
+
+run_wrk() { # name url
+	local out
+	out=$(DEVICES=$DEVICES wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s scripts/poll.lua "$2" 2>&1)
+	local rps lat
+	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+	lat=$(awk '/Latency/ {print $2; exit}' <<<"$out")
+	local errs
+	errs=$(awk '/Non-2xx or 3xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
+	printf '%-22s %10s req/s   latency avg %-8s %s\n' "$1" "$rps" "$lat" "$errs" >&2
+	echo "$rps"
+}
+
+rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+hwm_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+
+start_otagit() { # name port extra-flags... (sets $pid)
+	local name=$1 port=$2
+	shift 2
+	"$work/otagit" serve --repo "$work/fleet" --listen "127.0.0.1:$port" --data "$work/data-$name" \
+		--poll 0 "$@" >"$work/$name.out" 2>"$work/$name.log" &
+	pid=$!
+	pids+=("$pid")
+}
+
+ROUNDS=${ROUNDS:-3}
+echo "devices: $DEVICES, wrk: $THREADS threads, $CONNS connections, $DURATION x $ROUNDS rounds, Connection: close" >&2
+
+"$work/bare" -listen 127.0.0.1:18081 >/dev/null 2>&1 &
+pids+=($!)
+wait_up http://127.0.0.1:18081/
+
+# Both otagit servers run side by side, so that rounds can alternate.
+declare -A pid_of port_of=([off]=18082 [on]=18083)
+for mode in off on; do
+	start=$(date +%s.%N)
+	start_otagit "checkins-$mode" "${port_of[$mode]}" --checkins="$([ $mode = on ] && echo true || echo false)"
+	pid_of[$mode]=$pid
+	until curl -fs -o /dev/null "http://127.0.0.1:${port_of[$mode]}/healthz"; do sleep 0.02; done
+	up=$(echo "$(date +%s.%N) - $start" | bc)
+	synced=$(grep -o 'msg=synced.*' "$work/checkins-$mode.log" | tail -1)
+	echo "otagit check-ins $mode: $DEVICES devices; first answer after ${up}s; $(grep -o 'fetch=[^ ]*' <<<"$synced") $(grep -o 'load=[^ ]*' <<<"$synced"); RSS $(rss_mb "$pid") MB (peak $(hwm_mb "$pid") MB)" >&2
+done
+
+declare -A results
+for round in $(seq 1 "$ROUNDS"); do
+	results[bare]+="$(run_wrk "bare net/http (304)" http://127.0.0.1:18081/update) "
+	for mode in off on; do
+		results[$mode]+="$(run_wrk "otagit check-ins $mode" "http://127.0.0.1:${port_of[$mode]}/update") "
+	done
+done
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+bare=$(median "${results[bare]}")
+off=$(median "${results[off]}")
+on=$(median "${results[on]}")
+for mode in off on; do
+	p=${pid_of[$mode]}
+	echo "otagit check-ins $mode: RSS after the load test $(rss_mb "$p") MB (peak $(hwm_mb "$p") MB)" >&2
+done
+echo "recording: $(curl -s "http://127.0.0.1:${port_of[on]}/api/status" | tr -d '\n ' | grep -o '"recording":{[^}]*}')" >&2
+printf 'medians: bare %s, otagit %s (check-ins off), %s (check-ins on) req/s\n' "$bare" "$off" "$on" >&2
+printf 'ratio otagit/bare: %.3f (check-ins off), %.3f (check-ins on)\n' "$(echo "$off / $bare" | bc -l)" "$(echo "$on / $bare" | bc -l)" >&2
+printf 'check-in recording costs %.1f%% of throughput\n' "$(echo "(1 - $on / $off) * 100" | bc -l)" >&2

@@ -1,0 +1,26 @@
+-- wrk script: every request is a stock ESP32 HTTPUpdate poll from the next
+-- of N whitelisted devices (MACs as internal/loadtest/genrepo makes them),
+-- on a new connection (Connection: close), as devices do.
+local n = tonumber(os.getenv("DEVICES") or "10000")
+local version = os.getenv("VERSION") or "2.1.0"
+local counter = 0
+
+request = function()
+  counter = counter + 1
+  local i = counter % n
+  local mac = string.format("24:0A:C4:%02X:%02X:%02X", math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256)
+  return wrk.format("GET", "/update", {
+    ["User-Agent"] = "ESP32-http-Update",
+    ["x-ESP32-STA-MAC"] = mac,
+    ["x-ESP32-AP-MAC"] = mac,
+    ["x-ESP32-free-space"] = "1966080",
+    ["x-ESP32-sketch-size"] = "917504",
+    ["x-ESP32-sketch-md5"] = "0123456789abcdef0123456789abcdef",
+    ["x-ESP32-chip-size"] = "4194304",
+    ["x-ESP32-sdk-version"] = "v4.4.5",
+    ["x-ESP32-mode"] = "sketch",
+    ["x-ESP32-version"] = version,
+    ["Cache-Control"] = "no-cache",
+    ["Connection"] = "close",
+  })
+end
