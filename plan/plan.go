@@ -185,19 +185,39 @@ func target(fleet *rollout.Fleet, d *rollout.Device, reported string, known bool
 	if d.Pin == nil {
 		cur = start
 	}
-	var last rollout.Decision
+	var last, offered rollout.Decision
 	for range 32 {
 		req.Version = cur.String()
 		last = rollout.Decide(fleet, req, in.Halts)
 		if last.Outcome != rollout.Update {
 			break
 		}
-		cur = last.Release.Version
+		offered, cur = last, last.Release.Version
 	}
 	if cur == start {
 		return "", last.Reason()
 	}
+	if offered.Outcome == rollout.Update {
+		// Why the device gets where it ends up, not that it is there.
+		return cur.String(), targetReason(offered)
+	}
 	return cur.String(), last.Reason()
+}
+
+// targetReason explains where a device converges without the notional
+// version it was started from.
+func targetReason(d rollout.Decision) string {
+	switch d.Why {
+	case rollout.WhyPinned:
+		return "pinned to " + d.Release.Version.String()
+	case rollout.WhyNewer:
+		s := "newest release for this device"
+		if n := len(d.Release.Stages); n > 0 && d.Stage >= 0 {
+			s += fmt.Sprintf("; stage %d of %d, %g%%", d.Stage+1, n, d.Percent)
+		}
+		return s
+	}
+	return d.Reason()
 }
 
 func devicesByMAC(f *rollout.Fleet) map[rollout.MAC]*rollout.Device {
@@ -216,19 +236,19 @@ func ref(d *rollout.Device, what string) DeviceRef {
 func settingsChange(b, h *rollout.Device) string {
 	var parts []string
 	if b.Platform != h.Platform {
-		parts = append(parts, fmt.Sprintf("platform %s -> %s", b.Platform, h.Platform))
+		parts = append(parts, fmt.Sprintf("platform %s → %s", b.Platform, h.Platform))
 	}
 	if b.Channel != h.Channel {
-		parts = append(parts, fmt.Sprintf("channel %s -> %s", b.Channel, h.Channel))
+		parts = append(parts, fmt.Sprintf("channel %s → %s", b.Channel, h.Channel))
 	}
 	if strings.Join(b.Groups, ",") != strings.Join(h.Groups, ",") {
-		parts = append(parts, fmt.Sprintf("groups [%s] -> [%s]", strings.Join(b.Groups, ", "), strings.Join(h.Groups, ", ")))
+		parts = append(parts, fmt.Sprintf("groups [%s] → [%s]", strings.Join(b.Groups, ", "), strings.Join(h.Groups, ", ")))
 	}
 	if pin(b) != pin(h) {
-		parts = append(parts, fmt.Sprintf("pin %s -> %s", pin(b), pin(h)))
+		parts = append(parts, fmt.Sprintf("pin %s → %s", pin(b), pin(h)))
 	}
 	if b.Name != h.Name {
-		parts = append(parts, fmt.Sprintf("name %q -> %q", b.Name, h.Name))
+		parts = append(parts, fmt.Sprintf("name %q → %q", b.Name, h.Name))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -310,7 +330,7 @@ func stagesText(stages []rollout.Stage) string {
 			s = append(s, fmt.Sprintf("%g%% after %s", st.Percent, fmtDuration(st.After)))
 		}
 	}
-	return strings.Join(s, " -> ")
+	return strings.Join(s, " → ")
 }
 
 func fmtDuration(d time.Duration) string {
@@ -327,16 +347,16 @@ func diffRelease(a, b *rollout.Release) string {
 		parts = append(parts, "binary replaced")
 	}
 	if a.Channel != b.Channel {
-		parts = append(parts, fmt.Sprintf("channel %s -> %s", a.Channel, b.Channel))
+		parts = append(parts, fmt.Sprintf("channel %s → %s", a.Channel, b.Channel))
 	}
 	if strings.Join(a.Groups, ",") != strings.Join(b.Groups, ",") {
-		parts = append(parts, fmt.Sprintf("groups [%s] -> [%s]", strings.Join(a.Groups, ", "), strings.Join(b.Groups, ", ")))
+		parts = append(parts, fmt.Sprintf("groups [%s] → [%s]", strings.Join(a.Groups, ", "), strings.Join(b.Groups, ", ")))
 	}
 	if stagesText(a.Stages) != stagesText(b.Stages) {
-		parts = append(parts, fmt.Sprintf("stages [%s] -> [%s]", stagesText(a.Stages), stagesText(b.Stages)))
+		parts = append(parts, fmt.Sprintf("stages [%s] → [%s]", stagesText(a.Stages), stagesText(b.Stages)))
 	}
 	if fromText(a) != fromText(b) {
-		parts = append(parts, fmt.Sprintf("from %q -> %q", fromText(a), fromText(b)))
+		parts = append(parts, fmt.Sprintf("from %q → %q", fromText(a), fromText(b)))
 	}
 	flag := func(name string, x, y bool) {
 		switch {
@@ -349,7 +369,7 @@ func diffRelease(a, b *rollout.Release) string {
 	flag("yanked", a.Yanked, b.Yanked)
 	flag("paused", a.Paused, b.Paused)
 	if a.HaltOnFailure != b.HaltOnFailure || a.HaltMinDevices != b.HaltMinDevices {
-		parts = append(parts, fmt.Sprintf("auto-halt %g%%/%d -> %g%%/%d", a.HaltOnFailure*100, a.HaltMinDevices, b.HaltOnFailure*100, b.HaltMinDevices))
+		parts = append(parts, fmt.Sprintf("auto-halt %g%%/%d → %g%%/%d", a.HaltOnFailure*100, a.HaltMinDevices, b.HaltOnFailure*100, b.HaltMinDevices))
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "settings changed")

@@ -89,7 +89,7 @@ file = "firmware/weather-station/weather-station-2.0.0.bin"
 	if len(p.Added) != 1 || p.Added[0].MAC != "18:FE:34:A1:00:03" || len(p.Removed) != 1 || p.Removed[0].MAC != "18:FE:34:A1:00:02" {
 		t.Errorf("whitelist: added %v removed %v", p.Added, p.Removed)
 	}
-	if len(p.Changed) != 1 || p.Changed[0].What != "pin none -> 1.0.0" {
+	if len(p.Changed) != 1 || p.Changed[0].What != "pin none → 1.0.0" {
 		t.Errorf("changed: %v", p.Changed)
 	}
 	if len(p.Releases) != 1 || p.Releases[0].Kind != "removed" || p.Releases[0].Version != "2.1.0" {
