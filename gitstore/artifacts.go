@@ -17,6 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/otagit/otagit/espimage"
+	"github.com/otagit/otagit/internal/atomicfile"
 )
 
 // Cache is the content-addressed store of firmware binaries on disk:
@@ -150,7 +151,7 @@ func (c *Cache) remember(key string, b Blob) {
 	c.byKey[key] = b
 	c.mu.Unlock()
 	line := fmt.Sprintf("%s %s %d\n", b.SHA256, b.MD5, b.Size)
-	_ = writeFileAtomic(c.indexPath(key), []byte(line))
+	_ = atomicfile.Write(c.indexPath(key), []byte(line), 0o644)
 }
 
 // indexPath is the index file for key: Git blob hashes as they are, other
@@ -189,26 +190,4 @@ func (c *Cache) readIndex(key string) (Blob, error) {
 	}
 	b.Head = head
 	return b, nil
-}
-
-// writeFileAtomic writes data to name through a temporary file and rename,
-// so readers see the old content or the new, never a mix.
-func writeFileAtomic(name string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
 }

@@ -113,38 +113,34 @@ func (r Remote) auth() (transport.AuthMethod, error) {
 		if user == "" {
 			user = gitssh.DefaultUsername
 		}
-		var (
-			m   *gitssh.PublicKeys
-			err error
-		)
 		if r.SSHKeyFile == "" {
 			am, err := gitssh.NewSSHAgentAuth(user)
 			if err != nil {
 				return nil, fmt.Errorf("ssh: no key file given and no SSH agent: %w", err)
 			}
-			if r.KnownHostsFile != "" {
-				cb, err := gitssh.NewKnownHostsCallback(r.KnownHostsFile)
-				if err != nil {
-					return nil, fmt.Errorf("ssh known hosts %s: %w", r.KnownHostsFile, err)
-				}
-				am.HostKeyCallback = cb
-			}
-			return am, nil
+			return am, r.knownHosts(&am.HostKeyCallbackHelper)
 		}
-		m, err = gitssh.NewPublicKeysFromFile(user, r.SSHKeyFile, r.SSHKeyPassphrase)
+		m, err := gitssh.NewPublicKeysFromFile(user, r.SSHKeyFile, r.SSHKeyPassphrase)
 		if err != nil {
 			return nil, fmt.Errorf("ssh key %s: %w", r.SSHKeyFile, err)
 		}
-		if r.KnownHostsFile != "" {
-			cb, err := gitssh.NewKnownHostsCallback(r.KnownHostsFile)
-			if err != nil {
-				return nil, fmt.Errorf("ssh known hosts %s: %w", r.KnownHostsFile, err)
-			}
-			m.HostKeyCallback = cb
-		}
-		return m, nil
+		return m, r.knownHosts(&m.HostKeyCallbackHelper)
 	}
 	return nil, nil
+}
+
+// knownHosts makes h check host keys against KnownHostsFile, when set;
+// otherwise go-git's default (~/.ssh/known_hosts, $SSH_KNOWN_HOSTS) applies.
+func (r Remote) knownHosts(h *gitssh.HostKeyCallbackHelper) error {
+	if r.KnownHostsFile == "" {
+		return nil
+	}
+	cb, err := gitssh.NewKnownHostsCallback(r.KnownHostsFile)
+	if err != nil {
+		return fmt.Errorf("ssh known hosts %s: %w", r.KnownHostsFile, err)
+	}
+	h.HostKeyCallback = cb
+	return nil
 }
 
 // objectCacheSize bounds go-git's in-memory object cache. Binaries are

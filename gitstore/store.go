@@ -14,6 +14,8 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/otagit/otagit/internal/atomicfile"
 )
 
 // Options configures a Store.
@@ -361,5 +363,5 @@ func (s *Store) writeState(st state) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.statePath(), raw)
+	return atomicfile.Write(s.statePath(), raw, 0o644)
 }

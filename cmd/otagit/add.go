@@ -20,6 +20,7 @@ import (
 
 	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/internal/atomicfile"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -406,7 +407,7 @@ func (c *change) apply(data []byte, v *semver.Version) error {
 		if err := c.mkdirs(filepath.Dir(dst)); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(dst, data, 0o644); err != nil {
+		if err := atomicfile.Write(dst, data, 0o644); err != nil {
 			return err
 		}
 		c.copied = true
@@ -438,7 +439,7 @@ func (c *change) apply(data []byte, v *semver.Version) error {
 		`version = "` + v.String() + `"` + nl +
 		`file = "` + c.bin + `"` + nl
 	c.wroteTOML = true
-	return writeFileAtomic(tomlFile, append(slices.Clip(old), block...), c.tomlMode)
+	return atomicfile.Write(tomlFile, append(slices.Clip(old), block...), c.tomlMode)
 }
 
 // mkdirs creates dir and its missing parents, remembering which it made.
@@ -461,7 +462,7 @@ func (c *change) mkdirs(dir string) error {
 func (c *change) rollback() error {
 	var errs []error
 	if c.wroteTOML {
-		errs = append(errs, writeFileAtomic(c.file(c.toml), c.oldTOML, c.tomlMode))
+		errs = append(errs, atomicfile.Write(c.file(c.toml), c.oldTOML, c.tomlMode))
 	}
 	if c.copied {
 		errs = append(errs, os.Remove(c.file(c.bin)))
@@ -470,33 +471,6 @@ func (c *change) rollback() error {
 		errs = append(errs, os.Remove(d))
 	}
 	return errors.Join(errs...)
-}
-
-// writeFileAtomic writes data to name through a temporary file in the same
-// directory and a rename, so a crash leaves the old file or the new one,
-// never half of one.
-func writeFileAtomic(name string, data []byte, perm fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".otagit-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
 }
 
 // newWarnings returns the warnings in after that before did not have: those

@@ -32,28 +32,33 @@ type testServer struct {
 	secret []byte
 }
 
-func startServer(t testing.TB, repo string, log *slog.Logger) *testServer {
+// startServer runs serve for repo until the test ends; configure, if
+// given, adjusts the configuration (GitHub access, for example).
+func startServer(t testing.TB, repo string, log *slog.Logger, configure ...func(*serverConfig)) *testServer {
 	t.Helper()
 	ts := &testServer{secret: []byte("s3cret")}
 	ready := make(chan string, 1)
+	cfg := serverConfig{
+		Store: gitstore.Options{
+			Remote:  gitstore.Remote{URL: repo, Branch: "main"},
+			DataDir: t.TempDir(),
+			Logger:  log,
+		},
+		Listen:        "127.0.0.1:0",
+		CheckIns:      true,
+		WebhookSecret: ts.secret,
+		Logger:        log,
+		Ready:         func(addr string) { ready <- addr },
+	}
+	for _, f := range configure {
+		f(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		err := serve(ctx, serverConfig{
-			Store: gitstore.Options{
-				Remote:  gitstore.Remote{URL: repo, Branch: "main"},
-				DataDir: t.TempDir(),
-				Logger:  log,
-			},
-			Listen:        "127.0.0.1:0",
-			CheckIns:      true,
-			WebhookSecret: ts.secret,
-			Logger:        log,
-			Ready:         func(addr string) { ready <- addr },
-		})
-		if err != nil {
+		if err := serve(ctx, cfg); err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	}()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -10,12 +9,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	repotemplate "github.com/otagit/otagit/firmware-repo-template"
-	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/internal/fakegithub"
 	"github.com/otagit/otagit/internal/testrepo"
 	"github.com/otagit/otagit/webhook"
@@ -24,34 +21,9 @@ import (
 // startGitHubServer is startServer with GitHub access to fake.
 func startGitHubServer(t testing.TB, repo string, fake *fakegithub.Server, log *slog.Logger) *testServer {
 	t.Helper()
-	ts := &testServer{secret: []byte("s3cret")}
-	ready := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		err := serve(ctx, serverConfig{
-			Store:         gitstore.Options{Remote: gitstore.Remote{URL: repo, Branch: "main"}, DataDir: t.TempDir(), Logger: log},
-			Listen:        "127.0.0.1:0",
-			CheckIns:      true,
-			WebhookSecret: ts.secret,
-			GitHubToken:   "gh-t0ken",
-			GitHubAPI:     fake.URL,
-			Logger:        log,
-			Ready:         func(addr string) { ready <- addr },
-		})
-		if err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	select {
-	case ts.addr = <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not start")
-	}
-	return ts
+	return startServer(t, repo, log, func(c *serverConfig) {
+		c.GitHubToken, c.GitHubAPI = "gh-t0ken", fake.URL
+	})
 }
 
 func (ts *testServer) releaseHook(t testing.TB, action, repo, tag string) int {
