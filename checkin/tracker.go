@@ -315,7 +315,7 @@ func (t *Tracker) reconcile() {
 // auto-halt, and queues what must be saved. c.Reason may be empty: it is
 // filled from dec only when the check-in is stored. HEAD requests, which
 // download nothing, should not be observed.
-func (t *Tracker) Observe(c CheckIn, dec *rollout.Decision) {
+func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
 	sh := t.shard(c.MAC)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -326,10 +326,10 @@ func (t *Tracker) Observe(c CheckIn, dec *rollout.Decision) {
 	}
 	changed := false
 	if dec.Current != nil && d.Offer != nil {
-		changed = t.resolve(d, c, dec) || changed
+		changed = t.resolve(d, c, &dec) || changed
 	}
 	if dec.Outcome == rollout.Update && c.Offered != "" {
-		changed = t.offer(d, c, dec) || changed
+		changed = t.offer(d, c, &dec) || changed
 	}
 	if d.Platform != c.Platform || d.LastVersion != c.Version || d.LastMD5 != c.SketchMD5 {
 		d.Platform, d.LastVersion, d.LastMD5 = c.Platform, c.Version, c.SketchMD5

@@ -85,7 +85,7 @@ func (fx *trackerFixture) checkIn(i int, version, md5 string) rollout.Decision {
 	if dec.Outcome == rollout.Update {
 		c.Status, c.Offered = 200, dec.Release.Version.String()
 	}
-	fx.tr.Observe(c, &dec)
+	fx.tr.Observe(c, dec)
 	return dec
 }
 
@@ -246,9 +246,9 @@ func TestTrackerHistoryDedup(t *testing.T) {
 	// Same again from another source port: still the same.
 	dec := rollout.Decide(fx.fleet.Load(), rollout.Request{MAC: mac(5), Version: "1.1.0", Now: fx.now}, fx.tr)
 	fx.tr.Observe(CheckIn{MAC: mac(5), At: fx.now, Platform: "lamp", Version: "1.1.0", FreeSpace: -1, ChipSize: -1,
-		Status: 304, Decision: dec.Outcome.String(), Remote: "10.0.0.9:40001"}, &dec)
+		Status: 304, Decision: dec.Outcome.String(), Remote: "10.0.0.9:40001"}, dec)
 	fx.tr.Observe(CheckIn{MAC: mac(5), At: fx.now, Platform: "lamp", Version: "1.1.0", FreeSpace: -1, ChipSize: -1,
-		Status: 304, Decision: dec.Outcome.String(), Remote: "10.0.0.9:40002"}, &dec)
+		Status: 304, Decision: dec.Outcome.String(), Remote: "10.0.0.9:40002"}, dec)
 	fx.now = fx.now.Add(time.Hour)
 	fx.checkIn(5, "1.1.0", "") // an hour later: stored again
 	fx.checkIn(5, "1.2.0", "") // changed: stored
@@ -280,6 +280,6 @@ func BenchmarkObserve(b *testing.B) {
 	c := CheckIn{MAC: mac(1), At: now, Platform: "lamp", Version: "1.0.0", Status: 304, Decision: "up_to_date", Remote: "10.0.0.7:51234"}
 	b.ReportAllocs()
 	for b.Loop() {
-		tr.Observe(c, &dec)
+		tr.Observe(c, dec)
 	}
 }

@@ -32,8 +32,9 @@ type StatusSource interface {
 type Tracker interface {
 	rollout.Halts
 	// Observe records a device check-in and the decision it got. It must
-	// not block.
-	Observe(c checkin.CheckIn, dec *rollout.Decision)
+	// not block. (Both by value: a pointer through an interface would make
+	// every request allocate them.)
+	Observe(c checkin.CheckIn, dec rollout.Decision)
 	// Device returns a device's summary, false if it never checked in.
 	Device(mac rollout.MAC) (checkin.Device, bool)
 	// Devices returns the summaries matching f.

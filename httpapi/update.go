@@ -95,7 +95,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 			MAC: mac, At: start, Platform: platform, Version: dr.version, SketchMD5: dr.md5,
 			FreeSpace: dr.free, ChipSize: dr.chip, SDK: dr.sdk, Remote: r.RemoteAddr,
 			Status: status, Decision: dec.Outcome.String(), Offered: offered,
-		}, &dec)
+		}, dec)
 	}
 }
 
