@@ -7,6 +7,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -24,11 +25,16 @@ type GitHub struct {
 	Cache *Cache
 	// MaxAssetSize bounds a download; default 128 MiB.
 	MaxAssetSize int64
+	// Known remembers releases for when GitHub cannot be reached; nil
+	// remembers nothing.
+	Known *KnownReleases
 }
 
-// ErrGitHub is matched (errors.Is) by LoadWith errors caused by GitHub
-// being unreachable, rate limited or failing: the config may be fine, so
-// such a commit is not rejected, only not published yet.
+// ErrGitHub is matched (errors.Is) by the error LoadWith returns, with a
+// fleet, when GitHub could not be read fully: that fleet lacks the GitHub
+// releases that could not be resolved (or uses the ones last seen), as
+// its warnings say. GitHub trouble never blocks a config: a commit that
+// pauses or yanks a release must be served during an outage too.
 var ErrGitHub = errors.New("GitHub")
 
 // githubRepo is what a GitHub repository may be called.
@@ -113,8 +119,14 @@ func (l *loader) followed(p *platform, f *follow, overrides map[string]*table, t
 	l.usesGitHub = true
 	rels, err := l.listReleases(f.repo)
 	if err != nil {
-		l.fail(fmt.Errorf("%w: list releases of %s: %v", ErrGitHub, f.repo, err))
-		return nil
+		known, at, ok := gh.Known.list(f.repo)
+		l.degrade(fmt.Errorf("%w: list releases of %s: %v", ErrGitHub, f.repo, err))
+		if !ok {
+			f.t.warnf("repo", "cannot list the releases of %s (%v): none served until GitHub answers", f.repo, err)
+			return nil
+		}
+		f.t.warnf("repo", "cannot list the releases of %s (%v): using the %d releases seen at %s", f.repo, err, len(known), at.Format(time.RFC3339))
+		rels = known
 	}
 	var out []*rollout.Release
 	for _, gr := range rels {
@@ -139,12 +151,13 @@ func (l *loader) followed(p *platform, f *follow, overrides map[string]*table, t
 			f.t.warnf("asset", "release %s of %s has %d assets matching %q, want exactly 1: not served", gr.Tag, f.repo, len(matches), f.asset)
 			continue
 		}
+		where := fmt.Sprintf("asset %s of release %s of %s", matches[0].Name, gr.Tag, f.repo)
 		b, err := l.download(f.repo, matches[0])
 		if err != nil {
-			l.fail(err)
-			return nil
+			l.degrade(err)
+			f.t.warnf("asset", "%s: %v: not served until it downloads", where, err)
+			continue
 		}
-		where := fmt.Sprintf("asset %s of release %s of %s", matches[0].Name, gr.Tag, f.repo)
 		r := newRelease(p.Name, v)
 		copyRules(r, f.defaults)
 		if gr.Prerelease && r.Channel == rollout.Stable {
@@ -213,8 +226,15 @@ func (l *loader) pinned(t *table, p *platform, r *rollout.Release) bool {
 		t.errorf("tag", "%s has no published release %q", repo, tag)
 		return false
 	case err != nil:
-		l.fail(fmt.Errorf("%w: release %s of %s: %v", ErrGitHub, tag, repo, err))
-		return false
+		l.degrade(fmt.Errorf("%w: release %s of %s: %v", ErrGitHub, tag, repo, err))
+		known, ok := gh.Known.tag(repo, tag)
+		if !ok {
+			t.warnf("tag", "cannot read release %s of %s (%v): not served until GitHub answers", tag, repo, err)
+			l.unresolved(p, r.Version)
+			return false
+		}
+		t.warnf("tag", "cannot read release %s of %s (%v): using it as last seen", tag, repo, err)
+		gr = known
 	case gr.Draft:
 		t.errorf("tag", "release %q of %s is a draft", tag, repo)
 		return false
@@ -229,9 +249,12 @@ func (l *loader) pinned(t *table, p *platform, r *rollout.Release) bool {
 		t.errorf("asset", "release %q of %s has no asset %q", tag, repo, name)
 		return false
 	}
+	gh.Known.putTag(repo, tag, gr)
 	b, err := l.download(repo, *asset)
 	if err != nil {
-		l.fail(err)
+		l.degrade(err)
+		t.warnf("asset", "asset %s of release %s of %s: %v: not served until it downloads", name, tag, repo, err)
+		l.unresolved(p, r.Version)
 		return false
 	}
 	if b.SHA256 != sum {
@@ -281,6 +304,7 @@ func (l *loader) listReleases(repo string) ([]GitHubRelease, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.opts.GitHub.Known.putList(repo, rels)
 	if l.ghReleases == nil {
 		l.ghReleases = map[string][]GitHubRelease{}
 	}
@@ -319,11 +343,25 @@ func (l *loader) download(repo string, a GitHubAsset) (Blob, error) {
 	return b, nil
 }
 
-// fail records the first external failure of a load.
-func (l *loader) fail(err error) {
-	if l.external == nil {
-		l.external = err
+// degrade records the first GitHub failure of a load; the load goes on
+// without what could not be read.
+func (l *loader) degrade(err error) {
+	if l.githubErr == nil {
+		l.githubErr = err
 	}
+}
+
+// unresolved records that platform p declares version v, from GitHub,
+// but it could not be resolved now: pins to it stay valid (the device
+// gets nothing until it resolves) instead of failing the config.
+func (l *loader) unresolved(p *platform, v *semver.Version) {
+	if v == nil {
+		return
+	}
+	if p.unresolved == nil {
+		p.unresolved = map[string]bool{}
+	}
+	p.unresolved[versionKey(v)] = true
 }
 
 // versionKey is a version without build metadata.

@@ -50,8 +50,9 @@ type LoadOptions struct {
 }
 
 // LoadWith is Load with GitHub releases. Besides the fleet and problems it
-// returns an error matching ErrGitHub when GitHub could not be read: the
-// config may be fine, but it cannot be served until GitHub answers.
+// returns an error matching ErrGitHub when GitHub could not be read fully;
+// the fleet is then built without what could not be resolved (see
+// ErrGitHub), and the warnings say what.
 func LoadWith(fsys fs.FS, opts LoadOptions) (*rollout.Fleet, Problems, error) {
 	return (&loader{}).load(fsys, opts)
 }
@@ -64,11 +65,8 @@ func (l *loader) load(fsys fs.FS, opts LoadOptions) (*rollout.Fleet, Problems, e
 	platforms := l.platforms()
 	devices, groups := l.devices(platforms)
 	l.probs.sortByLine()
-	if l.external != nil {
-		return nil, l.probs, l.external
-	}
 	if len(l.probs.Errors()) > 0 {
-		return nil, l.probs, nil
+		return nil, l.probs, l.githubErr
 	}
 	ps := make([]*rollout.Platform, 0, len(platforms))
 	for _, p := range platforms {
@@ -79,9 +77,9 @@ func (l *loader) load(fsys fs.FS, opts LoadOptions) (*rollout.Fleet, Problems, e
 		// Everything NewFleet checks was checked above with file and line;
 		// still, never serve a fleet that failed to build.
 		l.probs = append(l.probs, Problem{File: PlatformsDir, Message: err.Error()})
-		return nil, l.probs, nil
+		return nil, l.probs, l.githubErr
 	}
-	return fleet, l.probs, nil
+	return fleet, l.probs, l.githubErr
 }
 
 type loader struct {
@@ -92,7 +90,7 @@ type loader struct {
 	blobs map[string]blobResult // by path, so a binary shared by releases is read once
 
 	ghReleases map[string][]GitHubRelease // by repository, listed once per load
-	external   error                      // first GitHub failure
+	githubErr  error                      // first GitHub failure
 	usesGitHub bool
 }
 
@@ -105,6 +103,9 @@ type blobResult struct {
 type platform struct {
 	*rollout.Platform
 	file string
+	// unresolved are versions declared as GitHub releases that could not
+	// be read now (by versionKey).
+	unresolved map[string]bool
 }
 
 func (l *loader) platforms() map[string]*platform {
@@ -186,7 +187,7 @@ func (l *loader) platform(file, name string) *platform {
 		p.Releases = append(p.Releases, l.followed(p, src, overrides, taken)...)
 		// Overrides no GitHub release took: still check their rules.
 		for key, ot := range overrides {
-			if l.opts.GitHub != nil && l.external == nil {
+			if l.opts.GitHub != nil && l.githubErr == nil {
 				ot.warnf("version", "no published release of %s has version %s (yet): these rules apply once it does", src.repo, key)
 			}
 			releaseRules(ot, newRelease(p.Name, nil))

@@ -37,6 +37,9 @@ type Snapshot struct {
 	// Digest identifies what is served: the commit and every release's
 	// settings and binary. An unchanged digest needs no republishing.
 	Digest string
+	// GitHubError is set when GitHub could not be read fully: the fleet
+	// lacks what could not be resolved, or uses releases last seen.
+	GitHubError string
 }
 
 // ShortCommit returns the first 12 hex digits of the commit hash.
@@ -53,7 +56,8 @@ func short(h string) string {
 // opts, and dates every release by the commit that introduced it, found
 // with hist (nil for a one-off History). It returns a snapshot (with a nil
 // Fleet when problems has errors) and every problem found; err is for
-// failures to read the commit itself, or to reach GitHub (ErrGitHub). The
+// failures to read the commit itself; GitHub trouble is in the snapshot's
+// GitHubError and warnings. The
 // caller owns repo: go-git repositories are not safe for concurrent use.
 func LoadCommit(repo *git.Repository, hash plumbing.Hash, opts LoadOptions, hist *History) (snap *Snapshot, problems Problems, err error) {
 	c, err := repo.CommitObject(hash)
@@ -65,10 +69,7 @@ func LoadCommit(repo *git.Repository, hash plumbing.Hash, opts LoadOptions, hist
 		return nil, nil, fmt.Errorf("commit %s: tree: %w", short(hash.String()), err)
 	}
 	l := &loader{}
-	fleet, probs, err := l.load(NewTreeFS(tree, c.Committer.When), opts)
-	if err != nil {
-		return nil, probs, fmt.Errorf("commit %s: %w", short(hash.String()), err)
-	}
+	fleet, probs, ghErr := l.load(NewTreeFS(tree, c.Committer.When), opts)
 	if fleet != nil {
 		if hist == nil {
 			hist = NewHistory()
@@ -87,15 +88,23 @@ func LoadCommit(repo *git.Repository, hash plumbing.Hash, opts LoadOptions, hist
 	}
 	subject, _, _ := strings.Cut(c.Message, "\n")
 	return &Snapshot{
-		Commit:     hash.String(),
-		Subject:    subject,
-		Author:     c.Author.Name,
-		CommitTime: c.Committer.When,
-		Fleet:      fleet,
-		Warnings:   probs.Warnings(),
-		UsesGitHub: l.usesGitHub,
-		Digest:     digest(hash.String(), fleet),
+		Commit:      hash.String(),
+		Subject:     subject,
+		Author:      c.Author.Name,
+		CommitTime:  c.Committer.When,
+		Fleet:       fleet,
+		Warnings:    probs.Warnings(),
+		UsesGitHub:  l.usesGitHub,
+		Digest:      digest(hash.String(), fleet),
+		GitHubError: errText(ghErr),
 	}, probs, nil
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // digest identifies the served content of a fleet at a commit.

@@ -68,6 +68,9 @@ type Status struct {
 	Problems       Problems `json:"problems,omitempty"`
 	// Warnings are the served commit's warnings.
 	Warnings Problems `json:"warnings,omitempty"`
+	// GitHubError is set while the last sync could not read GitHub fully:
+	// what could not be read is left out, or used as last seen.
+	GitHubError string `json:"github_error,omitempty"`
 }
 
 // Store keeps a local clone of the config repository in sync and publishes
@@ -82,6 +85,9 @@ type Store struct {
 	status atomic.Pointer[Status]   // never mutated after Store
 	kick   chan struct{}            // a pending sync; capacity 1 so requests coalesce
 	work   chan func()              // jobs that need the repository, run by Run
+
+	// known remembers GitHub releases for outages and restarts.
+	known *KnownReleases
 
 	// Owned by the Run goroutine.
 	repo *git.Repository
@@ -115,10 +121,15 @@ func New(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	known, err := OpenKnownReleases(filepath.Join(opts.DataDir, "github-releases.json"))
+	if err != nil {
+		return nil, err
+	}
 	s := &Store{
 		opts:  opts,
 		log:   opts.Logger.With("component", "gitstore"),
 		cache: cache,
+		known: known,
 		kick:  make(chan struct{}, 1),
 		work:  make(chan func()),
 		hist:  NewHistory(),
@@ -138,7 +149,7 @@ func (s *Store) Status() Status { return *s.status.Load() }
 func (s *Store) loadOptions(ctx context.Context) LoadOptions {
 	o := LoadOptions{Inspector: s.cache, Ctx: ctx}
 	if s.opts.GitHub != nil {
-		o.GitHub = &GitHub{Source: s.opts.GitHub, Cache: s.cache}
+		o.GitHub = &GitHub{Source: s.opts.GitHub, Cache: s.cache, Known: s.known}
 	}
 	return o
 }
@@ -214,8 +225,9 @@ func (s *Store) restore() {
 		}
 		return
 	}
-	// Restoring must not wait for GitHub: its assets are in the cache, and
-	// a GitHub failure only means the first sync will publish instead.
+	// Restoring must not wait long for GitHub: releases last seen and
+	// their assets are on disk, and a GitHub failure only means they are
+	// used until the first sync reads GitHub again.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	snap, probs, err := LoadCommit(s.repo, plumbing.NewHash(st.Commit), s.loadOptions(ctx), s.hist)
@@ -231,6 +243,7 @@ func (s *Store) restore() {
 	releaseGarbage(snap)
 	status := s.Status()
 	status.serving(snap)
+	status.GitHubError = snap.GitHubError
 	s.status.Store(&status)
 	s.log.Info("serving last good commit from local clone", "commit", snap.ShortCommit())
 }
@@ -259,6 +272,7 @@ func (s *Store) sync(ctx context.Context) error {
 			s.failed(err)
 			return err
 		}
+		st.GitHubError = snap.GitHubError
 		switch {
 		case snap.Fleet == nil:
 			errs := probs.Errors()
@@ -273,6 +287,9 @@ func (s *Store) sync(ctx context.Context) error {
 			// Same commit, same GitHub releases: nothing to publish.
 			st.RejectedCommit, st.Problems = "", nil
 		default:
+			if snap.GitHubError != "" {
+				s.log.Warn("GitHub could not be read fully: serving without what is missing", "commit", snap.ShortCommit(), "err", snap.GitHubError)
+			}
 			s.publish(snap)
 			st.serving(snap)
 			st.RejectedCommit, st.Problems = "", nil
@@ -286,10 +303,14 @@ func (s *Store) sync(ctx context.Context) error {
 	st.SyncedAt = time.Now()
 	st.SyncDuration = time.Since(start)
 	st.Syncs++
-	if st.RejectedCommit != "" {
+	switch {
+	case st.RejectedCommit != "":
 		st.LastError = fmt.Sprintf("commit %s rejected: %d config errors", short(st.RejectedCommit), len(st.Problems))
 		st.LastErrorAt = st.SyncedAt
-	} else {
+	case st.GitHubError != "":
+		st.LastError = "degraded: " + st.GitHubError
+		st.LastErrorAt = st.SyncedAt
+	default:
 		st.LastError, st.LastErrorAt = "", time.Time{}
 	}
 	s.status.Store(&st)

@@ -357,6 +357,9 @@ func (d Decision) Reason() string {
 	case WhyLatest:
 		return fmt.Sprintf("running %s; the newest release for this device is %s", cur, rel(d.Release))
 	case WhyNoReleases:
+		if d.Device != nil && d.Device.Pin != nil {
+			return fmt.Sprintf("pinned to %s, which is not available", d.Device.Pin)
+		}
 		return fmt.Sprintf("platform %s has no release for this device", d.Platform.Name)
 	case WhyPlatformPaused:
 		return fmt.Sprintf("platform %s is paused", d.Platform.Name)

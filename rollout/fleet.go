@@ -139,8 +139,9 @@ func NewFleet(platforms []*Platform, devices []*Device) (*Fleet, error) {
 
 // NewFleetWithGroups is NewFleet for a fleet with group settings. Devices
 // must already carry the pin and channel their groups give them (the
-// loader resolves that, since only it knows which keys a device sets); a
-// pin must name a release of the device's platform.
+// loader resolves that, since only it knows which keys a device sets). A
+// pin may name a release the platform does not have (yet): the device is
+// offered nothing until it does.
 func NewFleetWithGroups(platforms []*Platform, devices []*Device, groups []*Group) (*Fleet, error) {
 	f := &Fleet{
 		platforms: make(map[string]*Platform, len(platforms)),
@@ -181,12 +182,8 @@ func NewFleetWithGroups(platforms []*Platform, devices []*Device, groups []*Grou
 		if _, dup := f.devices[d.MAC]; dup {
 			return nil, fmt.Errorf("device %s listed twice", d.MAC)
 		}
-		p, ok := f.platforms[strings.ToLower(d.Platform)]
-		if !ok {
+		if _, ok := f.platforms[strings.ToLower(d.Platform)]; !ok {
 			return nil, fmt.Errorf("device %s: unknown platform %q", d.MAC, d.Platform)
-		}
-		if d.Pin != nil && p.Release(d.Pin) == nil {
-			return nil, fmt.Errorf("device %s: pinned to %s, which platform %s does not have", d.MAC, d.Pin, p.Name)
 		}
 		f.devices[d.MAC] = d
 		f.sortedD = append(f.sortedD, d)

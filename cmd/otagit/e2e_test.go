@@ -30,6 +30,9 @@ import (
 type testServer struct {
 	addr   string
 	secret []byte
+	// stop shuts the server down and waits for it; the test's cleanup
+	// calls it too.
+	stop func()
 }
 
 // startServer runs serve for repo until the test ends; configure, if
@@ -62,7 +65,9 @@ func startServer(t testing.TB, repo string, log *slog.Logger, configure ...func(
 			t.Errorf("serve: %v", err)
 		}
 	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	var once sync.Once
+	ts.stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(ts.stop)
 	select {
 	case ts.addr = <-ready:
 	case <-time.After(10 * time.Second):

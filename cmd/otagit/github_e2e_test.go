@@ -18,11 +18,15 @@ import (
 	"github.com/otagit/otagit/webhook"
 )
 
-// startGitHubServer is startServer with GitHub access to fake.
-func startGitHubServer(t testing.TB, repo string, fake *fakegithub.Server, log *slog.Logger) *testServer {
+// startGitHubServer is startServer with GitHub access to fake; data, if
+// not "", is the data directory (to restart on the same one).
+func startGitHubServer(t testing.TB, repo string, fake *fakegithub.Server, log *slog.Logger, data ...string) *testServer {
 	t.Helper()
 	return startServer(t, repo, log, func(c *serverConfig) {
 		c.GitHubToken, c.GitHubAPI = "gh-t0ken", fake.URL
+		if len(data) > 0 {
+			c.Store.DataDir = data[0]
+		}
 	})
 }
 
@@ -212,5 +216,46 @@ func TestPullRequestReview(t *testing.T) {
 	// The served commit did not change.
 	if got := ts.status(t).Commit; got != base {
 		t.Errorf("a pull request changed what is served: %s", got)
+	}
+}
+
+// TestGitHubOutage: with GitHub down, a restarted server serves the
+// releases it last saw, and a commit that pauses a platform is served.
+func TestGitHubOutage(t *testing.T) {
+	fake := fakegithub.New(t)
+	repo := testrepo.New(t)
+	repo.WriteFS(repotemplate.FS())
+	repo.WriteString("platforms/desk-lamp.toml", deskLampPlatform)
+	repo.WriteString("devices/desks.toml", "[[device]]\nmac = \"84:F7:03:00:00:01\"\nplatform = \"desk-lamp\"\n")
+	img := testrepo.Image(t, "esp32c3", "desk-lamp", "1.0.0", 32<<10)
+	fake.AddRelease("acme/desk-lamp", fakegithub.Release{Tag: "desk-lamp-v1.0.0", PublishedAt: time.Now(),
+		Assets: []fakegithub.Asset{{Name: "desk-lamp-1.0.0.bin", Data: img}}})
+	first := repo.CommitPush("desk lamps")
+	data := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ts := startGitHubServer(t, repo.Bare, fake, log, data)
+	lamp := "84:F7:03:00:00:01"
+	served := func(ts *testServer) bool {
+		res, body := ts.deviceGet(t, "/update", esp32(lamp, "0.9.0"))
+		return res.StatusCode == 200 && bytes.Equal(body, img)
+	}
+	waitUntil(t, "GitHub release served", func() bool { return served(ts) })
+	ts.stop()
+
+	fake.SetDown(true)
+	ts = startGitHubServer(t, repo.Bare, fake, log, data)
+	waitUntil(t, "restart with GitHub down", func() bool { return ts.status(t).Commit == first })
+	if !served(ts) {
+		t.Fatal("after a restart with GitHub down, the release last seen is not served")
+	}
+	waitUntil(t, "degraded status", func() bool { return strings.Contains(ts.status(t).LastError, "degraded") })
+
+	// The kill switch works during the outage.
+	repo.WriteString("platforms/desk-lamp.toml", strings.Replace(deskLampPlatform, "[github]", "paused = true\n\n[github]", 1))
+	paused := repo.CommitPush("pause desk lamps")
+	ts.push(t, paused)
+	waitUntil(t, "paused commit served during the outage", func() bool { return ts.status(t).Commit == paused })
+	if res, _ := ts.deviceGet(t, "/update", esp32(lamp, "0.9.0")); res.StatusCode != 304 {
+		t.Errorf("paused platform during a GitHub outage: got %d, want 304", res.StatusCode)
 	}
 }
