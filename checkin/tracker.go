@@ -87,7 +87,18 @@ type releaseStats struct {
 	offered map[rollout.MAC]int    // device -> stage it was first offered in
 	result  map[rollout.MAC]Result // latest outcome since `since`
 	counts  map[int]*StageStats    // kept in step with offered and result
-	since   time.Time              // outcomes before this were reset by a resume
+	since   time.Time              // outcomes before this were reset (resume, changed release)
+	// fingerprint is the release configuration the counts are for, "" if
+	// not known yet.
+	fingerprint string
+}
+
+// reset starts the counts afresh from at.
+func (rs *releaseStats) reset(at time.Time, fingerprint string) {
+	rs.since, rs.fingerprint = at, fingerprint
+	clear(rs.offered)
+	clear(rs.result)
+	clear(rs.counts)
 }
 
 // addOffer counts mac as offered in stage, once.
@@ -316,6 +327,8 @@ func (t *Tracker) reconcile() {
 // filled from dec only when the check-in is stored. HEAD requests, which
 // download nothing, should not be observed.
 func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
+	// Headers come from devices: keep what is stored small.
+	c.Version, c.SketchMD5, c.SDK, c.Platform = clip(c.Version), clip(c.SketchMD5), clip(c.SDK), clip(c.Platform)
 	sh := t.shard(c.MAC)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -411,9 +424,30 @@ func (t *Tracker) offer(d *devState, c CheckIn, dec *rollout.Decision) bool {
 	d.Offer = &Offer{Platform: r.Platform, Version: r.Version.String(), MD5: r.Artifact.MD5,
 		FromVersion: dec.Current.String(), Stage: stage, At: c.At}
 	t.statsMu.Lock()
-	t.releaseStats(r.ID()).addOffer(d.MAC, stage)
+	rs := t.releaseStats(r.ID())
+	t.follow(rs, r, c.At)
+	rs.addOffer(d.MAC, stage)
 	t.statsMu.Unlock()
 	return true
+}
+
+// follow keeps rs counting for r's configuration: a commit that changes
+// the release (its binary, stages, threshold...) starts its counts
+// afresh, so the failures of the old one cannot halt the new one. The
+// reset is recorded like a resume, so that a restart does not count the
+// old outcomes again. t.statsMu must be held.
+func (t *Tracker) follow(rs *releaseStats, r *rollout.Release, at time.Time) {
+	switch rs.fingerprint {
+	case r.Fingerprint:
+	case "":
+		rs.fingerprint = r.Fingerprint
+	default:
+		rs.reset(at, r.Fingerprint)
+		h := &Halt{Platform: r.Platform, Version: versionKey(r.Version.String()), Fingerprint: r.Fingerprint,
+			Stage: resumedStage, Reason: "release changed in a commit", At: at}
+		t.setHalt(h.Platform, h.Version, h) // lock order: shard, stats, halts
+		t.log.Info("release changed: outcome counts start again", "release", r.ID())
+	}
 }
 
 // outcome records the result of d's pending offer and checks for a halt.
@@ -458,6 +492,16 @@ func (t *Tracker) maybeHalt(platform, version string, st StageStats, at time.Tim
 	if r == nil || r.HaltOnFailure <= 0 || t.Halted(r) {
 		return
 	}
+	// Count for the release as it is now: a changed release starts afresh.
+	t.statsMu.Lock()
+	rs := t.releaseStats(r.ID())
+	t.follow(rs, r, at)
+	if cur, ok := rs.counts[st.Stage]; ok {
+		st = *cur
+	} else {
+		st = StageStats{Stage: st.Stage}
+	}
+	t.statsMu.Unlock()
 	decided := st.Succeeded + st.Failed
 	if decided < r.HaltMinDevices || st.FailureRate() < r.HaltOnFailure {
 		return
@@ -465,10 +509,18 @@ func (t *Tracker) maybeHalt(platform, version string, st StageStats, at time.Tim
 	stage := st.Stage
 	h := Halt{Platform: platform, Version: versionKey(version), Fingerprint: r.Fingerprint, Stage: stage,
 		Failed: st.Failed, Total: decided, At: at,
-		Reason: fmt.Sprintf("stage %d: %d of %d updates failed (%.1f%%), over the %g%% threshold",
-			stage+1, st.Failed, decided, st.FailureRate()*100, r.HaltOnFailure*100)}
+		Reason: fmt.Sprintf("%s: %d of %d updates failed (%.1f%%), over the %g%% threshold",
+			stageName(stage), st.Failed, decided, st.FailureRate()*100, r.HaltOnFailure*100)}
 	t.setHalt(h.Platform, h.Version, &h)
 	t.log.Error("release halted", "release", r.ID(), "reason", h.Reason)
+}
+
+// stageName names a stage index for people.
+func stageName(stage int) string {
+	if stage < 0 {
+		return "all devices (no stages)"
+	}
+	return fmt.Sprintf("stage %d", stage+1)
 }
 
 // setHalt stores (h non-nil) or removes a halt record, in memory at once
@@ -489,12 +541,13 @@ func (t *Tracker) setHalt(platform, version string, h *Halt) {
 		delete(next, key)
 	}
 	t.halts.Store(&next)
-	t.haltMu.Unlock()
+	// Queued under the lock, so that disk sees changes in memory's order.
 	select {
 	case t.haltq <- op:
 	default:
 		t.log.Error("halt queue full: halt not saved", "release", key)
 	}
+	t.haltMu.Unlock()
 }
 
 // Halted implements rollout.Halts: r is halted when a halt for it was
@@ -530,12 +583,7 @@ func (t *Tracker) Resume(platform, version string, now time.Time) error {
 		return fmt.Errorf("%s: %w", key, ErrNotHalted)
 	}
 	t.statsMu.Lock()
-	rs := t.releaseStats(key)
-	rs.since = now
-	clear(rs.result)
-	for _, st := range rs.counts {
-		st.Succeeded, st.Failed = 0, 0
-	}
+	t.releaseStats(key).reset(now, h.Fingerprint)
 	t.statsMu.Unlock()
 	t.setHalt(platform, version, &Halt{Platform: platform, Version: version, Fingerprint: h.Fingerprint,
 		Stage: resumedStage, Reason: "resumed by an operator", At: now})
@@ -638,8 +686,11 @@ func (t *Tracker) releaseStats(id string) *releaseStats {
 	rs, ok := t.stats[id]
 	if !ok {
 		rs = &releaseStats{offered: map[rollout.MAC]int{}, result: map[rollout.MAC]Result{}, counts: map[int]*StageStats{}}
-		if h, ok := (*t.halts.Load())[id]; ok && h.Stage == resumedStage {
-			rs.since = h.At
+		if h, ok := (*t.halts.Load())[id]; ok {
+			rs.fingerprint = h.Fingerprint
+			if h.Stage == resumedStage {
+				rs.since = h.At
+			}
 		}
 		t.stats[id] = rs
 	}
@@ -671,6 +722,16 @@ func (d *devState) copy() Device {
 	}
 	// Outcomes are replaced, never changed in place, so sharing is safe.
 	return c
+}
+
+// maxField bounds the strings a check-in stores from a device's headers.
+const maxField = 64
+
+func clip(s string) string {
+	if len(s) > maxField {
+		return s[:maxField]
+	}
+	return s
 }
 
 // versionKey is a version without build metadata or a leading "v".

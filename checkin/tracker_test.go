@@ -236,6 +236,17 @@ func TestTrackerHaltResumeRestart(t *testing.T) {
 	if len(fx2.tr.Halts()) != 0 {
 		t.Errorf("halts after reconcile: %+v", fx2.tr.Halts())
 	}
+	// The changed release counts afresh: one failure (of min 2) does not
+	// halt it, though the old release's failures were over the threshold.
+	fx2.checkIn(4, "1.0.0", "")
+	fx2.checkIn(4, "1.0.0", "")
+	fx2.checkIn(4, "1.0.0", "")
+	if fx2.tr.Halted(fx2.r11) {
+		t.Error("the changed release was halted by the old release's failures")
+	}
+	if s := fx2.tr.ReleaseStats("lamp@1.1.0"); len(s) != 1 || s[0].Failed != 1 || s[0].Offered != 1 {
+		t.Errorf("counts after the change: %+v, want 1 offered, 1 failed", s)
+	}
 }
 
 func TestTrackerHistoryDedup(t *testing.T) {

@@ -234,7 +234,8 @@ func (l *loader) release(t *table, p *platform, following bool) (r *rollout.Rele
 		}
 		binOK = false
 	default:
-		t.errorf("", "missing required key \"file\" (or github, tag, asset and sha256 for a GitHub release asset)")
+		t.f.add(Problem{Line: t.line(""), Key: t.keyPath("file"),
+			Message: "missing required key (or github, tag, asset and sha256 for a GitHub release asset)"})
 		binOK = false
 	}
 	rulesOK := releaseRules(t, r)

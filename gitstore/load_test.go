@@ -133,7 +133,7 @@ func TestLoadProblems(t *testing.T) {
 			want: []string{
 				`platforms/station.toml:1: chip: unknown chip "esp9000" (known: ` + knownChips() + `)`,
 				`platforms/station.toml:2: description: must be a string, not an integer`,
-				`platforms/station.toml:3: release[0]: missing required key "version"`,
+				`platforms/station.toml:3: release[0].version: missing required key`,
 			},
 		},
 		{

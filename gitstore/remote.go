@@ -47,15 +47,22 @@ type Remote struct {
 // String returns the URL without any password in it.
 func (r Remote) String() string { return RedactURL(r.URL) }
 
-// RedactURL returns u with the password of its user info, if any, replaced
-// by "xxxxx", for logs and status pages.
+// RedactURL returns u with the secrets of its user info replaced by
+// "xxxxx", for logs and status pages: the password, and a user name that
+// may be a token (https://<token>@github.com/... works with GitHub).
 func RedactURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil || p.User == nil {
 		return u
 	}
+	name := p.User.Username()
+	if p.Scheme != "ssh" && name != "git" {
+		name = "xxxxx"
+	}
 	if _, has := p.User.Password(); has {
-		p.User = url.UserPassword(p.User.Username(), "xxxxx")
+		p.User = url.UserPassword(name, "xxxxx")
+	} else {
+		p.User = url.User(name)
 	}
 	return p.String()
 }

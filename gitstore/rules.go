@@ -120,7 +120,7 @@ func stages(t *table) []rollout.Stage {
 			}
 			s.Percent = p
 		} else {
-			st.errorf("", "missing required key \"percent\"")
+			st.missing("percent")
 		}
 		if a, ok := st.str("after", false); ok {
 			d, err := parseDuration(a)

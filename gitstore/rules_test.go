@@ -180,7 +180,7 @@ yanked = "yes"
 				`platforms/station.toml:7: release[0].from: ">=banana" is not a version constraint (e.g. ">=1.2.0, <2.0.0"): improper constraint: ">=banana"`,
 				`platforms/station.toml:8: release[0].stages[1].percent: stages must raise the percentage: 20% follows 50%`,
 				`platforms/station.toml:8: release[0].stages[2].after: stages must start one after the other: 1h0m0s is not after 1h0m0s`,
-				`platforms/station.toml:8: release[0].stages[3]: missing required key "percent"`,
+				`platforms/station.toml:8: release[0].stages[3].percent: missing required key`,
 				`platforms/station.toml:8: release[0].stages[3].percnt: unknown key (allowed here: percent, after)`,
 				`platforms/station.toml:9: release[0].halt_on_failure: "five" is not a percentage (write e.g. "5%")`,
 				`platforms/station.toml:10: release[0].halt_min_devices: must be a positive integer`,
@@ -233,7 +233,7 @@ channel = "edge"
 			want: []string{
 				`devices/office.toml:3: group[0].pin: device AA:BB:CC:DD:EE:01 (in devices/office.toml:11) is pinned to 9.9.9 by this group, but platform lamp has no release 9.9.9`,
 				`devices/office.toml:6: group[1].name: group "frozen" is already defined at devices/office.toml:2`,
-				`devices/office.toml:8: group[2]: missing required key "name"`,
+				`devices/office.toml:8: group[2].name: missing required key`,
 				`devices/office.toml:9: group[2].pin: "1.0" is not a semantic version`,
 				`devices/office.toml:20: device[1].channel: unknown channel "edge" (use stable, beta, alpha)`,
 			},

@@ -144,7 +144,7 @@ func (t *table) str(k string, required bool) (s string, ok bool) {
 	v, present := t.use(k)
 	if !present {
 		if required {
-			t.errorf("", "missing required key %q", k)
+			t.missing(k)
 		}
 		return "", false
 	}
@@ -154,6 +154,12 @@ func (t *table) str(k string, required bool) (s string, ok bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// missing reports a required key that is not there: at the table's line
+// (its header), naming the key's path.
+func (t *table) missing(k string) {
+	t.f.add(Problem{Line: t.line(""), Key: t.keyPath(k), Message: "missing required key"})
 }
 
 // boolean returns the boolean at k, or def when k is not set.

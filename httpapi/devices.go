@@ -297,7 +297,11 @@ func (a *API) apiResume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	platform := strings.ToLower(vars["platform"])
-	if err := a.tracker.Resume(platform, v.String(), a.now()); err != nil {
+	version := v.String()
+	if i := strings.IndexByte(version, '+'); i >= 0 {
+		version = version[:i] // halts name releases without build metadata
+	}
+	if err := a.tracker.Resume(platform, version, a.now()); err != nil {
 		status := http.StatusInternalServerError
 		if errors.Is(err, checkin.ErrNotHalted) {
 			status = http.StatusConflict
@@ -305,8 +309,8 @@ func (a *API) apiResume(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, errorDoc(err.Error()))
 		return
 	}
-	a.log.Warn("release resumed", "release", platform+"@"+v.String(), "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, map[string]string{"status": "resumed", "release": platform + "@" + v.String()})
+	a.log.Warn("release resumed", "release", platform+"@"+version, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, map[string]string{"status": "resumed", "release": platform + "@" + version})
 }
 
 func errorDoc(msg string) map[string]string { return map[string]string{"error": msg} }

@@ -46,7 +46,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 	}
 	dec := rollout.Decide(snap.Fleet, rollout.Request{
 		MAC: mac, Platform: dr.dev, Version: dr.version,
-		SketchMD5: dr.md5, FreeSpace: max(dr.free, 0), ChipSize: max(dr.chip, 0),
+		SketchMD5: dr.md5, FreeSpace: freeSpace(dr.free), ChipSize: max(dr.chip, 0),
 		Now: start,
 	}, a.halts)
 	status, offered := 0, ""
@@ -86,7 +86,9 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusBadRequest
 		a.refuse(w, r, dr, &dec, status, dec.Reason(), start)
 	}
-	if a.tracker != nil && r.Method == http.MethodGet {
+	// Only whitelisted devices are recorded: anyone can send any MAC, and
+	// refused requests are in the log.
+	if a.tracker != nil && r.Method == http.MethodGet && dec.Device != nil {
 		platform := dr.dev
 		if dec.Platform != nil {
 			platform = dec.Platform.Name
@@ -97,6 +99,19 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 			Status: status, Decision: dec.Outcome.String(), Offered: offered,
 		}, dec)
 	}
+}
+
+// freeSpace maps the device's free-space header to rollout's convention,
+// where 0 means "not sent": a device that reports 0 bytes free really has
+// no room, so it must not be offered an image it would fail to take.
+func freeSpace(n int64) int64 {
+	switch {
+	case n < 0:
+		return 0
+	case n == 0:
+		return 1
+	}
+	return n
 }
 
 // serveImage sends rel's binary from the artifact cache with the headers

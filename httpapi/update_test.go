@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/md5"
+	"fmt"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/otagit/otagit/checkin"
 	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/rollout"
@@ -328,4 +331,39 @@ func rawHeader(h http.Header, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestUpdateRecordsWhitelistedOnly: refused devices are not recorded
+// (anyone can send any MAC), whitelisted ones are, and a device with no
+// free space is not offered an image.
+func TestUpdateRecordsWhitelistedOnly(t *testing.T) {
+	fleet := testFleet(t, t.TempDir(), 4096)
+	tr, err := checkin.NewTracker(context.Background(), checkin.TrackerOptions{Store: checkin.NewMemory(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mux.NewRouter()
+	New(Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Fleet: fleet}}, Tracker: tr,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Register(r)
+	get := func(h http.Header) int {
+		req := httptest.NewRequest("GET", "/update", nil)
+		req.Header = h
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for i := range 50 {
+		if got := get(esp8266Headers(fmt.Sprintf("02:00:00:00:00:%02X", i), "1.0.0")); got != 403 {
+			t.Fatalf("unknown device: %d", got)
+		}
+	}
+	noRoom := esp8266Headers("18:FE:34:00:00:01", "1.0.0")
+	noRoom.Set("x-ESP8266-free-space", "0")
+	if got := get(noRoom); got != 304 {
+		t.Errorf("device with 0 bytes free: got %d, want 304", got)
+	}
+	if got := len(tr.Devices(checkin.Filter{})); got != 1 {
+		t.Errorf("recorded devices: got %d, want 1 (the whitelisted one)", got)
+	}
 }
