@@ -90,8 +90,8 @@ func TestRemoteAuth(t *testing.T) {
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://user:s3cret@github.com/acme/fleet.git": "https://xxxxx:xxxxx@github.com/acme/fleet.git",
-		"https://ghp_t0ken@github.com/acme/fleet.git":    "https://xxxxx@github.com/acme/fleet.git",
-		"ssh://git@github.com/acme/fleet.git":            "ssh://git@github.com/acme/fleet.git",
+		"https://ghp_t0ken@github.com/acme/fleet.git":   "https://xxxxx@github.com/acme/fleet.git",
+		"ssh://git@github.com/acme/fleet.git":           "ssh://git@github.com/acme/fleet.git",
 		"https://github.com/acme/fleet.git":             "https://github.com/acme/fleet.git",
 		"git@github.com:acme/fleet.git":                 "git@github.com:acme/fleet.git",
 	} {

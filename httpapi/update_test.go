@@ -3,9 +3,9 @@ package httpapi
 import (
 	"context"
 	"crypto/md5"
-	"fmt"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
