@@ -131,6 +131,9 @@ func (h *Handler) pullRequest(w http.ResponseWriter, log *slog.Logger, body []by
 	case !pullRequestActions[action]:
 		log.Info("pull request ignored: action not handled")
 		writeText(w, http.StatusOK, "ignored: pull_request action "+action+" is not handled")
+	case !h.configRepo(pr.Repo):
+		log.Info("pull request ignored: not the config repository")
+		writeText(w, http.StatusOK, "ignored: not the config repository")
 	case h.cfg.PullRequests == nil:
 		log.Info("pull request ignored: review is off")
 		writeText(w, http.StatusOK, "ignored: pull request review is off (no GitHub token)")

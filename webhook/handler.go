@@ -26,6 +26,11 @@ type Config struct {
 	Secret []byte
 	// Branch is the served branch; pushes to other branches are ignored.
 	Branch string
+	// Repo is the config repository, "owner/name"; pushes and pull
+	// requests of other repositories are ignored (the same webhook may be
+	// set on firmware repositories for their release events). "" accepts
+	// every repository.
+	Repo string
 	// Syncer is triggered by pushes to Branch and by release events.
 	Syncer Syncer
 	// PullRequests receives pull requests opened against Branch, or
@@ -92,13 +97,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusOK, "pong")
 	case "push":
 		var p struct {
-			Ref     string `json:"ref"`
-			After   string `json:"after"`
-			Deleted bool   `json:"deleted"`
+			Ref        string `json:"ref"`
+			After      string `json:"after"`
+			Deleted    bool   `json:"deleted"`
+			Repository struct {
+				FullName string `json:"full_name"`
+			} `json:"repository"`
 		}
 		if err := json.Unmarshal(body, &p); err != nil {
 			log.Warn("bad push payload", "err", err)
 			http.Error(w, "bad push payload: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if !h.configRepo(p.Repository.FullName) {
+			log.Info("push ignored: not the config repository", "repo", p.Repository.FullName)
+			writeText(w, http.StatusOK, "ignored: not the config repository")
 			return
 		}
 		branch, isBranch := strings.CutPrefix(p.Ref, "refs/heads/")
@@ -118,6 +131,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Info("event ignored")
 		writeText(w, http.StatusOK, "ignored: event "+event+" is not handled")
 	}
+}
+
+// configRepo reports whether repo ("owner/name") is the config
+// repository, or any repository is accepted.
+func (h *Handler) configRepo(repo string) bool {
+	return h.cfg.Repo == "" || strings.EqualFold(repo, h.cfg.Repo)
 }
 
 func writeText(w http.ResponseWriter, status int, msg string) {

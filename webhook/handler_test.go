@@ -482,3 +482,46 @@ func TestHandlerConcurrent(t *testing.T) {
 		t.Errorf("Trigger calls: got %d, want %d", got, n/2)
 	}
 }
+
+// TestHandlerConfigRepo: with Repo set, pushes and pull requests of other
+// repositories are ignored; release events of any repository sync.
+func TestHandlerConfigRepo(t *testing.T) {
+	secret := []byte("s3cret")
+	sync := &repoSyncer{}
+	prs := &repoQueue{}
+	h := New(Config{Secret: secret, Repo: "acme/fleet-config", Syncer: sync, PullRequests: prs,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	send := func(event, body string) int {
+		req := httptest.NewRequest("POST", "/webhook/github", strings.NewReader(body))
+		req.Header.Set("X-GitHub-Event", event)
+		req.Header.Set("X-Hub-Signature-256", Sign(secret, []byte(body)))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	tests := []struct {
+		event, body string
+		status      int
+		syncs, prs  int
+	}{
+		{"push", `{"ref":"refs/heads/main","repository":{"full_name":"acme/fleet-config"}}`, 202, 1, 0},
+		{"push", `{"ref":"refs/heads/main","repository":{"full_name":"ACME/Fleet-Config"}}`, 202, 2, 0},
+		{"push", `{"ref":"refs/heads/main","repository":{"full_name":"acme/lamp-firmware"}}`, 200, 2, 0},
+		{"release", `{"action":"published","release":{"tag_name":"v1.0.0"},"repository":{"full_name":"acme/lamp-firmware"}}`, 202, 3, 0},
+		{"pull_request", `{"action":"opened","number":3,"pull_request":{"number":3,"base":{"ref":"main","sha":"` + strings.Repeat("a", 40) + `"},"head":{"ref":"x","sha":"` + strings.Repeat("b", 40) + `"}},"repository":{"full_name":"acme/lamp-firmware"}}`, 200, 3, 0},
+		{"pull_request", `{"action":"opened","number":3,"pull_request":{"number":3,"base":{"ref":"main","sha":"` + strings.Repeat("a", 40) + `"},"head":{"ref":"x","sha":"` + strings.Repeat("b", 40) + `"}},"repository":{"full_name":"acme/fleet-config"}}`, 202, 3, 1},
+	}
+	for i, tt := range tests {
+		if got := send(tt.event, tt.body); got != tt.status || sync.n != tt.syncs || prs.n != tt.prs {
+			t.Errorf("%d %s: got status %d, %d syncs, %d reviews; want %d, %d, %d", i, tt.event, got, sync.n, prs.n, tt.status, tt.syncs, tt.prs)
+		}
+	}
+}
+
+type repoSyncer struct{ n int }
+
+func (s *repoSyncer) Trigger(string) { s.n++ }
+
+type repoQueue struct{ n int }
+
+func (q *repoQueue) Enqueue(PullRequest) { q.n++ }

@@ -20,9 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otagit/otagit/checkin"
 	repotemplate "github.com/otagit/otagit/firmware-repo-template"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/internal/testrepo"
+	"github.com/otagit/otagit/rollout"
 	"github.com/otagit/otagit/webhook"
 )
 
@@ -320,3 +322,39 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestCheckInsSurviveShutdown: every check-in answered before a clean
+// shutdown is in DATA/checkins.db afterwards.
+func TestCheckInsSurviveShutdown(t *testing.T) {
+	repo := testrepo.New(t)
+	repo.WriteFS(repotemplate.FS())
+	first := repo.CommitPush("starter config")
+	data := t.TempDir()
+	ts := startServer(t, repo.Bare, slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *serverConfig) { c.Store.DataDir = data })
+	waitUntil(t, "first commit", func() bool { return ts.status(t).Commit == first })
+	macs := []string{"18:FE:34:A1:00:01", "18:FE:34:A1:00:02"}
+	versions := []string{"0.9.0", "1.0.0", "1.1.0"}
+	for _, v := range versions {
+		for _, m := range macs {
+			ts.deviceGet(t, "/update", esp8266(m, v))
+		}
+	}
+	ts.stop()
+
+	db, err := checkin.OpenBolt(filepath.Join(data, "checkins.db"), checkin.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, m := range macs {
+		mac, _ := rollout.ParseMAC(m)
+		hist, err := db.History(context.Background(), mac, 0)
+		if err != nil || len(hist) != len(versions) {
+			t.Errorf("%s: %d check-ins saved (%v), want %d", m, len(hist), err, len(versions))
+		}
+	}
+	devs, _ := db.LoadDevices(context.Background())
+	if len(devs) != len(macs) {
+		t.Errorf("device summaries saved: %d, want %d", len(devs), len(macs))
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -49,6 +50,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ghTokenFile = fs.String("github-token-file", "", "file holding a GitHub token for release assets and pull request reviews (or set $"+envGitHubToken+")")
 		ghAPI       = fs.String("github-api-url", "", "GitHub API base URL, for GitHub Enterprise: https://HOST/api/v3/ (default api.github.com)")
 		publicURL   = fs.String("public-url", "", "this server's public URL, linked from pull request statuses")
+		ghRepo      = fs.String("github-repo", "", "the config repository as owner/name, whose pushes and pull requests webhooks act on (default: from --repo)")
 		checkins    = fs.Bool("checkins", true, "record device check-ins in DATA/checkins.db (outcomes, auto-halt, /api/devices)")
 		failAfter   = fs.Int("failure-after", 3, "check-ins with the old version after an offer that count as a failed update")
 		adminFile   = fs.String("admin-token-file", "", "file holding the token for operator calls such as resuming a halted release (or set $"+envAdminToken+")")
@@ -99,6 +101,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		FailAfter:     *failAfter,
 		GitHubAPI:     apiBase(*ghAPI),
 		PublicURL:     *publicURL,
+		GitHubRepo:    *ghRepo,
 		Logger:        log,
 	})
 }
@@ -116,6 +119,9 @@ type serverConfig struct {
 	GitHubAPI string
 	// PublicURL is linked from pull request statuses; optional.
 	PublicURL string
+	// GitHubRepo is the config repository's owner/name; "" derives it
+	// from the remote URL (and accepts every repository for a local path).
+	GitHubRepo string
 	// AdminToken authorizes operator calls; empty disables them.
 	AdminToken string
 	// CheckIns turns on recording device check-ins (DATA/checkins.db).
@@ -188,13 +194,23 @@ func serve(ctx context.Context, cfg serverConfig) error {
 		apiCfg.Tracker = tracker
 	}
 	httpapi.New(apiCfg).Register(router)
-	hookCfg := webhook.Config{Secret: cfg.WebhookSecret, Branch: cfg.Store.Remote.Branch, Syncer: store, Logger: log}
+	if cfg.GitHubRepo == "" {
+		cfg.GitHubRepo = repoOf(cfg.Store.Remote.URL)
+	}
+	hookCfg := webhook.Config{Secret: cfg.WebhookSecret, Branch: cfg.Store.Remote.Branch, Repo: cfg.GitHubRepo, Syncer: store, Logger: log}
 	if reviewer != nil {
 		hookCfg.PullRequests = reviewer
 	}
 	router.Handle("/webhook/github", webhook.New(hookCfg)).Methods(http.MethodPost)
+	// inflight counts running handlers, so that shutdown can wait for the
+	// last check-in of a download cut short before stopping the recorder.
+	var inflight atomic.Int64
 	srv := &http.Server{
-		Handler:           router,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inflight.Add(1)
+			defer inflight.Add(-1)
+			router.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -257,8 +273,15 @@ func serve(ctx context.Context, cfg serverConfig) error {
 	shCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Warn("http shutdown", "err", err)
+		// Downloads still running after the grace period are cut off;
+		// their handlers then finish quickly and record their check-ins.
+		log.Warn("http shutdown: closing the connections left", "err", err)
+		srv.Close()
+		for deadline := time.Now().Add(5 * time.Second); inflight.Load() > 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
+	// Only now: every answered request's check-in has been handed over.
 	stopStore()
 	wg.Wait()
 	return runErr
