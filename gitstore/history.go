@@ -186,7 +186,8 @@ func (h *History) keysAt(c *object.Commit) (map[string]bool, error) {
 			continue
 		}
 		f, err := dir.TreeEntryFile(&e)
-		if err != nil {
+		if err != nil || f.Size > maxTOMLSize {
+			// Too big to be a config the loader accepts: do not read it.
 			keys[name+"@*"] = true
 			continue
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -23,11 +25,18 @@ type Review struct {
 	HeadProblems Problems
 }
 
+// reviewTimeout bounds a review, which holds the goroutine that also
+// syncs: a push must not wait long behind a pull request.
+const reviewTimeout = 2 * time.Minute
+
 // LoadForReview loads the base and head commits of pull request number
 // (GitHub's refs/pull/<number>/head), fetching what the local clone lacks.
 // It runs in the store's goroutine, which owns the repository, between
-// syncs; it returns when done or when ctx is.
-func (s *Store) LoadForReview(ctx context.Context, baseSHA, headSHA string, number int) (*Review, error) {
+// syncs; it returns when done or when ctx is. Binaries of the pull request
+// are examined but not added to the artifact cache, and a pull request
+// from a fork (fork true) makes no GitHub downloads: its GitHub releases
+// are reported as not checked.
+func (s *Store) LoadForReview(ctx context.Context, baseSHA, headSHA string, number int, fork bool) (*Review, error) {
 	if !plumbing.IsHash(baseSHA) || !plumbing.IsHash(headSHA) || number <= 0 {
 		return nil, fmt.Errorf("review: bad pull request #%d %q..%q", number, baseSHA, headSHA)
 	}
@@ -35,9 +44,11 @@ func (s *Store) LoadForReview(ctx context.Context, baseSHA, headSHA string, numb
 		r   *Review
 		err error
 	}
+	ctx, cancel := context.WithTimeout(ctx, reviewTimeout)
+	defer cancel()
 	done := make(chan result, 1)
 	job := func() {
-		r, err := s.loadForReview(ctx, plumbing.NewHash(baseSHA), plumbing.NewHash(headSHA), number)
+		r, err := s.loadForReview(ctx, plumbing.NewHash(baseSHA), plumbing.NewHash(headSHA), number, fork)
 		done <- result{r, err}
 	}
 	select {
@@ -53,7 +64,7 @@ func (s *Store) LoadForReview(ctx context.Context, baseSHA, headSHA string, numb
 	}
 }
 
-func (s *Store) loadForReview(ctx context.Context, base, head plumbing.Hash, number int) (*Review, error) {
+func (s *Store) loadForReview(ctx context.Context, base, head plumbing.Hash, number int, fork bool) (*Review, error) {
 	if s.repo == nil {
 		return nil, ErrNotRunning
 	}
@@ -81,6 +92,10 @@ func (s *Store) loadForReview(ctx context.Context, base, head plumbing.Hash, num
 		}
 	}
 	opts := s.loadOptions(ctx)
+	opts.Inspector = &MemoInspector{In: peekInspector{s.cache}}
+	if fork {
+		opts.GitHub = nil
+	}
 	b, _, err := LoadCommit(s.repo, base, opts, s.hist)
 	if err != nil {
 		return nil, err
@@ -90,6 +105,21 @@ func (s *Store) loadForReview(ctx context.Context, base, head plumbing.Hash, num
 		return nil, err
 	}
 	return &Review{Base: b, Head: h, HeadProblems: probs}, nil
+}
+
+// peekInspector uses what the cache knows and reads the rest without
+// storing it: a pull request must not fill the server's disk.
+type peekInspector struct{ c *Cache }
+
+func (p peekInspector) Inspect(fsys fs.FS, name string) (Blob, error) {
+	if st, err := fs.Stat(fsys, name); err == nil {
+		if h, ok := st.Sys().(plumbing.Hash); ok {
+			if b, ok := p.c.lookup("git:"+h.String(), st.Size()); ok {
+				return b, nil
+			}
+		}
+	}
+	return ReadInspector{}.Inspect(fsys, name)
 }
 
 func (s *Store) hasCommit(h plumbing.Hash) bool {

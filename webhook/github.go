@@ -78,6 +78,8 @@ type Client struct {
 	// commentMu serialises UpsertComment, so that two concurrent calls for
 	// the same pull request cannot both find no comment and both create one.
 	commentMu sync.Mutex
+	// selfLogin caches the token's user login; guarded by commentMu.
+	selfLogin *string
 }
 
 var _ gitstore.ReleaseSource = (*Client)(nil)
@@ -302,9 +304,25 @@ func (c *Client) UpsertComment(ctx context.Context, repo string, pr int, marker,
 	return id, err
 }
 
+// self returns the login of the token's user, "" when GitHub does not say
+// (GitHub App installation tokens cannot read /user).
+func (c *Client) self(ctx context.Context) string {
+	if c.selfLogin == nil {
+		login := ""
+		if u, _, err := c.api.Users.Get(ctx, ""); err == nil {
+			login = u.GetLogin()
+		}
+		c.selfLogin = &login
+	}
+	return *c.selfLogin
+}
+
 // findComment returns the id of the oldest comment on pr containing
-// marker, or 0.
+// marker that this client's user wrote (or, when that user is unknown, a
+// bot), or 0: a comment someone else wrote with the marker in it must not
+// capture the plan.
 func (c *Client) findComment(ctx context.Context, owner, name string, pr int, marker string) (int64, error) {
+	me := c.self(ctx)
 	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
 	for range maxPages {
 		comments, resp, err := c.api.Issues.ListComments(ctx, owner, name, pr, opts)
@@ -312,7 +330,11 @@ func (c *Client) findComment(ctx context.Context, owner, name string, pr int, ma
 			return 0, err
 		}
 		for _, cm := range comments {
-			if strings.Contains(cm.GetBody(), marker) {
+			mine := cm.GetUser().GetLogin() == me
+			if me == "" {
+				mine = cm.GetUser().GetType() == "Bot"
+			}
+			if mine && strings.Contains(cm.GetBody(), marker) {
 				return cm.GetID(), nil
 			}
 		}

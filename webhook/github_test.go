@@ -686,3 +686,27 @@ func TestClientUpsertComment(t *testing.T) {
 		}
 	})
 }
+
+// TestUpsertCommentIgnoresOthersMarkers: a comment someone else wrote with
+// the marker in it is neither edited nor allowed to stop the plan.
+func TestUpsertCommentIgnoresOthersMarkers(t *testing.T) {
+	gh := fakegithub.New(t)
+	c := newTestClient(t, gh)
+	ctx := context.Background()
+	theirs := gh.AddComment(testRepo, 9, "<!-- otagit-plan --> totally the plan")
+	id, err := c.UpsertComment(ctx, testRepo, 9, "<!-- otagit-plan -->", "plan one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id == theirs {
+		t.Fatal("edited someone else's comment")
+	}
+	id2, err := c.UpsertComment(ctx, testRepo, 9, "<!-- otagit-plan -->", "plan two")
+	if err != nil || id2 != id {
+		t.Fatalf("second upsert: id %d (%v), want %d", id2, err, id)
+	}
+	cs := gh.Comments(testRepo, 9)
+	if len(cs) != 2 || cs[0].Body != "<!-- otagit-plan --> totally the plan" || !strings.Contains(cs[1].Body, "plan two") {
+		t.Errorf("comments: %+v", cs)
+	}
+}

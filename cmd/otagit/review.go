@@ -19,7 +19,8 @@ import (
 // so the plan says what each device's next request would get.
 func reviewPlanner(store *gitstore.Store, tracker *checkin.Tracker) webhook.Planner {
 	return webhook.PlannerFunc(func(ctx context.Context, pr webhook.PullRequest) (webhook.Plan, error) {
-		rv, err := store.LoadForReview(ctx, pr.BaseSHA, pr.HeadSHA, pr.Number)
+		fork := pr.HeadRepo != "" && !strings.EqualFold(pr.HeadRepo, pr.Repo)
+		rv, err := store.LoadForReview(ctx, pr.BaseSHA, pr.HeadSHA, pr.Number, fork)
 		if err != nil {
 			return webhook.Plan{}, err
 		}

@@ -28,11 +28,16 @@ type Comment struct {
 	Body string
 }
 
-// comment is a stored Comment with its times.
+// comment is a stored Comment with its author and times.
 type comment struct {
 	Comment
+	author               userJSON
 	createdAt, updatedAt time.Time
 }
+
+// person is the author of comments added with AddComment: a pull request's
+// author or reviewer, not the token's user.
+var person = userJSON{Login: "octocat", ID: 583231, Type: "User"}
 
 // Statuses returns the statuses created for sha in repo, oldest first.
 func (s *Server) Statuses(repo, sha string) []Status {
@@ -58,7 +63,9 @@ func (s *Server) Comments(repo string, pr int) []Comment {
 func (s *Server) AddComment(repo string, pr int, body string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.addComment(repo, pr, body).ID
+	c := s.addComment(repo, pr, body)
+	c.author = person
+	return c.ID
 }
 
 // DeleteComment deletes the comment with id from repo, as a person
@@ -75,7 +82,7 @@ func (s *Server) DeleteComment(repo string, id int64) {
 // addComment stores a new comment. s.mu must be held.
 func (s *Server) addComment(repo string, pr int, body string) *comment {
 	t := s.now()
-	c := &comment{Comment: Comment{ID: s.id(), Body: body}, createdAt: t, updatedAt: t}
+	c := &comment{Comment: Comment{ID: s.id(), Body: body}, author: bot, createdAt: t, updatedAt: t}
 	rs := s.repo(repo)
 	rs.comments[pr] = append(rs.comments[pr], c)
 	return c
@@ -164,7 +171,7 @@ func (s *Server) commentJSON(repo string, pr int, c *comment) commentJSON {
 		URL:       s.URL + "repos/" + repo + "/issues/comments/" + strconv.FormatInt(c.ID, 10),
 		HTMLURL:   "https://github.com/" + repo + "/pull/" + strconv.Itoa(pr) + "#issuecomment-" + strconv.FormatInt(c.ID, 10),
 		Body:      c.Body,
-		User:      bot,
+		User:      c.author,
 		CreatedAt: stamp(c.createdAt),
 		UpdatedAt: stamp(c.updatedAt),
 	}
