@@ -487,8 +487,8 @@ func TestHandlerConcurrent(t *testing.T) {
 // repositories are ignored; release events of any repository sync.
 func TestHandlerConfigRepo(t *testing.T) {
 	secret := []byte("s3cret")
-	sync := &repoSyncer{}
-	prs := &repoQueue{}
+	sync := &fakeSyncer{}
+	prs := &fakeQueue{}
 	h := New(Config{Secret: secret, Repo: "acme/fleet-config", Syncer: sync, PullRequests: prs,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	send := func(event, body string) int {
@@ -512,16 +512,9 @@ func TestHandlerConfigRepo(t *testing.T) {
 		{"pull_request", `{"action":"opened","number":3,"pull_request":{"number":3,"base":{"ref":"main","sha":"` + strings.Repeat("a", 40) + `"},"head":{"ref":"x","sha":"` + strings.Repeat("b", 40) + `"}},"repository":{"full_name":"acme/fleet-config"}}`, 202, 3, 1},
 	}
 	for i, tt := range tests {
-		if got := send(tt.event, tt.body); got != tt.status || sync.n != tt.syncs || prs.n != tt.prs {
-			t.Errorf("%d %s: got status %d, %d syncs, %d reviews; want %d, %d, %d", i, tt.event, got, sync.n, prs.n, tt.status, tt.syncs, tt.prs)
+		got := send(tt.event, tt.body)
+		if syncs, reviews := len(sync.calls()), len(prs.queued()); got != tt.status || syncs != tt.syncs || reviews != tt.prs {
+			t.Errorf("%d %s: got status %d, %d syncs, %d reviews; want %d, %d, %d", i, tt.event, got, syncs, reviews, tt.status, tt.syncs, tt.prs)
 		}
 	}
 }
-
-type repoSyncer struct{ n int }
-
-func (s *repoSyncer) Trigger(string) { s.n++ }
-
-type repoQueue struct{ n int }
-
-func (q *repoQueue) Enqueue(PullRequest) { q.n++ }
