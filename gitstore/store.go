@@ -33,6 +33,9 @@ type Options struct {
 	// GitHub reads GitHub releases for configs that take firmware from
 	// them; nil means such releases cannot be served.
 	GitHub ReleaseSource
+	// OnPublish, if set, is called (from the goroutine running Run) after
+	// a snapshot is published.
+	OnPublish func(*Snapshot)
 }
 
 // Status is what the Store reports about its syncing, for /api/status and
@@ -331,6 +334,9 @@ func (s *Store) failed(err error) {
 func (s *Store) publish(snap *Snapshot) {
 	snap.PublishedAt = time.Now()
 	s.cur.Store(snap)
+	if s.opts.OnPublish != nil {
+		defer s.opts.OnPublish(snap)
+	}
 	if err := s.writeState(state{Commit: snap.Commit}); err != nil {
 		s.log.Warn("cannot write state file; a restart will wait for the remote", "err", err)
 	}
