@@ -55,6 +55,16 @@ func (l *loader) devices(platforms map[string]*platform) ([]*rollout.Device, []*
 	var entries []deviceEntry
 	groupDefs := map[string]groupEntry{}
 	for _, file := range files {
+		if des, ges, ok := l.fastWhitelist(file, platforms, seen, groupDefs); ok {
+			for _, g := range ges {
+				groupDefs[g.g.Name] = g
+			}
+			for _, e := range des {
+				seen[e.d.MAC] = e.t
+				entries = append(entries, e)
+			}
+			continue
+		}
 		t := parseTOML(l.fsys, file, &l.probs)
 		if t == nil {
 			continue

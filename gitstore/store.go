@@ -33,9 +33,6 @@ type Options struct {
 	// GitHub reads GitHub releases for configs that take firmware from
 	// them; nil means such releases cannot be served.
 	GitHub ReleaseSource
-	// OnPublish, if set, is called (from the goroutine running Run) after
-	// a snapshot is published.
-	OnPublish func(*Snapshot)
 }
 
 // Status is what the Store reports about its syncing, for /api/status and
@@ -148,6 +145,11 @@ func (s *Store) Current() *Snapshot { return s.cur.Load() }
 // Status returns the current sync status. It never blocks.
 func (s *Store) Status() Status { return *s.status.Load() }
 
+// loadCommit is LoadCommit on the store's repository and history.
+func (s *Store) loadCommit(ctx context.Context, h plumbing.Hash, opts LoadOptions) (*Snapshot, Problems, error) {
+	return LoadCommit(s.repo, h, opts, s.hist)
+}
+
 // loadOptions are the options every commit is loaded with.
 func (s *Store) loadOptions(ctx context.Context) LoadOptions {
 	o := LoadOptions{Inspector: s.cache, Ctx: ctx}
@@ -233,7 +235,7 @@ func (s *Store) restore() {
 	// used until the first sync reads GitHub again.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	snap, probs, err := LoadCommit(s.repo, plumbing.NewHash(st.Commit), s.loadOptions(ctx), s.hist)
+	snap, probs, err := s.loadCommit(ctx, plumbing.NewHash(st.Commit), s.loadOptions(ctx))
 	switch {
 	case err != nil:
 		s.log.Warn("cannot restore last good commit", "commit", short(st.Commit), "err", err)
@@ -270,7 +272,7 @@ func (s *Store) sync(ctx context.Context) error {
 	case st.RejectedCommit == head.String() && !s.rejectedGitHub:
 		// Already checked and reported; nothing changed.
 	default:
-		snap, probs, err := LoadCommit(s.repo, head, s.loadOptions(ctx), s.hist)
+		snap, probs, err := s.loadCommit(ctx, head, s.loadOptions(ctx))
 		if err != nil {
 			s.failed(err)
 			return err
@@ -334,9 +336,6 @@ func (s *Store) failed(err error) {
 func (s *Store) publish(snap *Snapshot) {
 	snap.PublishedAt = time.Now()
 	s.cur.Store(snap)
-	if s.opts.OnPublish != nil {
-		defer s.opts.OnPublish(snap)
-	}
 	if err := s.writeState(state{Commit: snap.Commit}); err != nil {
 		s.log.Warn("cannot write state file; a restart will wait for the remote", "err", err)
 	}

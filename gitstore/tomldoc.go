@@ -43,11 +43,7 @@ func parseTOML(fsys fs.FS, name string, probs *Problems) *table {
 		f.add(Problem{Message: err.Error()})
 		return nil
 	}
-	m, ok := parseParallel(src, "device")
-	if ok {
-		f.src = src
-		return &table{f: f, m: m}
-	}
+	var m map[string]any
 	if _, err := toml.Decode(string(src), &m); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {

@@ -1,65 +1,11 @@
 package gitstore
 
-import (
-	"bytes"
-	"runtime"
-	"sync"
+import "bytes"
 
-	"github.com/BurntSushi/toml"
-)
-
-// splitMin is the size from which a TOML file is parsed in parts: a
-// whitelist of 100,000 devices is about 8 MB, and parsing it is the bulk of
-// loading such a fleet.
+// splitMin is the size from which a whitelist is read in parts (see
+// fastWhitelist): one of 100,000 devices is about 8 MB, and parsing it is
+// the bulk of loading such a fleet.
 const splitMin = 1 << 20
-
-// parseParallel parses src into a map as toml.Decode would, in parts on
-// several cores, when src is large and can be split safely at top-level
-// [[header]] lines of the array of tables named header. It returns false
-// when it did not (small file, unsafe to split, or a part did not parse):
-// the caller then parses the whole file, which also gives syntax errors
-// their exact positions.
-func parseParallel(src []byte, header string) (map[string]any, bool) {
-	n := runtime.GOMAXPROCS(0)
-	if len(src) < splitMin || n < 2 {
-		return nil, false
-	}
-	parts := splitAtHeaders(src, "[["+header+"]]", n)
-	if len(parts) < 2 {
-		return nil, false
-	}
-	maps := make([]map[string]any, len(parts))
-	errs := make([]error, len(parts))
-	var wg sync.WaitGroup
-	for i, p := range parts {
-		wg.Go(func() {
-			_, errs[i] = toml.Decode(string(p), &maps[i])
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, false
-		}
-	}
-	out := maps[0]
-	for _, m := range maps[1:] {
-		for k, v := range m {
-			old, exists := out[k]
-			if !exists {
-				out[k] = v
-				continue
-			}
-			a, ok1 := old.([]map[string]any)
-			b, ok2 := v.([]map[string]any)
-			if !ok1 || !ok2 {
-				return nil, false // a key in two parts that is not an array of tables
-			}
-			out[k] = append(a, b...)
-		}
-	}
-	return out, true
-}
 
 // splitAtHeaders cuts src into at most n parts of similar size, each after
 // the first starting at a line that is exactly header. Splitting is only

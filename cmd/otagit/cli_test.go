@@ -137,16 +137,3 @@ func TestRepoOf(t *testing.T) {
 		}
 	}
 }
-
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"512MiB": 512 << 20, "2GiB": 2 << 30, "64KiB": 64 << 10, "1000": 1000, "10B": 10} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q): got %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "lots", "-1MiB", "1.5GiB", "0"} {
-		if _, err := parseSize(bad); err == nil {
-			t.Errorf("parseSize(%q): no error", bad)
-		}
-	}
-}

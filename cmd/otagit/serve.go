@@ -54,7 +54,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		checkins    = fs.Bool("checkins", true, "record device check-ins in DATA/checkins.db (outcomes, auto-halt, /api/devices)")
 		failAfter   = fs.Int("failure-after", 3, "check-ins with the old version after an offer that count as a failed update")
 		adminFile   = fs.String("admin-token-file", "", "file holding the token for operator calls such as resuming a halted release (or set $"+envAdminToken+")")
-		memLimit    = fs.String("memory-limit", "auto", "Go soft memory limit: auto (twice the live heap, at least 128MiB), off, or a size such as 512MiB; GOMEMLIMIT wins")
 	)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -64,10 +63,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
-	if err != nil {
-		return err
-	}
-	onPublish, err := memoryPolicy(*memLimit, log)
 	if err != nil {
 		return err
 	}
@@ -97,7 +92,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			Poll:         *poll,
 			FetchTimeout: *fetchTimout,
 			Logger:       log,
-			OnPublish:    onPublish,
 		},
 		Listen:        *listen,
 		WebhookSecret: secret,
