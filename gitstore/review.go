@@ -96,11 +96,11 @@ func (s *Store) loadForReview(ctx context.Context, base, head plumbing.Hash, num
 	if fork {
 		opts.GitHub = nil
 	}
-	b, _, err := s.loadCommit(ctx, base, opts)
+	b, _, err := LoadCommit(s.repo, base, opts, s.hist)
 	if err != nil {
 		return nil, err
 	}
-	h, probs, err := s.loadCommit(ctx, head, opts)
+	h, probs, err := LoadCommit(s.repo, head, opts, s.hist)
 	if err != nil {
 		return nil, err
 	}

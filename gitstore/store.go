@@ -145,11 +145,6 @@ func (s *Store) Current() *Snapshot { return s.cur.Load() }
 // Status returns the current sync status. It never blocks.
 func (s *Store) Status() Status { return *s.status.Load() }
 
-// loadCommit is LoadCommit on the store's repository and history.
-func (s *Store) loadCommit(ctx context.Context, h plumbing.Hash, opts LoadOptions) (*Snapshot, Problems, error) {
-	return LoadCommit(s.repo, h, opts, s.hist)
-}
-
 // loadOptions are the options every commit is loaded with.
 func (s *Store) loadOptions(ctx context.Context) LoadOptions {
 	o := LoadOptions{Inspector: s.cache, Ctx: ctx}
@@ -235,7 +230,7 @@ func (s *Store) restore() {
 	// used until the first sync reads GitHub again.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	snap, probs, err := s.loadCommit(ctx, plumbing.NewHash(st.Commit), s.loadOptions(ctx))
+	snap, probs, err := LoadCommit(s.repo, plumbing.NewHash(st.Commit), s.loadOptions(ctx), s.hist)
 	switch {
 	case err != nil:
 		s.log.Warn("cannot restore last good commit", "commit", short(st.Commit), "err", err)
@@ -272,7 +267,7 @@ func (s *Store) sync(ctx context.Context) error {
 	case st.RejectedCommit == head.String() && !s.rejectedGitHub:
 		// Already checked and reported; nothing changed.
 	default:
-		snap, probs, err := s.loadCommit(ctx, head, s.loadOptions(ctx))
+		snap, probs, err := LoadCommit(s.repo, head, s.loadOptions(ctx), s.hist)
 		if err != nil {
 			s.failed(err)
 			return err
