@@ -365,13 +365,7 @@ func (l *loader) unresolved(p *platform, v *semver.Version) {
 }
 
 // versionKey is a version without build metadata.
-func versionKey(v *semver.Version) string {
-	s := v.String()
-	if i := strings.IndexByte(s, '+'); i >= 0 {
-		s = s[:i]
-	}
-	return s
-}
+func versionKey(v *semver.Version) string { return rollout.VersionKey(v) }
 
 // loadContext returns ctx, or a background context for nil.
 func loadContext(ctx context.Context) context.Context {

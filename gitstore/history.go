@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/Masterminds/semver/v3"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -31,12 +32,8 @@ type Introduction struct {
 
 // releaseKey names a release across commits: platform and version without
 // build metadata, which semver ignores for equality.
-func releaseKey(platform string, v interface{ String() string }) string {
-	s := v.String()
-	if i := strings.IndexByte(s, '+'); i >= 0 {
-		s = s[:i]
-	}
-	return platform + "@" + s
+func releaseKey(platform string, v *semver.Version) string {
+	return platform + "@" + rollout.VersionKey(v)
 }
 
 // History finds release introductions in a repository. It remembers what

@@ -159,6 +159,7 @@ func (a *API) decideNow(f *rollout.Fleet, dev *rollout.Device, sum *checkin.Devi
 	return doc
 }
 
+// statusOf is the HTTP status /update answers an outcome with.
 func statusOf(o rollout.Outcome) int {
 	switch o {
 	case rollout.Update:

@@ -76,14 +76,8 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusNotModified
 		w.WriteHeader(status)
 		a.logRequest(r, dr, &dec, status, "", start)
-	case rollout.NotWhitelisted:
-		status = http.StatusForbidden
-		a.refuse(w, r, dr, &dec, status, dec.Reason(), start)
-	case rollout.UnknownPlatform:
-		status = http.StatusNotFound
-		a.refuse(w, r, dr, &dec, status, dec.Reason(), start)
 	default:
-		status = http.StatusBadRequest
+		status = statusOf(dec.Outcome)
 		a.refuse(w, r, dr, &dec, status, dec.Reason(), start)
 	}
 	// Only whitelisted devices are recorded: anyone can send any MAC, and

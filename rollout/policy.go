@@ -141,11 +141,15 @@ func fmix64(x uint64) uint64 {
 
 // key is the release's version without build metadata, which is what
 // identifies it (semver ignores build metadata in comparisons).
-func (r *Release) key() string {
-	if r.Version.Metadata() == "" {
-		return r.Version.Original()
+func (r *Release) key() string { return VersionKey(r.Version) }
+
+// VersionKey is v without build metadata, which identifies a release:
+// semver ignores build metadata when comparing versions.
+func VersionKey(v *semver.Version) string {
+	if v.Metadata() == "" {
+		return v.Original()
 	}
-	s := r.Version.String()
+	s := v.String()
 	return s[:strings.IndexByte(s, '+')]
 }
 
