@@ -7,7 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/artifact"
+	"github.com/otagit/otagit/config"
 )
 
 // TestBinariesUpToDate fails when the committed binaries differ from what
@@ -29,7 +30,7 @@ func TestBinariesUpToDate(t *testing.T) {
 }
 
 func TestTemplateIsValid(t *testing.T) {
-	fleet, probs := gitstore.Load(FS(), gitstore.ReadInspector{})
+	fleet, probs := config.Load(FS(), artifact.ReadInspector{})
 	if len(probs) != 0 || fleet == nil {
 		t.Fatalf("the starter config has problems: %v", probs)
 	}
@@ -43,7 +44,7 @@ func TestWrite(t *testing.T) {
 	if err := Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	fleet, probs := gitstore.Load(os.DirFS(dir), gitstore.ReadInspector{})
+	fleet, probs := config.Load(os.DirFS(dir), artifact.ReadInspector{})
 	if fleet == nil || len(probs) != 0 {
 		t.Fatalf("written template: %v", probs)
 	}

@@ -6,12 +6,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/Masterminds/semver/v3"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -166,7 +166,7 @@ func (h *History) keysAt(c *object.Commit) (map[string]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := tree.Tree(PlatformsDir)
+	dir, err := tree.Tree(config.PlatformsDir)
 	if errors.Is(err, object.ErrDirectoryNotFound) {
 		return map[string]bool{}, nil
 	}
@@ -178,12 +178,12 @@ func (h *History) keysAt(c *object.Commit) (map[string]bool, error) {
 	}
 	keys := map[string]bool{}
 	for _, e := range dir.Entries {
-		name, ok := strings.CutSuffix(e.Name, ".toml")
-		if !ok || !e.Mode.IsFile() || !platformName.MatchString(name) {
+		name, ok := config.PlatformFile(e.Name)
+		if !ok || !e.Mode.IsFile() {
 			continue
 		}
 		f, err := dir.TreeEntryFile(&e)
-		if err != nil || f.Size > maxTOMLSize {
+		if err != nil || f.Size > config.MaxTOMLSize {
 			// Too big to be a config the loader accepts: do not read it.
 			keys[name+"@*"] = true
 			continue
@@ -193,19 +193,13 @@ func (h *History) keysAt(c *object.Commit) (map[string]bool, error) {
 			keys[name+"@*"] = true
 			continue
 		}
-		var doc struct {
-			Release []struct {
-				Version string `toml:"version"`
-			} `toml:"release"`
-		}
-		if _, err := toml.Decode(src, &doc); err != nil {
+		versions, err := config.ReleaseVersions([]byte(src))
+		if err != nil {
 			keys[name+"@*"] = true
 			continue
 		}
-		for _, r := range doc.Release {
-			if v, err := rollout.ParseReleaseVersion(r.Version); err == nil {
-				keys[releaseKey(name, v)] = true
-			}
+		for _, v := range versions {
+			keys[releaseKey(name, v)] = true
 		}
 	}
 	if len(h.byTree) > 4096 {

@@ -6,6 +6,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/otagit/otagit/artifact"
+	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/internal/testrepo"
 )
 
@@ -40,7 +42,7 @@ func TestHistoryIntroductions(t *testing.T) {
 	}
 	h := NewHistory()
 	for round := range 2 { // the second round answers from the cache
-		snap, probs, err := LoadCommit(repo, plumbing.NewHash(c7), LoadOptions{Inspector: ReadInspector{}}, nil)
+		snap, probs, err := LoadCommit(repo, plumbing.NewHash(c7), config.LoadOptions{Inspector: artifact.ReadInspector{}}, nil)
 		if err != nil || snap.Fleet == nil {
 			t.Fatalf("load: %v %v", err, probs)
 		}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
+	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -79,8 +79,8 @@ func (r Remote) trackingRef() plumbing.ReferenceName {
 	return plumbing.NewRemoteReferenceName("origin", r.branch())
 }
 
-func (r Remote) refSpec() config.RefSpec {
-	return config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(r.branch()), r.trackingRef()))
+func (r Remote) refSpec() gitconfig.RefSpec {
+	return gitconfig.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(r.branch()), r.trackingRef()))
 }
 
 // endpointURL returns the URL go-git is given: local paths made absolute.
@@ -177,7 +177,7 @@ func openRepo(dir string, remote Remote) (*git.Repository, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local clone %s: %w", dir, err)
 	}
-	want := &config.RemoteConfig{Name: "origin", URLs: []string{url}, Fetch: []config.RefSpec{remote.refSpec()}}
+	want := &gitconfig.RemoteConfig{Name: "origin", URLs: []string{url}, Fetch: []gitconfig.RefSpec{remote.refSpec()}}
 	if rem, err := repo.Remote("origin"); err == nil {
 		c := rem.Config()
 		if len(c.URLs) == 1 && c.URLs[0] == url && len(c.Fetch) == 1 && c.Fetch[0] == want.Fetch[0] {
@@ -203,7 +203,7 @@ func fetch(ctx context.Context, repo *git.Repository, remote Remote) (plumbing.H
 	}
 	err = repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin",
-		RefSpecs:   []config.RefSpec{remote.refSpec()},
+		RefSpecs:   []gitconfig.RefSpec{remote.refSpec()},
 		Auth:       auth,
 		Tags:       git.NoTags,
 		Force:      true,

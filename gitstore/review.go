@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
+	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/otagit/otagit/artifact"
+	"github.com/otagit/otagit/config"
 )
 
 // ErrNotRunning is returned by LoadForReview when the store's Run loop is
@@ -22,7 +24,7 @@ type Review struct {
 	// commit has errors.
 	Base, Head *Snapshot
 	// HeadProblems are the head's problems.
-	HeadProblems Problems
+	HeadProblems config.Problems
 }
 
 // reviewTimeout bounds a review, which holds the goroutine that also
@@ -77,8 +79,8 @@ func (s *Store) loadForReview(ctx context.Context, base, head plumbing.Hash, num
 		defer cancel()
 		// Pull request heads live under refs/pull on GitHub, forks
 		// included; the base is on the served branch or another branch.
-		specs := []config.RefSpec{
-			config.RefSpec(fmt.Sprintf("+refs/pull/%d/head:refs/otagit/pull/%d", number, number)),
+		specs := []gitconfig.RefSpec{
+			gitconfig.RefSpec(fmt.Sprintf("+refs/pull/%d/head:refs/otagit/pull/%d", number, number)),
 			s.opts.Remote.refSpec(),
 		}
 		err = s.repo.FetchContext(fctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: specs, Auth: auth, Tags: git.NoTags, Force: true})
@@ -92,7 +94,7 @@ func (s *Store) loadForReview(ctx context.Context, base, head plumbing.Hash, num
 		}
 	}
 	opts := s.loadOptions(ctx)
-	opts.Inspector = &MemoInspector{In: peekInspector{s.cache}}
+	opts.Inspector = &artifact.MemoInspector{In: s.cache.Peek()}
 	if fork {
 		opts.GitHub = nil
 	}
@@ -105,21 +107,6 @@ func (s *Store) loadForReview(ctx context.Context, base, head plumbing.Hash, num
 		return nil, err
 	}
 	return &Review{Base: b, Head: h, HeadProblems: probs}, nil
-}
-
-// peekInspector uses what the cache knows and reads the rest without
-// storing it: a pull request must not fill the server's disk.
-type peekInspector struct{ c *Cache }
-
-func (p peekInspector) Inspect(fsys fs.FS, name string) (Blob, error) {
-	if st, err := fs.Stat(fsys, name); err == nil {
-		if h, ok := st.Sys().(plumbing.Hash); ok {
-			if b, ok := p.c.lookup("git:"+h.String(), st.Size()); ok {
-				return b, nil
-			}
-		}
-	}
-	return ReadInspector{}.Inspect(fsys, name)
 }
 
 func (s *Store) hasCommit(h plumbing.Hash) bool {

@@ -11,6 +11,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -30,7 +31,7 @@ type Snapshot struct {
 	// Fleet is what the commit declares.
 	Fleet *rollout.Fleet
 	// Warnings are the commit's findings that did not stop it from serving.
-	Warnings Problems
+	Warnings config.Problems
 	// UsesGitHub is set when releases come from GitHub: the same commit
 	// may then serve different releases as GitHub changes.
 	UsesGitHub bool
@@ -59,7 +60,7 @@ func short(h string) string {
 // failures to read the commit itself; GitHub trouble is in the snapshot's
 // GitHubError and warnings. The
 // caller owns repo: go-git repositories are not safe for concurrent use.
-func LoadCommit(repo *git.Repository, hash plumbing.Hash, opts LoadOptions, hist *History) (snap *Snapshot, problems Problems, err error) {
+func LoadCommit(repo *git.Repository, hash plumbing.Hash, opts config.LoadOptions, hist *History) (snap *Snapshot, problems config.Problems, err error) {
 	c, err := repo.CommitObject(hash)
 	if err != nil {
 		return nil, nil, fmt.Errorf("commit %s: %w", short(hash.String()), err)
@@ -68,8 +69,8 @@ func LoadCommit(repo *git.Repository, hash plumbing.Hash, opts LoadOptions, hist
 	if err != nil {
 		return nil, nil, fmt.Errorf("commit %s: tree: %w", short(hash.String()), err)
 	}
-	l := &loader{}
-	fleet, probs, ghErr := l.load(NewTreeFS(tree, c.Committer.When), opts)
+	res := config.LoadTree(NewTreeFS(tree, c.Committer.When), opts)
+	fleet, probs, ghErr := res.Fleet, res.Problems, res.GitHubErr
 	if fleet != nil {
 		if hist == nil {
 			hist = NewHistory()
@@ -94,7 +95,7 @@ func LoadCommit(repo *git.Repository, hash plumbing.Hash, opts LoadOptions, hist
 		CommitTime:  c.Committer.When,
 		Fleet:       fleet,
 		Warnings:    probs.Warnings(),
-		UsesGitHub:  l.usesGitHub,
+		UsesGitHub:  res.UsesGitHub,
 		Digest:      digest(hash.String(), fleet),
 		GitHubError: errText(ghErr),
 	}, probs, nil

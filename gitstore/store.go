@@ -15,6 +15,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/otagit/otagit/artifact"
+	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/internal/atomicfile"
 )
 
@@ -30,9 +32,13 @@ type Options struct {
 	FetchTimeout time.Duration
 	// Logger receives sync events. Default slog.Default().
 	Logger *slog.Logger
-	// GitHub reads GitHub releases for configs that take firmware from
-	// them; nil means such releases cannot be served.
-	GitHub ReleaseSource
+	// Cache is the artifact cache binaries are stored in and served
+	// from. Default: DataDir/artifacts.
+	Cache *artifact.Cache
+	// GitHub resolves GitHub releases for configs that take firmware from
+	// them; nil means such releases cannot be served. It should store
+	// assets in Cache.
+	GitHub config.ReleaseSource
 }
 
 // Status is what the Store reports about its syncing, for /api/status and
@@ -64,10 +70,10 @@ type Status struct {
 	// RejectedCommit is the branch head when it is not served because its
 	// config is invalid; Problems lists why. Both clear once the branch
 	// head is valid again.
-	RejectedCommit string   `json:"rejected_commit,omitempty"`
-	Problems       Problems `json:"problems,omitempty"`
+	RejectedCommit string          `json:"rejected_commit,omitempty"`
+	Problems       config.Problems `json:"problems,omitempty"`
 	// Warnings are the served commit's warnings.
-	Warnings Problems `json:"warnings,omitempty"`
+	Warnings config.Problems `json:"warnings,omitempty"`
 	// GitHubError is set while the last sync could not read GitHub fully:
 	// what could not be read is left out, or used as last seen.
 	GitHubError string `json:"github_error,omitempty"`
@@ -79,19 +85,18 @@ type Status struct {
 type Store struct {
 	opts  Options
 	log   *slog.Logger
-	cache *Cache
+	cache *artifact.Cache
 
 	cur    atomic.Pointer[Snapshot] // never mutated after Store
 	status atomic.Pointer[Status]   // never mutated after Store
 	kick   chan struct{}            // a pending sync; capacity 1 so requests coalesce
 	work   chan func()              // jobs that need the repository, run by Run
 
-	// known remembers GitHub releases for outages and restarts.
-	known *KnownReleases
-
 	// Owned by the Run goroutine.
 	repo *git.Repository
 	hist *History
+	// scans remembers binary scans across loads.
+	scans *config.ScanMemo
 	// rejectedGitHub is set when the rejected commit takes releases from
 	// GitHub, so that it is checked again: GitHub may have changed.
 	rejectedGitHub bool
@@ -117,22 +122,21 @@ func New(opts Options) (*Store, error) {
 	if _, err := opts.Remote.auth(); err != nil {
 		return nil, err
 	}
-	cache, err := OpenCache(filepath.Join(opts.DataDir, "artifacts"))
-	if err != nil {
-		return nil, err
-	}
-	known, err := OpenKnownReleases(filepath.Join(opts.DataDir, "github-releases.json"))
-	if err != nil {
-		return nil, err
+	if opts.Cache == nil {
+		cache, err := artifact.OpenCache(filepath.Join(opts.DataDir, "artifacts"))
+		if err != nil {
+			return nil, err
+		}
+		opts.Cache = cache
 	}
 	s := &Store{
 		opts:  opts,
 		log:   opts.Logger.With("component", "gitstore"),
-		cache: cache,
-		known: known,
+		cache: opts.Cache,
 		kick:  make(chan struct{}, 1),
 		work:  make(chan func()),
 		hist:  NewHistory(),
+		scans: config.NewScanMemo(),
 	}
 	s.status.Store(&Status{Repo: opts.Remote.String(), Branch: opts.Remote.branch()})
 	return s, nil
@@ -146,16 +150,12 @@ func (s *Store) Current() *Snapshot { return s.cur.Load() }
 func (s *Store) Status() Status { return *s.status.Load() }
 
 // loadOptions are the options every commit is loaded with.
-func (s *Store) loadOptions(ctx context.Context) LoadOptions {
-	o := LoadOptions{Inspector: s.cache, Ctx: ctx}
-	if s.opts.GitHub != nil {
-		o.GitHub = &GitHub{Source: s.opts.GitHub, Cache: s.cache, Known: s.known}
-	}
-	return o
+func (s *Store) loadOptions(ctx context.Context) config.LoadOptions {
+	return config.LoadOptions{Inspector: s.cache, GitHub: s.opts.GitHub, Ctx: ctx, Scans: s.scans}
 }
 
 // Cache returns the store's artifact cache.
-func (s *Store) Cache() *Cache { return s.cache }
+func (s *Store) Cache() *artifact.Cache { return s.cache }
 
 // Trigger asks for a sync as soon as possible and returns at once. Calls
 // made while a sync is pending coalesce into that one sync; a call made

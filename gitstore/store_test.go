@@ -16,6 +16,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/otagit/otagit/artifact"
+	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/internal/testrepo"
 )
 
@@ -251,11 +253,11 @@ func TestCacheReusesBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cache, err := OpenCache(dir)
+	cache, err := artifact.OpenCache(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, probs, err := LoadCommit(repo, plumbing.NewHash(c), LoadOptions{Inspector: cache}, nil)
+	snap, probs, err := LoadCommit(repo, plumbing.NewHash(c), config.LoadOptions{Inspector: cache}, nil)
 	if err != nil || snap.Fleet == nil {
 		t.Fatalf("load: %v %v", err, probs)
 	}
@@ -266,7 +268,7 @@ func TestCacheReusesBlobs(t *testing.T) {
 	// A new cache over the same directory (a restart) finds the blobs
 	// through the index and reads no Git object content for them: remove
 	// write access to prove nothing is stored again.
-	cache2, _ := OpenCache(dir)
+	cache2, _ := artifact.OpenCache(dir)
 	if err := os.Chmod(filepath.Join(dir, "tmp"), 0o500); err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +276,7 @@ func TestCacheReusesBlobs(t *testing.T) {
 	if os.Getuid() == 0 {
 		t.Log("running as root: directory permissions do not stop writes, checking the index only")
 	}
-	snap2, probs, err := LoadCommit(repo, plumbing.NewHash(c), LoadOptions{Inspector: cache2}, nil)
+	snap2, probs, err := LoadCommit(repo, plumbing.NewHash(c), config.LoadOptions{Inspector: cache2}, nil)
 	if err != nil || snap2.Fleet == nil {
 		t.Fatalf("reload: %v %v", err, probs)
 	}
@@ -283,8 +285,8 @@ func TestCacheReusesBlobs(t *testing.T) {
 	if a1 != a2 {
 		t.Errorf("artifact after reload: got %+v, want %+v", a2, a1)
 	}
-	if n := len(cache2.byKey); n != 3 {
-		t.Errorf("cache2 knows %d blobs, want 3", n)
+	if st, err := cache2.Stats(); err != nil || st.Known != 3 {
+		t.Errorf("cache2 knows %d blobs (%v), want 3", st.Known, err)
 	}
 }
 

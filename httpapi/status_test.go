@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/gitstore"
 )
 
@@ -21,7 +22,7 @@ func TestAPIStatus(t *testing.T) {
 	st := gitstore.Status{
 		Repo: "https://example.invalid/fleet.git", Branch: "main", Commit: "c0ffee",
 		RejectedCommit: "bad1", LastError: "commit bad1 rejected: 1 config errors",
-		Problems: gitstore.Problems{{File: "platforms/lamp.toml", Line: 3, Key: "chip", Message: "unknown chip"}},
+		Problems: config.Problems{{File: "platforms/lamp.toml", Line: 3, Key: "chip", Message: "unknown chip"}},
 	}
 	r := mux.NewRouter()
 	New(Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Commit: "c0ffee", Fleet: fleet}}, Status: fixedStatus(st),
@@ -37,7 +38,7 @@ func TestAPIStatus(t *testing.T) {
 		LastError      string `json:"last_error"`
 		Serving        bool
 		Devices        int
-		Problems       []gitstore.Problem
+		Problems       []config.Problem
 		Platforms      []struct {
 			Name     string
 			Chip     string

@@ -9,8 +9,9 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/otagit/otagit/artifact"
+	"github.com/otagit/otagit/config"
 	repotemplate "github.com/otagit/otagit/firmware-repo-template"
-	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -36,7 +37,7 @@ func templateFS(t *testing.T) fstest.MapFS {
 
 func load(t *testing.T, files fstest.MapFS) *rollout.Fleet {
 	t.Helper()
-	f, probs := gitstore.Load(files, gitstore.ReadInspector{})
+	f, probs := config.Load(files, artifact.ReadInspector{})
 	if f == nil {
 		t.Fatalf("config does not load: %v", probs)
 	}

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/gitstore"
 )
 
@@ -17,7 +18,7 @@ func (r *Result) Valid() bool { return len(r.Header.HeadProblems) == 0 }
 // (a snapshot's Fleet is nil when it has errors); headProbs are the head's
 // problems. in supplies the time, halts and reported versions; its Base
 // and Head are ignored.
-func FromSnapshots(base, head *gitstore.Snapshot, headProbs gitstore.Problems, in Input) *Result {
+func FromSnapshots(base, head *gitstore.Snapshot, headProbs config.Problems, in Input) *Result {
 	res := &Result{Header: Header{Base: base.ShortCommit(), Head: head.ShortCommit(), At: in.Now, BaseInvalid: base.Fleet == nil}}
 	for _, p := range headProbs.Errors() {
 		res.Header.HeadProblems = append(res.Header.HeadProblems, p.String())

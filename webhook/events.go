@@ -3,6 +3,7 @@ package webhook
 import (
 	"errors"
 	"fmt"
+	"github.com/otagit/otagit/githubapi"
 	"log/slog"
 	"net/http"
 
@@ -155,6 +156,6 @@ func (h *Handler) pullRequest(w http.ResponseWriter, log *slog.Logger, body []by
 }
 
 func validRepo(repo string) error {
-	_, _, err := SplitRepo(repo)
+	_, _, err := githubapi.SplitRepo(repo)
 	return err
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/otagit/otagit/githubapi"
 )
 
 // FuzzEventPayloads feeds arbitrary release and pull_request payloads to
@@ -97,7 +99,7 @@ func FuzzEventPayloads(f *testing.F) {
 		if !pullRequestActions[p.Action] || want.Number <= 0 || want.HeadSHA == "" || want.BaseRef != "main" {
 			t.Fatalf("pull_request 202 for action %q, number %d, head %q, base %q", p.Action, want.Number, want.HeadSHA, want.BaseRef)
 		}
-		if _, _, err := SplitRepo(want.Repo); err != nil {
+		if _, _, err := githubapi.SplitRepo(want.Repo); err != nil {
 			t.Fatalf("pull_request 202 for repository %q: %v", want.Repo, err)
 		}
 	})

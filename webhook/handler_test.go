@@ -86,6 +86,7 @@ func attr(r slog.Record, key string) string {
 const (
 	testSecret = "It's a Secret to Everybody"
 	afterSHA   = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
+	testRepo   = "acme/fleet-config"
 )
 
 // pushPayload is a push delivery as GitHub sends it, trimmed of the

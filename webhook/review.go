@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/otagit/otagit/githubapi"
 )
 
 // PlanMarker marks the Reviewer's comment on a pull request, so that
@@ -72,7 +74,7 @@ type ReviewClient interface {
 // ReviewerConfig.TargetURL is set.
 type StatusCreator interface {
 	// CreateStatus sets a commit status; see Client.CreateStatus.
-	CreateStatus(ctx context.Context, repo, sha string, st Status) error
+	CreateStatus(ctx context.Context, repo, sha string, st githubapi.Status) error
 }
 
 // ReviewerConfig configures a Reviewer.
@@ -276,7 +278,7 @@ func (r *Reviewer) status(ctx context.Context, log *slog.Logger, pr PullRequest,
 	sc, linked := r.cfg.Client.(StatusCreator)
 	err := r.retry(ctx, log, "set status "+state, func(ctx context.Context) error {
 		if linked && r.cfg.TargetURL != "" {
-			return sc.CreateStatus(ctx, pr.Repo, pr.HeadSHA, Status{
+			return sc.CreateStatus(ctx, pr.Repo, pr.HeadSHA, githubapi.Status{
 				State: state, Description: description, Context: r.cfg.StatusContext, TargetURL: r.cfg.TargetURL,
 			})
 		}
@@ -297,7 +299,7 @@ func (r *Reviewer) retry(ctx context.Context, log *slog.Logger, op string, f fun
 		if err == nil || ctx.Err() != nil || !retryable(err) {
 			return err
 		}
-		var limited *RateLimitedError
+		var limited *githubapi.RateLimitedError
 		wait := time.Duration(0)
 		if errors.As(err, &limited) {
 			wait = time.Until(limited.Until)
@@ -325,17 +327,17 @@ func (r *Reviewer) retry(ctx context.Context, log *slog.Logger, op string, f fun
 // request itself (bad token, no permission, invalid input) will not.
 func retryable(err error) bool {
 	switch {
-	case errors.Is(err, ErrRateLimited):
+	case errors.Is(err, githubapi.ErrRateLimited):
 		return true
-	case errors.Is(err, ErrInvalidRepo), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, githubapi.ErrInvalidRepo), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return false
 	}
-	code := httpStatus(err)
+	code := githubapi.HTTPStatus(err)
 	return code == 0 || code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooManyRequests
 }
 
 var (
 	_ PullRequestQueue = (*Reviewer)(nil)
-	_ ReviewClient     = (*Client)(nil)
-	_ StatusCreator    = (*Client)(nil)
+	_ ReviewClient     = (*githubapi.Client)(nil)
+	_ StatusCreator    = (*githubapi.Client)(nil)
 )

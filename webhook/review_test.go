@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
+	"github.com/otagit/otagit/githubapi"
 	"github.com/otagit/otagit/internal/fakegithub"
 )
 
@@ -312,13 +313,13 @@ func TestReviewerRetry(t *testing.T) {
 		{"outage throughout", []error{githubErr(502), githubErr(503), githubErr(500), githubErr(502), githubErr(502)}, reviewAttempts, true},
 		{"bad token is final", []error{githubErr(401)}, 1, true},
 		{"validation is final", []error{githubErr(422)}, 1, true},
-		{"bad repo is final", []error{fmt.Errorf("x: %w", ErrInvalidRepo)}, 1, true},
+		{"bad repo is final", []error{fmt.Errorf("x: %w", githubapi.ErrInvalidRepo)}, 1, true},
 		{"rate limits wait, not counted", []error{
-			&RateLimitedError{Until: time.Now().Add(30 * time.Millisecond)},
-			&RateLimitedError{Until: time.Now().Add(60 * time.Millisecond)},
+			&githubapi.RateLimitedError{Until: time.Now().Add(30 * time.Millisecond)},
+			&githubapi.RateLimitedError{Until: time.Now().Add(60 * time.Millisecond)},
 			githubErr(502), githubErr(502), githubErr(502),
 		}, 6, false},
-		{"rate limit without a reset backs off", []error{fmt.Errorf("x: %w", ErrRateLimited)}, 2, false},
+		{"rate limit without a reset backs off", []error{fmt.Errorf("x: %w", githubapi.ErrRateLimited)}, 2, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -343,10 +344,10 @@ func TestReviewerRetry(t *testing.T) {
 		defer cancel()
 		start := time.Now()
 		err := r.retry(ctx, r.log, "test", func(context.Context) error {
-			return &RateLimitedError{Until: time.Now().Add(time.Hour)}
+			return &githubapi.RateLimitedError{Until: time.Now().Add(time.Hour)}
 		})
-		if !errors.Is(err, ErrRateLimited) || time.Since(start) > 5*time.Second {
-			t.Errorf("got %v after %v, want ErrRateLimited soon after the context ends", err, time.Since(start))
+		if !errors.Is(err, githubapi.ErrRateLimited) || time.Since(start) > 5*time.Second {
+			t.Errorf("got %v after %v, want githubapi.ErrRateLimited soon after the context ends", err, time.Since(start))
 		}
 	})
 }
@@ -369,4 +370,14 @@ func TestReviewerRun(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
+}
+
+// newTestClient returns a GitHub API client for gh.
+func newTestClient(t *testing.T, gh *fakegithub.Server) *githubapi.Client {
+	t.Helper()
+	c, err := githubapi.NewClient(githubapi.ClientConfig{Token: "ghp_testtoken0123456789", BaseURL: gh.URL, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	return c
 }

@@ -18,8 +18,9 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/go-git/go-git/v5"
 
+	"github.com/otagit/otagit/artifact"
+	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/espimage"
-	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/internal/atomicfile"
 	"github.com/otagit/otagit/rollout"
 )
@@ -54,7 +55,7 @@ func runAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	fleet, before := gitstore.Load(os.DirFS(dir), gitstore.ReadInspector{})
+	fleet, before := config.Load(os.DirFS(dir), artifact.ReadInspector{})
 	if fleet == nil {
 		for _, pr := range before.Errors() {
 			fmt.Fprintln(stderr, pr.String())
@@ -81,7 +82,7 @@ func runAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	c := &change{
 		dir:  dir,
 		bin:  path.Join("firmware", p.Name, p.Name+"-"+v.String()+".bin"),
-		toml: path.Join(gitstore.PlatformsDir, p.Name+".toml"),
+		toml: path.Join(config.PlatformsDir, p.Name+".toml"),
 	}
 	if err := c.apply(img.data, v); err != nil {
 		if rerr := c.rollback(); rerr != nil {
@@ -91,7 +92,7 @@ func runAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	// The one loader decides whether the result is valid, exactly as the
 	// server and `otagit validate` will.
-	after, probs := gitstore.Load(os.DirFS(dir), gitstore.ReadInspector{})
+	after, probs := config.Load(os.DirFS(dir), artifact.ReadInspector{})
 	if after == nil || after.Platform(p.Name).Release(v) == nil {
 		for _, pr := range probs.Errors() {
 			fmt.Fprintln(stderr, pr.String())
@@ -261,7 +262,7 @@ func (img *addImage) platform(fleet *rollout.Fleet, flagValue string) (*rollout.
 		p := fleet.Platform(flagValue)
 		if p == nil {
 			return nil, "", fmt.Errorf("unknown platform %q (no %s/%s.toml; platforms: %s)",
-				flagValue, gitstore.PlatformsDir, strings.ToLower(flagValue), known)
+				flagValue, config.PlatformsDir, strings.ToLower(flagValue), known)
 		}
 		return p, "--platform", nil
 	}
@@ -338,7 +339,7 @@ func platformNames(ps []*rollout.Platform) []string {
 
 // seed runs the loader's seed-convention scan over the image's content.
 func (img *addImage) seed(platform string) (espimage.SeedMatch, error) {
-	return gitstore.SeedScan(bytes.NewReader(img.content), img.info, platform)
+	return config.SeedScan(bytes.NewReader(img.content), img.info, platform)
 }
 
 // version returns the release version and where it came from: the
@@ -475,12 +476,12 @@ func (c *change) rollback() error {
 
 // newWarnings returns the warnings in after that before did not have: those
 // the new release brought.
-func newWarnings(before, after gitstore.Problems) []gitstore.Problem {
+func newWarnings(before, after config.Problems) []config.Problem {
 	seen := map[string]bool{}
 	for _, p := range before.Warnings() {
 		seen[p.String()] = true
 	}
-	var out []gitstore.Problem
+	var out []config.Problem
 	for _, p := range after.Warnings() {
 		if !seen[p.String()] {
 			out = append(out, p)

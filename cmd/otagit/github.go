@@ -7,8 +7,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/otagit/otagit/gitstore"
-	"github.com/otagit/otagit/webhook"
+	"github.com/otagit/otagit/artifact"
+	"github.com/otagit/otagit/config"
+	"github.com/otagit/otagit/githubapi"
 )
 
 // Environment variables for GitHub API access.
@@ -23,7 +24,7 @@ const (
 // is in the environment (a GitHub Actions job has one), with a temporary
 // asset cache the returned cleanup removes; nil without a token, so that
 // nothing reaches the network unasked.
-func cliGitHub(log *slog.Logger) (*gitstore.GitHub, func(), error) {
+func cliGitHub(log *slog.Logger) (config.ReleaseSource, func(), error) {
 	token := os.Getenv(envGitHubToken)
 	if token == "" {
 		token = os.Getenv(envActionsToken)
@@ -35,7 +36,7 @@ func cliGitHub(log *slog.Logger) (*gitstore.GitHub, func(), error) {
 	if base == "" {
 		base = os.Getenv(envActionsAPIURL)
 	}
-	client, err := webhook.NewClient(webhook.ClientConfig{Token: token, BaseURL: apiBase(base), Logger: log})
+	client, err := githubapi.NewClient(githubapi.ClientConfig{Token: token, BaseURL: apiBase(base), Logger: log})
 	if err != nil {
 		return nil, nil, fmt.Errorf("GitHub: %w", err)
 	}
@@ -43,12 +44,12 @@ func cliGitHub(log *slog.Logger) (*gitstore.GitHub, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cache, err := gitstore.OpenCache(dir)
+	cache, err := artifact.OpenCache(dir)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	return &gitstore.GitHub{Source: client, Cache: cache}, func() { os.RemoveAll(dir) }, nil
+	return &githubapi.Releases{API: client, Cache: cache}, func() { os.RemoveAll(dir) }, nil
 }
 
 // apiBase makes an API URL end with "/", as go-github requires.

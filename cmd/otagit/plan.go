@@ -10,6 +10,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/otagit/otagit/artifact"
+	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/plan"
 )
@@ -67,7 +69,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // planRevisions loads two revisions of repo and plans the change.
-func planRevisions(ctx context.Context, repo *git.Repository, baseRev, headRev string, now time.Time, gh *gitstore.GitHub) (*plan.Result, error) {
+func planRevisions(ctx context.Context, repo *git.Repository, baseRev, headRev string, now time.Time, gh config.ReleaseSource) (*plan.Result, error) {
 	resolve := func(rev string) (plumbing.Hash, error) {
 		h, err := repo.ResolveRevision(plumbing.Revision(rev))
 		if err != nil {
@@ -83,7 +85,7 @@ func planRevisions(ctx context.Context, repo *git.Repository, baseRev, headRev s
 	if err != nil {
 		return nil, err
 	}
-	opts := gitstore.LoadOptions{Inspector: &gitstore.MemoInspector{In: gitstore.ReadInspector{}}, GitHub: gh, Ctx: ctx}
+	opts := config.LoadOptions{Inspector: &artifact.MemoInspector{In: artifact.ReadInspector{}}, GitHub: gh, Ctx: ctx}
 	hist := gitstore.NewHistory()
 	baseSnap, _, err := gitstore.LoadCommit(repo, bh, opts, hist)
 	if err != nil {

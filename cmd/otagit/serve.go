@@ -17,7 +17,9 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/checkin"
+	"github.com/otagit/otagit/githubapi"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/httpapi"
 	"github.com/otagit/otagit/rollout"
@@ -149,11 +151,20 @@ const (
 // shuts both down gracefully.
 func serve(ctx context.Context, cfg serverConfig) error {
 	log := cfg.Logger
-	gh, err := webhook.NewClient(webhook.ClientConfig{Token: cfg.GitHubToken, BaseURL: cfg.GitHubAPI, Logger: log})
+	gh, err := githubapi.NewClient(githubapi.ClientConfig{Token: cfg.GitHubToken, BaseURL: cfg.GitHubAPI, Logger: log})
 	if err != nil {
 		return err
 	}
-	cfg.Store.GitHub = gh
+	cache, err := artifact.OpenCache(filepath.Join(cfg.Store.DataDir, "artifacts"))
+	if err != nil {
+		return err
+	}
+	known, err := githubapi.OpenKnownReleases(filepath.Join(cfg.Store.DataDir, "github-releases.json"))
+	if err != nil {
+		return err
+	}
+	cfg.Store.Cache = cache
+	cfg.Store.GitHub = &githubapi.Releases{API: gh, Cache: cache, Known: known}
 	store, err := gitstore.New(cfg.Store)
 	if err != nil {
 		return err

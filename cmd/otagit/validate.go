@@ -9,7 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/artifact"
+	"github.com/otagit/otagit/config"
 )
 
 func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -36,7 +37,8 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	defer cleanup()
 	// A GitHub failure is in the warnings; the config is still checked.
-	fleet, probs, _ := gitstore.LoadWith(os.DirFS(dir), gitstore.LoadOptions{Inspector: gitstore.ReadInspector{}, GitHub: gh, Ctx: ctx})
+	res := config.LoadTree(os.DirFS(dir), config.LoadOptions{Inspector: artifact.ReadInspector{}, GitHub: gh, Ctx: ctx})
+	fleet, probs := res.Fleet, res.Problems
 	actions := os.Getenv("GITHUB_ACTIONS") == "true"
 	for _, p := range probs {
 		fmt.Fprintln(stdout, p.String())
@@ -66,7 +68,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // checked out ($GITHUB_WORKSPACE), made relative to that, which also makes
 // `otagit validate /abs/path` and runs from another working directory
 // annotate the right file.
-func githubAnnotation(dir string, p gitstore.Problem) string {
+func githubAnnotation(dir string, p config.Problem) string {
 	file := filepath.Join(dir, filepath.FromSlash(p.File))
 	if ws := os.Getenv("GITHUB_WORKSPACE"); ws != "" {
 		if abs, err := filepath.Abs(file); err == nil {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/config"
 )
 
 // brokenFleet writes the starter repository to ws/fleet and breaks it: an
@@ -91,15 +91,15 @@ func TestValidateGitHubActions(t *testing.T) {
 func TestGitHubAnnotationEscaping(t *testing.T) {
 	t.Setenv("GITHUB_WORKSPACE", "")
 	tests := []struct {
-		p    gitstore.Problem
+		p    config.Problem
 		want string
 	}{
 		{
-			gitstore.Problem{File: "platforms/a,b:c.toml", Line: 7, Key: "release[0].file", Message: "100% wrong\r\nsecond line: a, b"},
+			config.Problem{File: "platforms/a,b:c.toml", Line: 7, Key: "release[0].file", Message: "100% wrong\r\nsecond line: a, b"},
 			`::error file=platforms/a%2Cb%3Ac.toml,line=7,title=otagit::release[0].file: 100%25 wrong%0D%0Asecond line: a, b`,
 		},
 		{
-			gitstore.Problem{File: "devices/x.toml", Message: "whole file", Warning: true},
+			config.Problem{File: "devices/x.toml", Message: "whole file", Warning: true},
 			`::warning file=devices/x.toml,title=otagit::whole file`,
 		},
 	}

@@ -1,10 +1,12 @@
-package gitstore
+package config
 
 import (
 	"bytes"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/otagit/otagit/artifact"
 )
 
 // FuzzLoad feeds arbitrary platform and whitelist files to the loader: it
@@ -21,7 +23,7 @@ func FuzzLoad(f *testing.F) {
 		files := validFiles(t)
 		files["platforms/lamp.toml"] = &fstest.MapFile{Data: platform}
 		files["devices/office.toml"] = &fstest.MapFile{Data: devices}
-		fleet, probs := Load(files, ReadInspector{})
+		fleet, probs := Load(files, artifact.ReadInspector{})
 		if (fleet == nil) != (len(probs.Errors()) > 0) {
 			t.Fatalf("fleet %v with errors %v", fleet != nil, probs.Errors())
 		}

@@ -1,4 +1,4 @@
-package gitstore
+package config
 
 import (
 	"runtime"
@@ -45,7 +45,7 @@ type partResult struct {
 // entries. seen and groupDefs are only read.
 func (l *loader) fastWhitelist(file string, platforms map[string]*platform, seen map[rollout.MAC]*table,
 	groupDefs map[string]groupEntry) (devices []deviceEntry, groups []groupEntry, ok bool) {
-	src, err := readLimited(l.fsys, file, maxTOMLSize)
+	src, err := readLimited(l.fsys, file, MaxTOMLSize)
 	if err != nil || len(src) < max(splitMin, splitMinForTests) {
 		return nil, nil, false
 	}

@@ -1,4 +1,4 @@
-package gitstore
+package config
 
 import (
 	"context"
@@ -9,8 +9,10 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/BurntSushi/toml"
 	"github.com/Masterminds/semver/v3"
 
+	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/rollout"
 )
@@ -26,35 +28,86 @@ const (
 // platformName is what a platform file may be called (without ".toml").
 var platformName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 
+// PlatformFile returns the platform a file of PlatformsDir declares, and
+// whether the file name is one a platform may have ("<name>.toml").
+func PlatformFile(base string) (platform string, ok bool) {
+	name, ok := strings.CutSuffix(base, ".toml")
+	if !ok || !platformName.MatchString(name) {
+		return "", false
+	}
+	return name, true
+}
+
+// ReleaseVersions returns the versions of the [[release]] tables of a
+// platform file's source, skipping versions that do not parse (the loader
+// reports those). Reading the history of a repository needs only this, and
+// it must read versions exactly as the loader does.
+func ReleaseVersions(src []byte) ([]*semver.Version, error) {
+	var doc struct {
+		Release []struct {
+			Version string `toml:"version"`
+		} `toml:"release"`
+	}
+	if _, err := toml.Decode(string(src), &doc); err != nil {
+		return nil, err
+	}
+	var out []*semver.Version
+	for _, r := range doc.Release {
+		if v, err := rollout.ParseReleaseVersion(r.Version); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
 // Load reads and checks the config tree in fsys: platforms/*.toml,
 // devices/**/*.toml and the binaries they name, which it examines with in.
 // It returns every problem found, errors and warnings, and the fleet when
-// there are no errors. One loader serves the server (fsys is a commit's
-// tree), `otagit validate` (a work tree) and `otagit plan` (two commits), so
-// they can never disagree about what is valid. Releases taken from GitHub
-// are not resolved (see LoadWith) and are reported as warnings.
-func Load(fsys fs.FS, in Inspector) (*rollout.Fleet, Problems) {
-	fleet, probs, _ := LoadWith(fsys, LoadOptions{Inspector: in})
-	return fleet, probs
+// there are no errors. It is LoadTree without GitHub: releases taken from
+// GitHub are not resolved and are reported as warnings.
+func Load(fsys fs.FS, in artifact.Inspector) (*rollout.Fleet, Problems) {
+	res := LoadTree(fsys, LoadOptions{Inspector: in})
+	return res.Fleet, res.Problems
 }
 
-// LoadOptions configures LoadWith.
+// LoadOptions configures LoadTree.
 type LoadOptions struct {
 	// Inspector examines committed binaries. Required.
-	Inspector Inspector
+	Inspector artifact.Inspector
 	// GitHub resolves releases taken from GitHub; nil leaves them out
 	// with a warning.
-	GitHub *GitHub
+	GitHub ReleaseSource
 	// Ctx bounds GitHub requests; nil means no bound.
 	Ctx context.Context
+	// Scans remembers scans of whole binaries across loads; nil scans
+	// every binary that needs it at every load.
+	Scans *ScanMemo
 }
 
-// LoadWith is Load with GitHub releases. Besides the fleet and problems it
-// returns an error matching ErrGitHub when GitHub could not be read fully;
-// the fleet is then built without what could not be resolved (see
-// ErrGitHub), and the warnings say what.
-func LoadWith(fsys fs.FS, opts LoadOptions) (*rollout.Fleet, Problems, error) {
-	return (&loader{}).load(fsys, opts)
+// Result is what LoadTree found.
+type Result struct {
+	// Fleet is the config's fleet, nil when Problems has errors.
+	Fleet *rollout.Fleet
+	// Problems are every error and warning, by file and line.
+	Problems Problems
+	// GitHubErr matches ErrGitHub when GitHub could not be read fully: the
+	// fleet is then built without what could not be resolved (or with
+	// releases last seen), and the warnings say what.
+	GitHubErr error
+	// UsesGitHub is set when the config takes releases from GitHub: the
+	// same tree may then load differently as GitHub changes.
+	UsesGitHub bool
+}
+
+// LoadTree reads and checks the config tree in fsys, as Load does, and
+// resolves releases taken from GitHub with opts.GitHub. One loader serves
+// the server (fsys is a commit's tree), `otagit validate` (a work tree) and
+// `otagit plan` (two commits), so they can never disagree about what is
+// valid.
+func LoadTree(fsys fs.FS, opts LoadOptions) Result {
+	l := &loader{}
+	fleet, probs, ghErr := l.load(fsys, opts)
+	return Result{Fleet: fleet, Problems: probs, GitHubErr: ghErr, UsesGitHub: l.usesGitHub}
 }
 
 // load runs the loader; afterwards l.usesGitHub tells whether GitHub was
@@ -84,18 +137,18 @@ func (l *loader) load(fsys fs.FS, opts LoadOptions) (*rollout.Fleet, Problems, e
 
 type loader struct {
 	fsys  fs.FS
-	in    Inspector
+	in    artifact.Inspector
 	opts  LoadOptions
 	probs Problems
 	blobs map[string]blobResult // by path, so a binary shared by releases is read once
 
-	ghReleases map[string][]GitHubRelease // by repository, listed once per load
-	githubErr  error                      // first GitHub failure
+	ghReleases map[string]listed // by repository, listed once per load
+	githubErr  error             // first GitHub failure
 	usesGitHub bool
 }
 
 type blobResult struct {
-	blob Blob
+	blob artifact.Blob
 	err  error
 }
 
@@ -274,10 +327,10 @@ func (l *loader) committed(t *table, p *platform, r *rollout.Release) bool {
 
 // artifact inspects the binary at name (a path in the repository) and
 // checks it is an ESP application image for chip.
-func (l *loader) artifact(name, chip string) (rollout.Artifact, Blob, error) {
+func (l *loader) artifact(name, chip string) (rollout.Artifact, artifact.Blob, error) {
 	clean := strings.TrimPrefix(name, "./")
 	if !fs.ValidPath(clean) || clean == "." {
-		return rollout.Artifact{}, Blob{}, fmt.Errorf("%q is not a path inside the repository (use a relative path with '/', e.g. \"firmware/lamp-1.0.0.bin\")", name)
+		return rollout.Artifact{}, artifact.Blob{}, fmt.Errorf("%q is not a path inside the repository (use a relative path with '/', e.g. \"firmware/lamp-1.0.0.bin\")", name)
 	}
 	res, done := l.blobs[clean]
 	if !done {

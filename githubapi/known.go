@@ -1,4 +1,4 @@
-package gitstore
+package githubapi
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/internal/atomicfile"
 )
 
@@ -28,12 +29,20 @@ type knownDoc struct {
 	// Lists are the release lists of followed repositories.
 	Lists map[string]knownList `json:"lists"`
 	// Tags are pinned releases, by "owner/name@tag".
-	Tags map[string]GitHubRelease `json:"tags"`
+	Tags map[string]knownTag `json:"tags"`
+}
+
+// knownTag is a pinned release and when it was read. Files written before
+// At existed decode with a zero At, which is then taken as the Unix epoch:
+// known, but of unknown age.
+type knownTag struct {
+	At time.Time `json:"at"`
+	config.GitHubRelease
 }
 
 type knownList struct {
-	At       time.Time       `json:"at"`
-	Releases []GitHubRelease `json:"releases"`
+	At       time.Time              `json:"at"`
+	Releases []config.GitHubRelease `json:"releases"`
 }
 
 // OpenKnownReleases loads what was remembered in path (a JSON file, which
@@ -55,7 +64,7 @@ func OpenKnownReleases(path string) (*KnownReleases, error) {
 }
 
 // list returns the releases of repo last seen, and when.
-func (k *KnownReleases) list(repo string) ([]GitHubRelease, time.Time, bool) {
+func (k *KnownReleases) list(repo string) ([]config.GitHubRelease, time.Time, bool) {
 	if k == nil {
 		return nil, time.Time{}, false
 	}
@@ -66,7 +75,7 @@ func (k *KnownReleases) list(repo string) ([]GitHubRelease, time.Time, bool) {
 }
 
 // putList remembers repo's releases, saving only when they changed.
-func (k *KnownReleases) putList(repo string, rels []GitHubRelease) {
+func (k *KnownReleases) putList(repo string, rels []config.GitHubRelease) {
 	if k == nil {
 		return
 	}
@@ -82,31 +91,38 @@ func (k *KnownReleases) putList(repo string, rels []GitHubRelease) {
 	k.save()
 }
 
-// tag returns the pinned release repo@tag last seen.
-func (k *KnownReleases) tag(repo, tag string) (GitHubRelease, bool) {
+// tag returns the pinned release repo@tag last seen, and when (zero if
+// never).
+func (k *KnownReleases) tag(repo, tag string) (config.GitHubRelease, time.Time) {
 	if k == nil {
-		return GitHubRelease{}, false
+		return config.GitHubRelease{}, time.Time{}
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	r, ok := k.doc.Tags[repo+"@"+tag]
-	return r, ok
+	if !ok {
+		return config.GitHubRelease{}, time.Time{}
+	}
+	if r.At.IsZero() {
+		return r.GitHubRelease, time.Unix(0, 0).UTC()
+	}
+	return r.GitHubRelease, r.At
 }
 
 // putTag remembers the pinned release repo@tag.
-func (k *KnownReleases) putTag(repo, tag string, r GitHubRelease) {
+func (k *KnownReleases) putTag(repo, tag string, r config.GitHubRelease) {
 	if k == nil {
 		return
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if old, ok := k.doc.Tags[repo+"@"+tag]; ok && reflect.DeepEqual(old, r) {
+	if old, ok := k.doc.Tags[repo+"@"+tag]; ok && reflect.DeepEqual(old.GitHubRelease, r) {
 		return
 	}
 	if k.doc.Tags == nil {
-		k.doc.Tags = map[string]GitHubRelease{}
+		k.doc.Tags = map[string]knownTag{}
 	}
-	k.doc.Tags[repo+"@"+tag] = r
+	k.doc.Tags[repo+"@"+tag] = knownTag{At: time.Now().UTC(), GitHubRelease: r}
 	k.save()
 }
 

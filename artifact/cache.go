@@ -1,4 +1,4 @@
-package gitstore
+package artifact
 
 import (
 	"bufio"
@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 
@@ -30,7 +31,7 @@ type Cache struct {
 	mu  sync.Mutex // guards byKey
 	// byKey maps a content identity (a Git blob, a GitHub asset version)
 	// to the artifact holding its content.
-	byKey map[string]Blob
+	byKey map[Key]Blob
 }
 
 // OpenCache opens (creating it if needed) the cache in dir.
@@ -40,7 +41,7 @@ func OpenCache(dir string) (*Cache, error) {
 			return nil, fmt.Errorf("artifact cache: %w", err)
 		}
 	}
-	return &Cache{dir: dir, byKey: map[string]Blob{}}, nil
+	return &Cache{dir: dir, byKey: map[Key]Blob{}}, nil
 }
 
 // Path returns the file that holds the artifact with the given sha256.
@@ -95,9 +96,9 @@ func (c *Cache) Inspect(fsys fs.FS, name string) (Blob, error) {
 		return Blob{}, errors.New("not a regular file")
 	}
 	h, isBlob := st.Sys().(plumbing.Hash)
-	key := "git:" + h.String()
+	key := GitBlobKey(h)
 	if isBlob {
-		if b, ok := c.lookup(key, st.Size()); ok {
+		if b, ok := c.Lookup(key, st.Size()); ok {
 			return b, nil
 		}
 	}
@@ -106,20 +107,20 @@ func (c *Cache) Inspect(fsys fs.FS, name string) (Blob, error) {
 		return Blob{}, err
 	}
 	defer f.Close()
-	b, err := c.Put(f, maxBinarySize)
+	b, err := c.Put(f, MaxBinarySize)
 	if err != nil {
 		return Blob{}, err
 	}
 	if isBlob {
-		c.remember(key, b)
+		c.Remember(key, b)
 	}
 	return b, nil
 }
 
-// lookup finds the artifact of the content identified by key, in memory
+// Lookup finds the artifact of the content identified by key, in memory
 // or in the index on disk, and checks that its file is still there with
 // the expected size (any size when size < 0).
-func (c *Cache) lookup(key string, size int64) (Blob, bool) {
+func (c *Cache) Lookup(key Key, size int64) (Blob, bool) {
 	c.mu.Lock()
 	b, ok := c.byKey[key]
 	c.mu.Unlock()
@@ -143,10 +144,10 @@ func (c *Cache) lookup(key string, size int64) (Blob, bool) {
 	return b, true
 }
 
-// remember records that the content identified by key is stored as b, in
+// Remember records that the content identified by key is stored as b, in
 // memory and on disk. Failing to write the index only costs a re-read
 // after a restart.
-func (c *Cache) remember(key string, b Blob) {
+func (c *Cache) Remember(key Key, b Blob) {
 	c.mu.Lock()
 	c.byKey[key] = b
 	c.mu.Unlock()
@@ -156,16 +157,16 @@ func (c *Cache) remember(key string, b Blob) {
 
 // indexPath is the index file for key: Git blob hashes as they are, other
 // keys by their SHA-256, which is a safe file name.
-func (c *Cache) indexPath(key string) string {
-	name, ok := strings.CutPrefix(key, "git:")
-	if !ok {
-		sum := sha256.Sum256([]byte(key))
+func (c *Cache) indexPath(key Key) string {
+	name := key.id
+	if key.kind != gitBlob {
+		sum := sha256.Sum256([]byte(string(key.kind) + ":" + key.id))
 		name = hex.EncodeToString(sum[:])
 	}
 	return filepath.Join(c.dir, "blobs", name)
 }
 
-func (c *Cache) readIndex(key string) (Blob, error) {
+func (c *Cache) readIndex(key Key) (Blob, error) {
 	raw, err := os.ReadFile(c.indexPath(key))
 	if err != nil {
 		return Blob{}, err
@@ -190,4 +191,97 @@ func (c *Cache) readIndex(key string) (Blob, error) {
 	}
 	b.Head = head
 	return b, nil
+}
+
+// Key identifies a content by where it comes from, so that a sync finds
+// the artifact of a binary it has seen before without reading it. Build
+// one with GitBlobKey or AssetKey; the zero Key identifies nothing.
+type Key struct {
+	kind keyKind
+	id   string
+}
+
+type keyKind string
+
+const (
+	gitBlob     keyKind = "git"
+	githubAsset keyKind = "github"
+)
+
+// GitBlobKey identifies the content of a Git blob.
+func GitBlobKey(h plumbing.Hash) Key { return Key{kind: gitBlob, id: h.String()} }
+
+// AssetKey identifies one version of a GitHub release asset: its
+// repository, its id and when it was last replaced.
+func AssetKey(repo string, id int64, updated time.Time) Key {
+	return Key{kind: githubAsset, id: fmt.Sprintf("%s:%d:%d", repo, id, updated.UnixNano())}
+}
+
+// String returns the key as text, for logs.
+func (k Key) String() string { return string(k.kind) + ":" + k.id }
+
+// Peek returns an Inspector that uses what c knows and reads the rest
+// without storing it: a pull request under review must not fill the
+// server's disk.
+func (c *Cache) Peek() Inspector { return peekInspector{c} }
+
+type peekInspector struct{ c *Cache }
+
+func (p peekInspector) Inspect(fsys fs.FS, name string) (Blob, error) {
+	if st, err := fs.Stat(fsys, name); err == nil {
+		if h, ok := st.Sys().(plumbing.Hash); ok {
+			if b, ok := p.c.Lookup(GitBlobKey(h), st.Size()); ok {
+				return b, nil
+			}
+		}
+	}
+	return ReadInspector{}.Inspect(fsys, name)
+}
+
+// Stats describes what a Cache holds.
+type Stats struct {
+	// Artifacts and Bytes count the stored binaries and their size.
+	Artifacts int   `json:"artifacts"`
+	Bytes     int64 `json:"bytes"`
+	// Known counts the content identities (Git blobs, asset versions)
+	// this process knows the artifact of without reading them.
+	Known int `json:"known"`
+}
+
+// Stats returns what the cache holds now. It reads the cache directory.
+func (c *Cache) Stats() (Stats, error) {
+	var st Stats
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		return st, fmt.Errorf("artifact cache: %w", err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !isDigest(e.Name()) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		st.Artifacts++
+		st.Bytes += info.Size()
+	}
+	c.mu.Lock()
+	st.Known = len(c.byKey)
+	c.mu.Unlock()
+	return st, nil
+}
+
+// isDigest reports whether name is a lower-case hex SHA-256, the name of
+// an artifact file.
+func isDigest(name string) bool {
+	if len(name) != 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -1,4 +1,4 @@
-package gitstore
+package config
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -38,12 +39,12 @@ func bigWhitelist(n int) string {
 // through the ordinary path only, and says whether the fast path was taken.
 func loadBoth(t *testing.T, files fstest.MapFS) (fast, slow *rollout.Fleet, fastProbs, slowProbs Problems, took bool) {
 	t.Helper()
-	l := &loader{fsys: files, in: ReadInspector{}, blobs: map[string]blobResult{}}
+	l := &loader{fsys: files, in: artifact.ReadInspector{}, blobs: map[string]blobResult{}}
 	_, _, took = l.fastWhitelist("devices/fleet.toml", map[string]*platform{"lamp": {}, "station": {}}, map[rollout.MAC]*table{}, map[string]groupEntry{})
-	fast, fastProbs = Load(files, ReadInspector{})
+	fast, fastProbs = Load(files, artifact.ReadInspector{})
 	splitMinForTests = 1 << 62 // ordinary path only
 	defer func() { splitMinForTests = 0 }()
-	slow, slowProbs = Load(files, ReadInspector{})
+	slow, slowProbs = Load(files, artifact.ReadInspector{})
 	return fast, slow, fastProbs, slowProbs, took
 }
 

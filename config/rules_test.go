@@ -1,4 +1,4 @@
-package gitstore
+package config
 
 import (
 	"strings"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 
+	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/rollout"
 )
@@ -74,7 +75,7 @@ channel = "alpha"
 func TestLoadRules(t *testing.T) {
 	// No warnings either: the pre-release image carries "v2.0.0", which is
 	// all the seed convention can say about 2.0.0-rc.1.
-	fleet, probs := Load(rulesFiles(t), ReadInspector{})
+	fleet, probs := Load(rulesFiles(t), artifact.ReadInspector{})
 	if fleet == nil || len(probs) != 0 {
 		t.Fatalf("problems: %v", probs)
 	}
@@ -243,7 +244,7 @@ channel = "edge"
 		t.Run(tt.name, func(t *testing.T) {
 			files := validFiles(t)
 			files[tt.file] = &fstest.MapFile{Data: []byte(tt.data)}
-			fleet, probs := Load(files, ReadInspector{})
+			fleet, probs := Load(files, artifact.ReadInspector{})
 			var got []string
 			for _, p := range probs {
 				got = append(got, p.String())

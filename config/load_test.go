@@ -1,10 +1,11 @@
-package gitstore
+package config
 
 import (
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/rollout"
 )
@@ -58,7 +59,7 @@ platform = "station"
 }
 
 func TestLoadValid(t *testing.T) {
-	fleet, probs := Load(validFiles(t), ReadInspector{})
+	fleet, probs := Load(validFiles(t), artifact.ReadInspector{})
 	if len(probs) != 0 {
 		t.Fatalf("problems: %v", probs)
 	}
@@ -201,7 +202,7 @@ func TestLoadProblems(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			files := validFiles(t)
 			tt.change(files)
-			fleet, probs := Load(files, ReadInspector{})
+			fleet, probs := Load(files, artifact.ReadInspector{})
 			var got []string
 			for _, p := range probs {
 				got = append(got, p.String())

@@ -1,4 +1,4 @@
-package gitstore
+package config
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/otagit/otagit/artifact"
 )
 
 // fleetFiles is validFiles with n more whitelisted devices in one file.
@@ -30,7 +32,7 @@ func BenchmarkLoad100kDevices(b *testing.B) {
 	b.ReportAllocs()
 	var live uint64
 	for b.Loop() {
-		fleet, probs := Load(files, ReadInspector{})
+		fleet, probs := Load(files, artifact.ReadInspector{})
 		if fleet == nil {
 			b.Fatal(probs)
 		}

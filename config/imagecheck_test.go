@@ -1,4 +1,4 @@
-package gitstore
+package config
 
 import (
 	"encoding/binary"
@@ -11,11 +11,11 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/espimage"
-	"github.com/otagit/otagit/internal/testrepo"
+	"github.com/otagit/otagit/rollout"
 )
 
 // build makes an image with espimage.Build, failing the test on error.
@@ -215,7 +215,7 @@ func TestCheckImage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fleet, probs := Load(checkFiles(tt.lampVer, tt.stationVer, tt.lamp, tt.station), ReadInspector{})
+			fleet, probs := Load(checkFiles(tt.lampVer, tt.stationVer, tt.lamp, tt.station), artifact.ReadInspector{})
 			var got []string
 			for _, p := range probs {
 				got = append(got, p.String())
@@ -234,6 +234,9 @@ func TestCheckImage(t *testing.T) {
 // Stat and ReadDir through, so a TreeFS keeps reporting blob hashes.
 type countingFS struct {
 	fs.FS
+	// blobs makes Stat report each file's Git blob hash as its Sys(), as
+	// gitstore's TreeFS does.
+	blobs bool
 	mu    sync.Mutex
 	opens map[string]int
 }
@@ -248,7 +251,26 @@ func (c *countingFS) Open(name string) (fs.File, error) {
 	return c.FS.Open(name)
 }
 
-func (c *countingFS) Stat(name string) (fs.FileInfo, error)      { return fs.Stat(c.FS, name) }
+func (c *countingFS) Stat(name string) (fs.FileInfo, error) {
+	st, err := fs.Stat(c.FS, name)
+	if err != nil || !c.blobs || st.IsDir() {
+		return st, err
+	}
+	data, err := fs.ReadFile(c.FS, name)
+	if err != nil {
+		return nil, err
+	}
+	return blobInfo{st, plumbing.ComputeHash(plumbing.BlobObject, data)}, nil
+}
+
+// blobInfo is a FileInfo whose Sys() is a Git blob hash.
+type blobInfo struct {
+	fs.FileInfo
+	hash plumbing.Hash
+}
+
+func (b blobInfo) Sys() any { return b.hash }
+
 func (c *countingFS) ReadDir(name string) ([]fs.DirEntry, error) { return fs.ReadDir(c.FS, name) }
 
 func (c *countingFS) count(name string) int {
@@ -270,34 +292,22 @@ func (c *countingFS) reset() {
 // the seed scan, it would not find the platform name and version and would
 // warn.
 func TestSeedScanNotRepeatedWithCache(t *testing.T) {
-	// Sizes no other test uses, so that the package-level memo has not
-	// seen these binaries yet.
 	lamp := build(t, espimage.BuildOptions{Chip: espimage.ESP8266, ProjectName: "smart-lamp", Version: "1.2.0", Size: 5000})
 	station := build(t, espimage.BuildOptions{Chip: espimage.ESP32, ProjectName: "station", Version: "2.1.0", Size: 5008, NoDescriptor: true})
-	r := testrepo.New(t)
-	for name, f := range checkFiles("1.2.0", "2.1.0", lamp, station) {
-		r.Write(name, f.Data)
-	}
-	commit := r.Commit("release")
-	repo, err := git.PlainOpen(r.Work)
+	cache, err := artifact.OpenCache(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := repo.CommitObject(plumbing.NewHash(commit))
-	if err != nil {
-		t.Fatal(err)
+	// Files that carry their Git blob hash, as a commit's tree does, so
+	// that the cache can know them without reading them.
+	fsys := &countingFS{FS: checkFiles("1.2.0", "2.1.0", lamp, station), blobs: true}
+	scans := NewScanMemo()
+	load := func() (*rollout.Fleet, Problems) {
+		res := LoadTree(fsys, LoadOptions{Inspector: cache, Scans: scans})
+		return res.Fleet, res.Problems
 	}
-	tree, err := c.Tree()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache, err := OpenCache(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys := &countingFS{FS: NewTreeFS(tree, c.Committer.When)}
 
-	fleet, probs := Load(fsys, cache)
+	fleet, probs := load()
 	if fleet == nil || len(probs) != 0 {
 		t.Fatalf("first load: %v", probs)
 	}
@@ -312,7 +322,7 @@ func TestSeedScanNotRepeatedWithCache(t *testing.T) {
 	}
 
 	fsys.reset()
-	fleet, probs = Load(fsys, cache)
+	fleet, probs = load()
 	if fleet == nil || len(probs) != 0 {
 		t.Fatalf("second load read a binary again: %v", probs)
 	}
@@ -330,9 +340,11 @@ func TestSeedScanWorkTree(t *testing.T) {
 	lamp := build(t, espimage.BuildOptions{Chip: espimage.ESP8266, ProjectName: "smart-lamp", Version: "1.2.0", Size: 5024})
 	station := build(t, espimage.BuildOptions{Chip: espimage.ESP32, ProjectName: "station", Version: "2.1.0", Size: 5040})
 	fsys := &countingFS{FS: checkFiles("1.2.0", "2.1.0", lamp, station)}
-	for i, want := range []int{2, 1} { // ReadInspector, then the seed scan once
+	scans := NewScanMemo()
+	for i, want := range []int{2, 1} { // the inspector, then the seed scan once
 		fsys.reset()
-		if fleet, probs := Load(fsys, ReadInspector{}); fleet == nil || len(probs) != 0 {
+		res := LoadTree(fsys, LoadOptions{Inspector: artifact.ReadInspector{}, Scans: scans})
+		if fleet, probs := res.Fleet, res.Problems; fleet == nil || len(probs) != 0 {
 			t.Fatalf("load %d: %v", i, probs)
 		}
 		if got := fsys.count("fw/smart-lamp.bin"); got != want {
@@ -346,7 +358,7 @@ func TestSeedScanWorkTree(t *testing.T) {
 }
 
 func TestSeedMemoBound(t *testing.T) {
-	m := &seedMemo{limit: 2}
+	m := &ScanMemo{limit: 2}
 	k := func(i int) seedKey { return seedKey{sha256: fmt.Sprint(i), platform: "p"} }
 	v := func(i int) espimage.SeedMatch { return espimage.SeedMatch{Version: fmt.Sprintf("%d.0.0", i)} }
 	m.put(k(1), v(1))
@@ -372,7 +384,7 @@ func TestSeedMemoBound(t *testing.T) {
 }
 
 func TestSeedMemoConcurrent(t *testing.T) {
-	m := &seedMemo{limit: 8}
+	m := &ScanMemo{limit: 8}
 	var hits atomic.Int64
 	var wg sync.WaitGroup
 	for g := range 8 {

@@ -1,4 +1,4 @@
-package webhook
+package githubapi
 
 import (
 	"bytes"
@@ -15,13 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/internal/fakegithub"
 )
 
 const (
 	testRepo  = "acme/fleet-config"
 	testToken = "ghp_testtoken0123456789"
+	afterSHA  = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
 )
 
 // newTestClient returns a Client for gh, authenticated with testToken.
@@ -146,11 +147,11 @@ func TestClientListReleasesETag(t *testing.T) {
 	}
 }
 
-func equalReleases(a, b []gitstore.GitHubRelease) bool {
-	return slices.EqualFunc(a, b, func(x, y gitstore.GitHubRelease) bool {
+func equalReleases(a, b []config.GitHubRelease) bool {
+	return slices.EqualFunc(a, b, func(x, y config.GitHubRelease) bool {
 		return x.ID == y.ID && x.Tag == y.Tag && x.Name == y.Name && x.Draft == y.Draft &&
 			x.Prerelease == y.Prerelease && x.PublishedAt.Equal(y.PublishedAt) &&
-			slices.EqualFunc(x.Assets, y.Assets, func(p, q gitstore.GitHubAsset) bool {
+			slices.EqualFunc(x.Assets, y.Assets, func(p, q config.GitHubAsset) bool {
 				return p.ID == q.ID && p.Name == q.Name && p.Size == q.Size && p.UpdatedAt.Equal(q.UpdatedAt)
 			})
 	})
@@ -180,7 +181,7 @@ func TestClientReleaseByTag(t *testing.T) {
 		t.Run(tt.tag, func(t *testing.T) {
 			got, err := c.ReleaseByTag(context.Background(), testRepo, tt.tag)
 			if tt.wantNotFound {
-				if !errors.Is(err, gitstore.ErrReleaseNotFound) {
+				if !errors.Is(err, config.ErrReleaseNotFound) {
 					t.Fatalf("ReleaseByTag: got %+v, %v; want ErrReleaseNotFound", got, err)
 				}
 				if !strings.Contains(err.Error(), testRepo) {
@@ -251,14 +252,14 @@ func TestClientOpenAsset(t *testing.T) {
 
 	t.Run("unknown asset", func(t *testing.T) {
 		_, err := c.OpenAsset(ctx, testRepo, 999999)
-		if !errors.Is(err, gitstore.ErrReleaseNotFound) {
+		if !errors.Is(err, config.ErrReleaseNotFound) {
 			t.Errorf("OpenAsset: got %v, want ErrReleaseNotFound", err)
 		}
 	})
 	t.Run("replaced asset", func(t *testing.T) {
 		gh.EditRelease(testRepo, "v1.0.0", func(r *fakegithub.Release) { r.Assets[0].Data = []byte{0xE9, 0xFF} })
 		_, err := c.OpenAsset(ctx, testRepo, rel.Assets[0].ID)
-		if !errors.Is(err, gitstore.ErrReleaseNotFound) {
+		if !errors.Is(err, config.ErrReleaseNotFound) {
 			t.Errorf("OpenAsset of the replaced id: got %v, want ErrReleaseNotFound", err)
 		}
 		now, err := c.ReleaseByTag(ctx, testRepo, "v1.0.0")
@@ -371,7 +372,7 @@ func TestClientRateLimit(t *testing.T) {
 				"SetStatus": func() error {
 					return c.SetStatus(ctx, testRepo, afterSHA, "pending", "planning...", "otagit/validate")
 				},
-				"UpsertComment": func() error { _, err := c.UpsertComment(ctx, testRepo, 1, PlanMarker, "x"); return err },
+				"UpsertComment": func() error { _, err := c.UpsertComment(ctx, testRepo, 1, "<!-- marker -->", "x"); return err },
 			}
 			for name, call := range calls {
 				if err := call(); !errors.Is(err, ErrRateLimited) {
@@ -414,10 +415,10 @@ func TestClientOutage(t *testing.T) {
 			func() error { _, err := c.ReleaseByTag(ctx, testRepo, "v1"); return err }},
 		{"OpenAsset", "open asset 2 " + testRepo + ": ",
 			func() error { _, err := c.OpenAsset(ctx, testRepo, 2); return err }},
-		{"SetStatus", "set status " + short(afterSHA) + " " + testRepo + ": ",
+		{"SetStatus", "set status " + afterSHA[:12] + " " + testRepo + ": ",
 			func() error { return c.SetStatus(ctx, testRepo, afterSHA, "success", "ok", "otagit/validate") }},
 		{"UpsertComment", "upsert comment on #7 " + testRepo + ": ",
-			func() error { _, err := c.UpsertComment(ctx, testRepo, 7, PlanMarker, "x"); return err }},
+			func() error { _, err := c.UpsertComment(ctx, testRepo, 7, "<!-- marker -->", "x"); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -425,7 +426,7 @@ func TestClientOutage(t *testing.T) {
 			if err == nil {
 				t.Fatal("got no error from a server answering 502")
 			}
-			if errors.Is(err, ErrRateLimited) || errors.Is(err, gitstore.ErrReleaseNotFound) {
+			if errors.Is(err, ErrRateLimited) || errors.Is(err, config.ErrReleaseNotFound) {
 				t.Errorf("got %v, want neither a rate limit nor not-found", err)
 			}
 			if !strings.HasPrefix(err.Error(), tt.wantPrefix) || !strings.Contains(err.Error(), "502") {
@@ -623,14 +624,14 @@ func TestClientUpsertComment(t *testing.T) {
 	steps := []struct {
 		name, body, wantBody string
 	}{
-		{"create", PlanMarker + "\nplan 1", PlanMarker + "\nplan 1"},
-		{"edit", PlanMarker + "\nplan 2", PlanMarker + "\nplan 2"},
-		{"marker added if missing", "plan 3", PlanMarker + "\nplan 3"},
-		{"edit again", PlanMarker + "\nplan 4", PlanMarker + "\nplan 4"},
+		{"create", "<!-- marker -->" + "\nplan 1", "<!-- marker -->" + "\nplan 1"},
+		{"edit", "<!-- marker -->" + "\nplan 2", "<!-- marker -->" + "\nplan 2"},
+		{"marker added if missing", "plan 3", "<!-- marker -->" + "\nplan 3"},
+		{"edit again", "<!-- marker -->" + "\nplan 4", "<!-- marker -->" + "\nplan 4"},
 	}
 	var firstID int64
 	for i, st := range steps {
-		id, err := c.UpsertComment(ctx, testRepo, pr, PlanMarker, st.body)
+		id, err := c.UpsertComment(ctx, testRepo, pr, "<!-- marker -->", st.body)
 		if err != nil {
 			t.Fatalf("%s: UpsertComment: %v", st.name, err)
 		}
@@ -651,12 +652,12 @@ func TestClientUpsertComment(t *testing.T) {
 
 	t.Run("deleted by someone", func(t *testing.T) {
 		gh.DeleteComment(testRepo, firstID)
-		id, err := c.UpsertComment(ctx, testRepo, pr, PlanMarker, "plan 5")
+		id, err := c.UpsertComment(ctx, testRepo, pr, "<!-- marker -->", "plan 5")
 		if err != nil {
 			t.Fatalf("UpsertComment: %v", err)
 		}
 		got := gh.Comments(testRepo, pr)
-		if id == firstID || len(got) != 4 || got[3] != (fakegithub.Comment{ID: id, Body: PlanMarker + "\nplan 5"}) {
+		if id == firstID || len(got) != 4 || got[3] != (fakegithub.Comment{ID: id, Body: "<!-- marker -->" + "\nplan 5"}) {
 			t.Errorf("after deleting ours: got id %d, comments %+v; want one new comment", id, got)
 		}
 	})
@@ -666,7 +667,7 @@ func TestClientUpsertComment(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Go(func() {
-				if _, err := c.UpsertComment(ctx, testRepo, other, PlanMarker, fmt.Sprintf("plan %d", i)); err != nil {
+				if _, err := c.UpsertComment(ctx, testRepo, other, "<!-- marker -->", fmt.Sprintf("plan %d", i)); err != nil {
 					t.Errorf("UpsertComment: %v", err)
 				}
 			})
@@ -678,7 +679,7 @@ func TestClientUpsertComment(t *testing.T) {
 	})
 
 	t.Run("bad input", func(t *testing.T) {
-		if _, err := c.UpsertComment(ctx, testRepo, 0, PlanMarker, "x"); err == nil {
+		if _, err := c.UpsertComment(ctx, testRepo, 0, "<!-- marker -->", "x"); err == nil {
 			t.Error("pull request 0: got no error")
 		}
 		if _, err := c.UpsertComment(ctx, testRepo, 1, "", "x"); err == nil {

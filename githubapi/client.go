@@ -1,4 +1,4 @@
-package webhook
+package githubapi
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
-	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/config"
 )
 
 // Client errors, matched with errors.Is.
@@ -53,7 +53,7 @@ type ClientConfig struct {
 }
 
 // Client is a GitHub REST API client for releases, commit statuses and
-// pull request comments. It implements gitstore.ReleaseSource. It is safe
+// pull request comments. It implements API, for Releases. It is safe
 // for concurrent use.
 //
 // GET responses are cached by ETag and revalidated, so unchanged answers
@@ -82,7 +82,7 @@ type Client struct {
 	selfLogin *string
 }
 
-var _ gitstore.ReleaseSource = (*Client)(nil)
+var _ API = (*Client)(nil)
 
 // NewClient returns a Client for cfg. It fails only on a bad BaseURL.
 func NewClient(cfg ClientConfig) (*Client, error) {
@@ -139,8 +139,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 
 // ListReleases returns every release of repo ("owner/name"), drafts
 // included (if the token may see them), newest first, reading all pages.
-func (c *Client) ListReleases(ctx context.Context, repo string) ([]gitstore.GitHubRelease, error) {
-	var out []gitstore.GitHubRelease
+func (c *Client) ListReleases(ctx context.Context, repo string) ([]config.GitHubRelease, error) {
+	var out []config.GitHubRelease
 	err := c.call(ctx, "list releases", repo, func(owner, name string) error {
 		var all []*github.RepositoryRelease
 		opts := &github.ListOptions{PerPage: 100}
@@ -160,7 +160,7 @@ func (c *Client) ListReleases(ctx context.Context, repo string) ([]gitstore.GitH
 		slices.SortStableFunc(all, func(a, b *github.RepositoryRelease) int {
 			return b.GetCreatedAt().Compare(a.GetCreatedAt().Time)
 		})
-		out = make([]gitstore.GitHubRelease, 0, len(all))
+		out = make([]config.GitHubRelease, 0, len(all))
 		for _, r := range all {
 			out = append(out, convertRelease(r))
 		}
@@ -173,9 +173,9 @@ func (c *Client) ListReleases(ctx context.Context, repo string) ([]gitstore.GitH
 const maxPages = 100
 
 // ReleaseByTag returns the published release of repo with the given tag.
-// If there is none the error matches gitstore.ErrReleaseNotFound.
-func (c *Client) ReleaseByTag(ctx context.Context, repo, tag string) (gitstore.GitHubRelease, error) {
-	var out gitstore.GitHubRelease
+// If there is none the error matches config.ErrReleaseNotFound.
+func (c *Client) ReleaseByTag(ctx context.Context, repo, tag string) (config.GitHubRelease, error) {
+	var out config.GitHubRelease
 	err := c.call(ctx, "get release "+tag, repo, func(owner, name string) error {
 		if tag == "" {
 			return errors.New("empty tag")
@@ -193,7 +193,7 @@ func (c *Client) ReleaseByTag(ctx context.Context, repo, tag string) (gitstore.G
 // OpenAsset returns the content of release asset id of repo. GitHub
 // answers with a redirect to a download host, which is followed; the
 // token is sent only to the API host. If there is no such asset the error
-// matches gitstore.ErrReleaseNotFound. The caller closes the reader.
+// matches config.ErrReleaseNotFound. The caller closes the reader.
 func (c *Client) OpenAsset(ctx context.Context, repo string, id int64) (io.ReadCloser, error) {
 	var rc io.ReadCloser
 	err := c.call(ctx, fmt.Sprintf("open asset %d", id), repo, func(owner, name string) error {
@@ -237,7 +237,7 @@ func (c *Client) SetStatus(ctx context.Context, repo, sha, state, description, c
 // CreateStatus sets a commit status of sha in repo, like SetStatus, and
 // can also link it to st.TargetURL.
 func (c *Client) CreateStatus(ctx context.Context, repo, sha string, st Status) error {
-	return c.call(ctx, "set status "+short(sha), repo, func(owner, name string) error {
+	return c.call(ctx, "set status "+sha[:min(12, len(sha))], repo, func(owner, name string) error {
 		switch st.State {
 		case "success", "failure", "pending", "error":
 		default:
@@ -289,7 +289,7 @@ func (c *Client) UpsertComment(ctx context.Context, repo string, pr int, marker,
 				id = existing
 				return nil
 			}
-			if httpStatus(err) != http.StatusNotFound {
+			if HTTPStatus(err) != http.StatusNotFound {
 				return err
 			}
 			// Deleted since we listed it: create a new one.
@@ -405,18 +405,20 @@ func escapeTag(tag string) string {
 	return strings.Join(parts, "/")
 }
 
-// notFound wraps err with gitstore.ErrReleaseNotFound if GitHub answered
+// notFound wraps err with config.ErrReleaseNotFound if GitHub answered
 // 404.
 func notFound(err error) error {
-	if httpStatus(err) == http.StatusNotFound {
-		return fmt.Errorf("%w: %w", gitstore.ErrReleaseNotFound, err)
+	if HTTPStatus(err) == http.StatusNotFound {
+		return fmt.Errorf("%w: %w", config.ErrReleaseNotFound, err)
 	}
 	return err
 }
 
 // httpStatus returns the status code of GitHub's error answer, or 0 if err
 // is not one (a network error, say).
-func httpStatus(err error) int {
+// HTTPStatus returns the HTTP status GitHub answered a failed call with,
+// 0 when the call failed before an answer (network, rate limit).
+func HTTPStatus(err error) int {
 	var er *github.ErrorResponse
 	if errors.As(err, &er) && er.Response != nil {
 		return er.Response.StatusCode
@@ -424,8 +426,8 @@ func httpStatus(err error) int {
 	return 0
 }
 
-func convertRelease(r *github.RepositoryRelease) gitstore.GitHubRelease {
-	out := gitstore.GitHubRelease{
+func convertRelease(r *github.RepositoryRelease) config.GitHubRelease {
+	out := config.GitHubRelease{
 		ID:          r.GetID(),
 		Tag:         r.GetTagName(),
 		Name:        r.GetName(),
@@ -434,7 +436,7 @@ func convertRelease(r *github.RepositoryRelease) gitstore.GitHubRelease {
 		PublishedAt: r.GetPublishedAt().Time,
 	}
 	for _, a := range r.Assets {
-		out.Assets = append(out.Assets, gitstore.GitHubAsset{
+		out.Assets = append(out.Assets, config.GitHubAsset{
 			ID:        a.GetID(),
 			Name:      a.GetName(),
 			Size:      int64(a.GetSize()),

@@ -1,4 +1,4 @@
-package gitstore
+package config
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 
+	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/rollout"
 )
@@ -35,7 +36,7 @@ type imageFinding struct {
 // error reported on its own key); the release is then not confirmed. A
 // gzip-compressed ESP8266 image is not checked at all: its header and
 // strings are compressed.
-func (l *loader) checkImage(path string, b Blob, p *rollout.Platform, version *semver.Version) []imageFinding {
+func (l *loader) checkImage(path string, b artifact.Blob, p *rollout.Platform, version *semver.Version) []imageFinding {
 	if len(b.Head) > 0 && b.Head[0] == 0x1F {
 		return nil // an ESP8266 gzip image: its header is compressed
 	}
@@ -90,7 +91,7 @@ func (l *loader) checkImage(path string, b Blob, p *rollout.Platform, version *s
 // So a descriptor that confirms the version but names another project
 // gives a warning about the name only, and only when the binary does not
 // contain the platform name either.
-func (l *loader) confirmRelease(path string, b Blob, info espimage.Info, platform string, version *semver.Version) string {
+func (l *loader) confirmRelease(path string, b artifact.Blob, info espimage.Info, platform string, version *semver.Version) string {
 	app := info.App
 	descName, descVer := false, (*semver.Version)(nil)
 	if app != nil {
@@ -177,10 +178,10 @@ func seedClause(platform string, noName, noVersion bool, found, want string) str
 // "v1.2.3", or returns the remembered result of an earlier scan of the same
 // content. It reads the artifact file the Inspector stored when there is
 // one (the server), else the file in the loader's fsys (a work tree).
-func (l *loader) seedConvention(path string, b Blob, info espimage.Info, platform string) (espimage.SeedMatch, error) {
+func (l *loader) seedConvention(path string, b artifact.Blob, info espimage.Info, platform string) (espimage.SeedMatch, error) {
 	key := seedKey{sha256: b.SHA256, platform: platform}
 	if b.SHA256 != "" {
-		if m, ok := seedScans.get(key); ok {
+		if m, ok := l.opts.Scans.get(key); ok {
 			return m, nil
 		}
 	}
@@ -195,12 +196,12 @@ func (l *loader) seedConvention(path string, b Blob, info espimage.Info, platfor
 		return espimage.SeedMatch{}, err
 	}
 	defer f.Close()
-	m, err := SeedScan(io.LimitReader(f, maxBinarySize), info, platform)
+	m, err := SeedScan(io.LimitReader(f, artifact.MaxBinarySize), info, platform)
 	if err != nil {
 		return espimage.SeedMatch{}, err // not remembered: a read error may pass
 	}
 	if b.SHA256 != "" {
-		seedScans.put(key, m)
+		l.opts.Scans.put(key, m)
 	}
 	return m, nil
 }
@@ -243,33 +244,39 @@ type seedKey struct {
 	sha256, platform string
 }
 
-// seedMemoLimit bounds each generation of the seed-scan memo. The memo is
-// package-level (Cache has no room for it and a SHA-256 names the same
-// bytes for every Cache and Inspector), so it lives as long as the process:
-// unbounded, a server that runs for months, or `otagit plan` walking a long
-// history, would keep one entry for every binary it ever saw. 4096 entries
-// per generation (about 1 MB at most) is far more releases than one config
-// repository holds, so a sync of an unchanged commit never re-reads a
-// binary.
+// seedMemoLimit bounds each generation of a ScanMemo: 4096 entries (about
+// 1 MB at most) is far more releases than one config repository holds, so
+// a sync of an unchanged commit never re-reads a binary, while a server
+// that runs for months, or `otagit plan` walking a long history, does not
+// keep one entry for every binary it ever saw.
 const seedMemoLimit = 4096
 
-// seedScans remembers seed-convention scans so that loading a commit whose
-// binaries did not change reads none of them again.
-var seedScans = &seedMemo{limit: seedMemoLimit}
-
-// seedMemo is a bounded map with two generations: when the current one is
-// full it becomes the previous one and the older entries are dropped. An
-// entry found in the previous generation moves to the current one, so the
+// ScanMemo remembers the loader's scans of whole binaries (the seed
+// convention check) by content, so that loading a commit whose binaries
+// did not change reads none of them again. Whoever loads commits
+// repeatedly (the server's sync loop, a plan of two commits) keeps one and
+// passes it in LoadOptions. A ScanMemo is safe for concurrent use; a nil
+// *ScanMemo remembers nothing.
+//
+// It is a bounded map with two generations: when the current one is full
+// it becomes the previous one and the older entries are dropped. An entry
+// found in the previous generation moves to the current one, so the
 // entries every load uses survive for as long as they fit in one
-// generation. A seedMemo is safe for concurrent use.
-type seedMemo struct {
+// generation.
+type ScanMemo struct {
 	limit int
 	mu    sync.Mutex // guards cur and prev
 	cur   map[seedKey]espimage.SeedMatch
 	prev  map[seedKey]espimage.SeedMatch
 }
 
-func (m *seedMemo) get(k seedKey) (espimage.SeedMatch, bool) {
+// NewScanMemo returns an empty, bounded ScanMemo.
+func NewScanMemo() *ScanMemo { return &ScanMemo{limit: seedMemoLimit} }
+
+func (m *ScanMemo) get(k seedKey) (espimage.SeedMatch, bool) {
+	if m == nil {
+		return espimage.SeedMatch{}, false
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if v, ok := m.cur[k]; ok {
@@ -282,13 +289,16 @@ func (m *seedMemo) get(k seedKey) (espimage.SeedMatch, bool) {
 	return v, ok
 }
 
-func (m *seedMemo) put(k seedKey, v espimage.SeedMatch) {
+func (m *ScanMemo) put(k seedKey, v espimage.SeedMatch) {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.putLocked(k, v)
 }
 
-func (m *seedMemo) putLocked(k seedKey, v espimage.SeedMatch) {
+func (m *ScanMemo) putLocked(k seedKey, v espimage.SeedMatch) {
 	if m.cur == nil || len(m.cur) >= m.limit {
 		m.prev, m.cur = m.cur, make(map[seedKey]espimage.SeedMatch)
 	}

@@ -1,4 +1,4 @@
-package gitstore
+package config
 
 import (
 	"errors"
@@ -14,9 +14,9 @@ import (
 	"github.com/otagit/otagit/internal/tomlpos"
 )
 
-// maxTOMLSize bounds one config file; a whitelist of 100,000 devices is
+// MaxTOMLSize bounds one config file; a whitelist of 100,000 devices is
 // about 10 MB.
-const maxTOMLSize = 64 << 20
+const MaxTOMLSize = 64 << 20
 
 // tomlFile is one parsed config file and where its problems go.
 type tomlFile struct {
@@ -38,7 +38,7 @@ func (f *tomlFile) index() *tomlpos.Index {
 // syntax errors are recorded and reported by a nil table.
 func parseTOML(fsys fs.FS, name string, probs *Problems) *table {
 	f := &tomlFile{name: name, probs: probs}
-	src, err := readLimited(fsys, name, maxTOMLSize)
+	src, err := readLimited(fsys, name, MaxTOMLSize)
 	if err != nil {
 		f.add(Problem{Message: err.Error()})
 		return nil

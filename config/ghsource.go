@@ -1,4 +1,4 @@
-package gitstore
+package config
 
 import (
 	"context"
@@ -11,24 +11,9 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 
+	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/rollout"
 )
-
-// GitHub gives the loader access to GitHub releases, the second source of
-// firmware besides binaries committed to the config repository. Assets are
-// downloaded once per asset version into Cache and verified before any
-// snapshot uses them. A GitHub is safe for concurrent use if its Source is.
-type GitHub struct {
-	// Source reads releases and assets.
-	Source ReleaseSource
-	// Cache stores downloaded assets.
-	Cache *Cache
-	// MaxAssetSize bounds a download; default 128 MiB.
-	MaxAssetSize int64
-	// Known remembers releases for when GitHub cannot be reached; nil
-	// remembers nothing.
-	Known *KnownReleases
-}
 
 // ErrGitHub is matched (errors.Is) by the error LoadWith returns, with a
 // fleet, when GitHub could not be read fully: that fleet lacks the GitHub
@@ -111,22 +96,19 @@ func (f *follow) tagVersion(tag string) *semver.Version {
 // are the platform's [[release]] tables that set only rules, by version;
 // taken are the versions the platform declares itself, which win.
 func (l *loader) followed(p *platform, f *follow, overrides map[string]*table, taken map[string]bool) []*rollout.Release {
-	gh := l.opts.GitHub
-	if gh == nil {
+	if l.opts.GitHub == nil {
 		f.t.warnf("repo", "releases of %s not checked: no GitHub access (set OTAGIT_GITHUB_TOKEN or GITHUB_TOKEN)", f.repo)
 		return nil
 	}
 	l.usesGitHub = true
-	rels, err := l.listReleases(f.repo)
+	rels, at, err := l.listReleases(f.repo)
 	if err != nil {
-		known, at, ok := gh.Known.list(f.repo)
 		l.degrade(fmt.Errorf("%w: list releases of %s: %v", ErrGitHub, f.repo, err))
-		if !ok {
+		if at.IsZero() {
 			f.t.warnf("repo", "cannot list the releases of %s (%v): none served until GitHub answers", f.repo, err)
 			return nil
 		}
-		f.t.warnf("repo", "cannot list the releases of %s (%v): using the %d releases seen at %s", f.repo, err, len(known), at.Format(time.RFC3339))
-		rels = known
+		f.t.warnf("repo", "cannot list the releases of %s (%v): using the %d releases seen at %s", f.repo, err, len(rels), at.Format(time.RFC3339))
 	}
 	var out []*rollout.Release
 	for _, gr := range rels {
@@ -152,9 +134,9 @@ func (l *loader) followed(p *platform, f *follow, overrides map[string]*table, t
 			continue
 		}
 		where := fmt.Sprintf("asset %s of release %s of %s", matches[0].Name, gr.Tag, f.repo)
-		b, err := l.download(f.repo, matches[0])
+		b, err := l.opts.GitHub.Asset(l.opts.Ctx, f.repo, matches[0])
 		if err != nil {
-			l.degrade(err)
+			l.degrade(fmt.Errorf("%w: %s: %v", ErrGitHub, where, err))
 			f.t.warnf("asset", "%s: %v: not served until it downloads", where, err)
 			continue
 		}
@@ -220,21 +202,19 @@ func (l *loader) pinned(t *table, p *platform, r *rollout.Release) bool {
 		return false
 	}
 	l.usesGitHub = true
-	gr, err := gh.Source.ReleaseByTag(l.opts.Ctx, repo, tag)
+	gr, at, err := gh.ReleaseByTag(l.opts.Ctx, repo, tag)
 	switch {
 	case errors.Is(err, ErrReleaseNotFound):
 		t.errorf("tag", "%s has no published release %q", repo, tag)
 		return false
 	case err != nil:
 		l.degrade(fmt.Errorf("%w: release %s of %s: %v", ErrGitHub, tag, repo, err))
-		known, ok := gh.Known.tag(repo, tag)
-		if !ok {
+		if at.IsZero() {
 			t.warnf("tag", "cannot read release %s of %s (%v): not served until GitHub answers", tag, repo, err)
 			l.unresolved(p, r.Version)
 			return false
 		}
-		t.warnf("tag", "cannot read release %s of %s (%v): using it as last seen", tag, repo, err)
-		gr = known
+		t.warnf("tag", "cannot read release %s of %s (%v): using it as seen at %s", tag, repo, err, at.Format(time.RFC3339))
 	case gr.Draft:
 		t.errorf("tag", "release %q of %s is a draft", tag, repo)
 		return false
@@ -249,10 +229,9 @@ func (l *loader) pinned(t *table, p *platform, r *rollout.Release) bool {
 		t.errorf("asset", "release %q of %s has no asset %q", tag, repo, name)
 		return false
 	}
-	gh.Known.putTag(repo, tag, gr)
-	b, err := l.download(repo, *asset)
+	b, err := gh.Asset(l.opts.Ctx, repo, *asset)
 	if err != nil {
-		l.degrade(err)
+		l.degrade(fmt.Errorf("%w: asset %s of release %s of %s: %v", ErrGitHub, name, tag, repo, err))
 		t.warnf("asset", "asset %s of release %s of %s: %v: not served until it downloads", name, tag, repo, err)
 		l.unresolved(p, r.Version)
 		return false
@@ -273,7 +252,7 @@ func (l *loader) pinned(t *table, p *platform, r *rollout.Release) bool {
 // checkAsset runs the binary checks on a downloaded asset. Problems are
 // reported as warnings at key of t, prefixed with where; bad is true when
 // one of them would be an error for a committed binary.
-func (l *loader) checkAsset(b Blob, where string, p *platform, v *semver.Version, t *table, key string) (rollout.Artifact, bool) {
+func (l *loader) checkAsset(b artifact.Blob, where string, p *platform, v *semver.Version, t *table, key string) (rollout.Artifact, bool) {
 	if b.Size == 0 {
 		t.warnf(key, "%s is empty: not served", where)
 		return rollout.Artifact{}, true
@@ -296,51 +275,23 @@ func (l *loader) checkAsset(b Blob, where string, p *platform, v *semver.Version
 }
 
 // listReleases lists repo's releases once per load.
-func (l *loader) listReleases(repo string) ([]GitHubRelease, error) {
+func (l *loader) listReleases(repo string) ([]GitHubRelease, time.Time, error) {
 	if rels, ok := l.ghReleases[repo]; ok {
-		return rels, nil
+		return rels.rels, rels.at, rels.err
 	}
-	rels, err := l.opts.GitHub.Source.ListReleases(l.opts.Ctx, repo)
-	if err != nil {
-		return nil, err
-	}
-	l.opts.GitHub.Known.putList(repo, rels)
+	rels, at, err := l.opts.GitHub.Releases(l.opts.Ctx, repo)
 	if l.ghReleases == nil {
-		l.ghReleases = map[string][]GitHubRelease{}
+		l.ghReleases = map[string]listed{}
 	}
-	l.ghReleases[repo] = rels
-	return rels, nil
+	l.ghReleases[repo] = listed{rels, at, err}
+	return rels, at, err
 }
 
-// download returns the cached content of an asset version, downloading
-// and storing it the first time.
-func (l *loader) download(repo string, a GitHubAsset) (Blob, error) {
-	gh := l.opts.GitHub
-	key := fmt.Sprintf("github:%s:%d:%d", repo, a.ID, a.UpdatedAt.UnixNano())
-	if b, ok := gh.Cache.lookup(key, -1); ok {
-		return b, nil
-	}
-	limit := gh.MaxAssetSize
-	if limit <= 0 {
-		limit = maxBinarySize
-	}
-	if a.Size > limit {
-		return Blob{}, fmt.Errorf("%w: asset %s of %s: %d bytes, more than the %d allowed", ErrGitHub, a.Name, repo, a.Size, limit)
-	}
-	rc, err := gh.Source.OpenAsset(l.opts.Ctx, repo, a.ID)
-	if err != nil {
-		return Blob{}, fmt.Errorf("%w: download asset %s of %s: %v", ErrGitHub, a.Name, repo, err)
-	}
-	defer rc.Close()
-	b, err := gh.Cache.Put(rc, limit)
-	if err != nil {
-		return Blob{}, fmt.Errorf("%w: download asset %s of %s: %v", ErrGitHub, a.Name, repo, err)
-	}
-	if a.Size > 0 && b.Size != a.Size {
-		return Blob{}, fmt.Errorf("%w: download asset %s of %s: got %d bytes, GitHub says %d", ErrGitHub, a.Name, repo, b.Size, a.Size)
-	}
-	gh.Cache.remember(key, b)
-	return b, nil
+// listed is one answer of ReleaseSource.Releases.
+type listed struct {
+	rels []GitHubRelease
+	at   time.Time
+	err  error
 }
 
 // degrade records the first GitHub failure of a load; the load goes on

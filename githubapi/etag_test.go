@@ -1,4 +1,4 @@
-package webhook
+package githubapi
 
 import (
 	"crypto/sha256"

@@ -1,4 +1,4 @@
-package gitstore
+package artifact
 
 import (
 	"crypto/md5"
@@ -14,9 +14,9 @@ import (
 	"github.com/otagit/otagit/espimage"
 )
 
-// maxBinarySize bounds one firmware binary. The largest ESP32 flash is
+// MaxBinarySize bounds one firmware binary. The largest ESP32 flash is
 // 128 MiB; no app partition is bigger than that.
-const maxBinarySize = 128 << 20
+const MaxBinarySize = 128 << 20
 
 // Blob is what the loader learns about one firmware binary.
 type Blob struct {
@@ -57,11 +57,11 @@ func (ReadInspector) Inspect(fsys fs.FS, name string) (Blob, error) {
 		return Blob{}, fmt.Errorf("%s: not a regular file", name)
 	}
 	d := newDigester(io.Discard)
-	if _, err := io.Copy(d, io.LimitReader(f, maxBinarySize+1)); err != nil {
+	if _, err := io.Copy(d, io.LimitReader(f, MaxBinarySize+1)); err != nil {
 		return Blob{}, fmt.Errorf("read %s: %w", name, err)
 	}
-	if d.size > maxBinarySize {
-		return Blob{}, fmt.Errorf("%s: larger than %d bytes", name, maxBinarySize)
+	if d.size > MaxBinarySize {
+		return Blob{}, fmt.Errorf("%s: larger than %d bytes", name, MaxBinarySize)
 	}
 	return d.blob(), nil
 }
