@@ -70,7 +70,7 @@ func (l *loader) devices(platforms map[string]*platform) ([]*rollout.Device, []*
 			continue
 		}
 		for _, gt := range t.tables("group") {
-			g := l.group(gt)
+			g := readGroup(gt)
 			if g == nil {
 				continue
 			}
@@ -81,53 +81,15 @@ func (l *loader) devices(platforms map[string]*platform) ([]*rollout.Device, []*
 			groupDefs[g.Name] = groupEntry{g: g, t: gt}
 		}
 		for _, dt := range t.tables("device") {
-			e := deviceEntry{d: &rollout.Device{}, t: dt}
-			d := e.d
-			ok := true
-			if s, present := dt.str("mac", true); present {
-				mac, err := rollout.ParseMAC(s)
-				if err != nil {
-					dt.errorf("mac", "%q is not a MAC address (write it as AA:BB:CC:DD:EE:FF)", s)
-					ok = false
-				} else if first, dup := seen[mac]; dup {
-					dt.errorf("mac", "device %s is already listed at %s:%d", mac, first.f.name, first.line("mac"))
+			e, ok := readDevice(dt, platforms)
+			if e.d.MAC != (rollout.MAC{}) {
+				if first, dup := seen[e.d.MAC]; dup {
+					dt.errorf("mac", "device %s is already listed at %s:%d", e.d.MAC, first.f.name, first.line("mac"))
 					ok = false
 				} else {
-					seen[mac] = dt
+					seen[e.d.MAC] = dt
 				}
-				d.MAC = mac
-			} else {
-				ok = false
 			}
-			if s, present := dt.str("platform", true); present {
-				name := strings.ToLower(s)
-				if _, known := platforms[name]; !known {
-					dt.errorf("platform", "unknown platform %q (no %s/%s.toml)", s, PlatformsDir, name)
-					ok = false
-				}
-				d.Platform = name
-			} else {
-				ok = false
-			}
-			d.Name, _ = dt.str("name", false)
-			if s, present := dt.str("channel", false); present {
-				c, err := rollout.ParseChannel(s)
-				if err != nil {
-					dt.errorf("channel", "%v", err)
-					ok = false
-				}
-				d.Channel, e.channelSet = c, true
-			}
-			d.Groups = groups(dt, "groups")
-			if s, present := dt.str("pin", false); present {
-				v, err := rollout.ParseReleaseVersion(s)
-				if err != nil {
-					dt.errorf("pin", "%q is not a semantic version", s)
-					ok = false
-				}
-				d.Pin = v
-			}
-			dt.finish("mac", "platform", "name", "channel", "groups", "pin")
 			if ok {
 				entries = append(entries, e)
 			}
@@ -149,8 +111,68 @@ func (l *loader) devices(platforms map[string]*platform) ([]*rollout.Device, []*
 	return out, gs
 }
 
-// group reads a [[group]] table.
-func (l *loader) group(t *table) *rollout.Group {
+// deviceKeys are the keys a [[device]] table may have.
+var deviceKeys = []string{"mac", "platform", "name", "channel", "groups", "pin"}
+
+// readDevice reads one [[device]] table, checking every rule of the
+// schema but one: that its MAC is listed once, which needs all files. It
+// reports problems at dt's keys; ok is false when the device cannot be
+// used (its MAC, platform, channel or pin is wrong), and the entry's MAC
+// is set whenever it was valid. Both whitelist readers,
+// the ordinary one and the fast one for big files, use it, so they cannot
+// disagree. It only reads platforms, so parts of a file can be read
+// concurrently.
+func readDevice(dt *table, platforms map[string]*platform) (e deviceEntry, ok bool) {
+	e = deviceEntry{d: &rollout.Device{}, t: dt}
+	d := e.d
+	ok = true
+	if s, present := dt.str("mac", true); present {
+		mac, err := rollout.ParseMAC(s)
+		if err != nil {
+			dt.errorf("mac", "%q is not a MAC address (write it as AA:BB:CC:DD:EE:FF)", s)
+			ok = false
+		}
+		d.MAC = mac
+	} else {
+		ok = false
+	}
+	if s, present := dt.str("platform", true); present {
+		name := strings.ToLower(s)
+		if _, known := platforms[name]; !known {
+			dt.errorf("platform", "unknown platform %q (no %s/%s.toml)", s, PlatformsDir, name)
+			ok = false
+		}
+		d.Platform = name
+	} else {
+		ok = false
+	}
+	d.Name, _ = dt.str("name", false)
+	if s, present := dt.str("channel", false); present {
+		c, err := rollout.ParseChannel(s)
+		if err != nil {
+			dt.errorf("channel", "%v", err)
+			ok = false
+		}
+		d.Channel, e.channelSet = c, true
+	}
+	d.Groups = groups(dt, "groups")
+	if s, present := dt.str("pin", false); present {
+		v, err := rollout.ParseReleaseVersion(s)
+		if err != nil {
+			dt.errorf("pin", "%q is not a semantic version", s)
+			ok = false
+		}
+		d.Pin = v
+	}
+	// Unknown keys are errors that fail the load, but the device is still
+	// checked further (its pin), so that one round of fixes is enough.
+	dt.finish(deviceKeys...)
+	return e, ok
+}
+
+// readGroup reads a [[group]] table, nil if it has a problem (reported).
+// Like readDevice, both whitelist readers use it.
+func readGroup(t *table) *rollout.Group {
 	defer t.finish("name", "pin", "channel")
 	g := &rollout.Group{}
 	name, ok := t.str("name", true)

@@ -2,12 +2,9 @@ package config
 
 import (
 	"runtime"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/BurntSushi/toml"
-	"github.com/Masterminds/semver/v3"
 
 	"github.com/otagit/otagit/rollout"
 )
@@ -20,15 +17,9 @@ var splitMinForTests int
 // enough that only a few parse trees of that size are alive at once.
 const partSize = 256 << 10
 
-// compactDevice is a [[device]] read by the fast path.
-type compactDevice struct {
-	d          rollout.Device
-	channelSet bool
-}
-
 // partResult is what the fast path read from one part of a whitelist.
 type partResult struct {
-	devices []compactDevice
+	devices []deviceEntry
 	groups  []*rollout.Group
 	ok      bool
 }
@@ -36,12 +27,13 @@ type partResult struct {
 // fastWhitelist reads a big whitelist that is valid, fast: in parts on
 // all cores, each part's parse tree turned at once into device and group
 // entries and dropped, so that no tree of the whole file is ever alive (a
-// whitelist of 100,000 devices is ~8 MB of TOML and ~250 MB of trees). It
-// returns ok false for a file it does not take: small, not safely
-// splittable (see splitAtHeaders), or with anything unusual in it: unknown
-// keys, values of the wrong type, invalid values, duplicates. The caller
-// then loads the file the ordinary way, which reports every problem with
-// file, line and key; so for a file this accepts, both ways give the same
+// whitelist of 100,000 devices is ~8 MB of TOML and ~250 MB of trees).
+// Each table is read by readDevice or readGroup, the ordinary reader's own
+// functions, with problems only noted: it returns ok false for a file it
+// does not take: small, not safely splittable (see splitAtHeaders), or
+// with any problem at all, even a warning, or a duplicate. The caller then
+// loads the file the ordinary way, which reports every problem with file,
+// line and key; so for a file this accepts, both ways give the same
 // entries. seen and groupDefs are only read.
 func (l *loader) fastWhitelist(file string, platforms map[string]*platform, seen map[rollout.MAC]*table,
 	groupDefs map[string]groupEntry) (devices []deviceEntry, groups []groupEntry, ok bool) {
@@ -73,11 +65,11 @@ func (l *loader) fastWhitelist(file string, platforms map[string]*platform, seen
 		if !r.ok {
 			return nil, nil, false
 		}
-		for _, c := range r.devices {
-			if _, dup := seen[c.d.MAC]; dup || local[c.d.MAC] {
+		for _, e := range r.devices {
+			if _, dup := seen[e.d.MAC]; dup || local[e.d.MAC] {
 				return nil, nil, false
 			}
-			local[c.d.MAC] = true
+			local[e.d.MAC] = true
 		}
 		for _, g := range r.groups {
 			if _, dup := groupDefs[g.Name]; dup || localGroups[g.Name] {
@@ -91,12 +83,11 @@ func (l *loader) fastWhitelist(file string, platforms map[string]*platform, seen
 	devices = make([]deviceEntry, 0, n)
 	groups = make([]groupEntry, 0, ng)
 	for _, r := range results {
-		for _, c := range r.devices {
-			d := c.d
-			// A locator for problems found later (pins): the path and
-			// the file's source, no parse tree.
-			t := &table{f: f, parent: "device", index: len(devices)}
-			devices = append(devices, deviceEntry{d: &d, t: t, channelSet: c.channelSet})
+		for _, e := range r.devices {
+			// The table becomes a locator for problems found later
+			// (pins): the path and the file's source, no parse tree.
+			*e.t = table{f: f, parent: "device", index: len(devices)}
+			devices = append(devices, e)
 		}
 		for _, g := range r.groups {
 			groups = append(groups, groupEntry{g: g, t: &table{f: f, parent: "group", index: len(groups)}})
@@ -112,6 +103,9 @@ func readPart(part []byte, platforms map[string]*platform) partResult {
 	if _, err := toml.Decode(string(part), &m); err != nil {
 		return partResult{}
 	}
+	// Problems are only noted: any problem sends the file to the
+	// ordinary reader.
+	f := &tomlFile{silent: true}
 	var r partResult
 	for k, v := range m {
 		tables, isTables := v.([]map[string]any)
@@ -120,17 +114,24 @@ func readPart(part []byte, platforms map[string]*platform) partResult {
 		}
 		switch k {
 		case "device":
-			for _, t := range tables {
-				c, ok := readDevice(t, platforms)
-				if !ok {
+			r.devices = make([]deviceEntry, 0, len(tables))
+			// One allocation for all the part's tables and the keys
+			// they note as read, instead of a few per device.
+			slab := make([]table, len(tables))
+			used := make([]string, len(tables)*len(deviceKeys))
+			for i, t := range tables {
+				u := used[i*len(deviceKeys) : i*len(deviceKeys) : (i+1)*len(deviceKeys)]
+				slab[i] = table{f: f, m: t, used: u}
+				e, ok := readDevice(&slab[i], platforms)
+				if !ok || f.failed {
 					return partResult{}
 				}
-				r.devices = append(r.devices, c)
+				r.devices = append(r.devices, e)
 			}
 		case "group":
 			for _, t := range tables {
-				g, ok := readGroup(t)
-				if !ok {
+				g := readGroup(&table{f: f, m: t})
+				if g == nil || f.failed {
 					return partResult{}
 				}
 				r.groups = append(r.groups, g)
@@ -141,135 +142,4 @@ func readPart(part []byte, platforms map[string]*platform) partResult {
 	}
 	r.ok = true
 	return r
-}
-
-// readDevice is the fast path's [[device]]: the same rules as
-// loader.devices, for valid tables only.
-func readDevice(t map[string]any, platforms map[string]*platform) (compactDevice, bool) {
-	var c compactDevice
-	for k, v := range t {
-		switch k {
-		case "mac":
-			s, ok := v.(string)
-			if !ok {
-				return c, false
-			}
-			mac, err := rollout.ParseMAC(s)
-			if err != nil {
-				return c, false
-			}
-			c.d.MAC = mac
-		case "platform":
-			s, ok := v.(string)
-			if !ok {
-				return c, false
-			}
-			name := strings.ToLower(s)
-			if _, known := platforms[name]; !known {
-				return c, false
-			}
-			c.d.Platform = name
-		case "name":
-			s, ok := v.(string)
-			if !ok {
-				return c, false
-			}
-			c.d.Name = s
-		case "channel":
-			s, ok := v.(string)
-			if !ok {
-				return c, false
-			}
-			ch, err := rollout.ParseChannel(s)
-			if err != nil {
-				return c, false
-			}
-			c.d.Channel, c.channelSet = ch, true
-		case "groups":
-			gs, ok := groupList(v)
-			if !ok {
-				return c, false
-			}
-			c.d.Groups = gs
-		case "pin":
-			v, ok := releaseVersion(v)
-			if !ok {
-				return c, false
-			}
-			c.d.Pin = v
-		default:
-			return c, false
-		}
-	}
-	if _, ok := t["mac"]; !ok {
-		return c, false
-	}
-	if _, ok := t["platform"]; !ok {
-		return c, false
-	}
-	return c, true
-}
-
-// readGroup is the fast path's [[group]].
-func readGroup(t map[string]any) (*rollout.Group, bool) {
-	g := &rollout.Group{}
-	for k, v := range t {
-		switch k {
-		case "name":
-			s, ok := v.(string)
-			if !ok || !groupName.MatchString(s) {
-				return nil, false
-			}
-			g.Name = s
-		case "pin":
-			v, ok := releaseVersion(v)
-			if !ok {
-				return nil, false
-			}
-			g.Pin = v
-		case "channel":
-			s, ok := v.(string)
-			if !ok {
-				return nil, false
-			}
-			ch, err := rollout.ParseChannel(s)
-			if err != nil {
-				return nil, false
-			}
-			g.Channel = &ch
-		default:
-			return nil, false
-		}
-	}
-	return g, g.Name != ""
-}
-
-// groupList reads groups = [...] as the ordinary path would accept it
-// without a problem: valid names, none twice.
-func groupList(v any) ([]string, bool) {
-	arr, ok := v.([]any)
-	if !ok {
-		return nil, false
-	}
-	out := make([]string, 0, len(arr))
-	for _, e := range arr {
-		s, ok := e.(string)
-		if !ok || !groupName.MatchString(s) || slices.Contains(out, s) {
-			return nil, false
-		}
-		out = append(out, s)
-	}
-	if len(out) == 0 {
-		return nil, true // as groups() returns for an empty list
-	}
-	return out, true
-}
-
-func releaseVersion(v any) (*semver.Version, bool) {
-	s, ok := v.(string)
-	if !ok {
-		return nil, false
-	}
-	ver, err := rollout.ParseReleaseVersion(s)
-	return ver, err == nil
 }

@@ -24,6 +24,9 @@ type tomlFile struct {
 	src   []byte
 	ix    *tomlpos.Index // built on first use: valid files never need it
 	probs *Problems
+	// silent files record only that a problem was found (failed), for a
+	// reader that will read the file again the ordinary way to report it.
+	silent, failed bool
 }
 
 // index returns the file's line index, building it on first use.
@@ -58,6 +61,10 @@ func parseTOML(fsys fs.FS, name string, probs *Problems) *table {
 }
 
 func (f *tomlFile) add(p Problem) {
+	if f.silent {
+		f.failed = true
+		return
+	}
 	p.File = f.name
 	*f.probs = append(*f.probs, p)
 }
@@ -114,6 +121,10 @@ func (t *table) warnf(k string, format string, args ...any) {
 }
 
 func (t *table) report(k string, warning bool, format string, args ...any) {
+	if t.f.silent {
+		t.f.failed = true
+		return
+	}
 	key := t.pathOf()
 	if k != "" {
 		key = t.keyPath(k)
@@ -155,6 +166,10 @@ func (t *table) str(k string, required bool) (s string, ok bool) {
 // missing reports a required key that is not there: at the table's line
 // (its header), naming the key's path.
 func (t *table) missing(k string) {
+	if t.f.silent {
+		t.f.failed = true
+		return
+	}
 	t.f.add(Problem{Line: t.line(""), Key: t.keyPath(k), Message: "missing required key"})
 }
 
