@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
@@ -17,7 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	"github.com/go-git/go-git/v5/plumbing/transport/file"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
@@ -196,7 +195,6 @@ func openRepo(dir string, remote Remote) (*git.Repository, error) {
 // fetch brings the served branch up to date with the remote and returns
 // the commit it points to.
 func fetch(ctx context.Context, repo *git.Repository, remote Remote) (plumbing.Hash, error) {
-	installLocalTransport()
 	auth, err := remote.auth()
 	if err != nil {
 		return plumbing.ZeroHash, err
@@ -234,24 +232,21 @@ func isNoRef(err error) bool {
 	return errors.As(err, &nm) || strings.Contains(err.Error(), "couldn't find remote ref")
 }
 
-var localTransportOnce sync.Once
-
-// installLocalTransport makes local-path and file:// remotes work without
-// Git installed. go-git's own file transport runs the git-upload-pack
-// binary; where that is missing we serve the local repository in-process
-// with go-git's server instead. Where Git is installed its upload-pack is
-// kept, as it answers incremental fetches of long histories faster.
-func installLocalTransport() {
-	localTransportOnce.Do(func() {
-		if forceInProcessFile || !haveUploadPack() {
-			client.InstallProtocol("file", server.DefaultServer)
-		}
-	})
+// LocalTransport returns the transport for local-path and file://
+// remotes on this machine: Git's own upload-pack where Git is installed
+// (it answers incremental fetches of long histories faster), else go-git's
+// in-process server, so that no Git installation is needed. inProcess
+// forces the in-process server.
+//
+// go-git keeps transports in a process-wide registry; a library must not
+// change it behind its caller's back, so the program installs this once
+// at start: client.InstallProtocol("file", gitstore.LocalTransport(false)).
+func LocalTransport(inProcess bool) transport.Transport {
+	if inProcess || !haveUploadPack() {
+		return server.DefaultServer
+	}
+	return file.DefaultClient
 }
-
-// forceInProcessFile makes tests use the in-process file transport even
-// where Git is installed.
-var forceInProcessFile = os.Getenv("OTAGIT_INPROCESS_FILE_TRANSPORT") == "1"
 
 func haveUploadPack() bool {
 	if _, err := exec.LookPath("git-upload-pack"); err == nil {

@@ -14,8 +14,8 @@ import (
 	"github.com/otagit/otagit/config"
 )
 
-// ErrNotRunning is returned by LoadForReview when the store's Run loop is
-// not running (not started yet, or stopped).
+// ErrNotRunning is returned by LoadForReview when the store's Run loop has
+// stopped (or could not open the repository).
 var ErrNotRunning = errors.New("store is not running")
 
 // Review is a pull request's base and head, loaded for a plan.
@@ -34,7 +34,8 @@ const reviewTimeout = 2 * time.Minute
 // LoadForReview loads the base and head commits of pull request number
 // (GitHub's refs/pull/<number>/head), fetching what the local clone lacks.
 // It runs in the store's goroutine, which owns the repository, between
-// syncs; it returns when done or when ctx is. Binaries of the pull request
+// syncs; it returns when done, when ctx is, or at once with ErrNotRunning
+// when Run has stopped (before Run starts, it waits for it). Binaries of the pull request
 // are examined but not added to the artifact cache, and a pull request
 // from a fork (fork true) makes no GitHub downloads: its GitHub releases
 // are reported as not checked.
@@ -54,7 +55,14 @@ func (s *Store) LoadForReview(ctx context.Context, baseSHA, headSHA string, numb
 		done <- result{r, err}
 	}
 	select {
+	case <-s.started:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
 	case s.work <- job:
+	case <-s.stopped:
+		return nil, fmt.Errorf("review of pull request #%d: %w", number, ErrNotRunning)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -67,9 +75,6 @@ func (s *Store) LoadForReview(ctx context.Context, baseSHA, headSHA string, numb
 }
 
 func (s *Store) loadForReview(ctx context.Context, base, head plumbing.Hash, number int, fork bool) (*Review, error) {
-	if s.repo == nil {
-		return nil, ErrNotRunning
-	}
 	if !s.hasCommit(base) || !s.hasCommit(head) {
 		auth, err := s.opts.Remote.auth()
 		if err != nil {

@@ -91,6 +91,8 @@ type Store struct {
 	status atomic.Pointer[Status]   // never mutated after Store
 	kick   chan struct{}            // a pending sync; capacity 1 so requests coalesce
 	work   chan func()              // jobs that need the repository, run by Run
+	// started is closed when Run starts, stopped when it returns.
+	started, stopped chan struct{}
 
 	// Owned by the Run goroutine.
 	repo *git.Repository
@@ -133,8 +135,10 @@ func New(opts Options) (*Store, error) {
 		opts:  opts,
 		log:   opts.Logger.With("component", "gitstore"),
 		cache: opts.Cache,
-		kick:  make(chan struct{}, 1),
-		work:  make(chan func()),
+		kick:    make(chan struct{}, 1),
+		work:    make(chan func()),
+		started: make(chan struct{}),
+		stopped: make(chan struct{}),
 		hist:  NewHistory(),
 		scans: config.NewScanMemo(),
 	}
@@ -171,8 +175,10 @@ func (s *Store) Trigger(reason string) {
 // Run serves the last good commit from the local clone (if any), then
 // syncs at start, on Trigger and every Poll, until ctx is done. It returns
 // nil when ctx is done, and an error only when the data directory cannot
-// be used at all.
+// be used at all. Run is called once.
 func (s *Store) Run(ctx context.Context) error {
+	close(s.started)
+	defer close(s.stopped)
 	repo, err := openRepo(filepath.Join(s.opts.DataDir, "repo.git"), s.opts.Remote)
 	if err != nil {
 		return err

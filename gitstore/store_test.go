@@ -2,6 +2,7 @@ package gitstore
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -294,19 +295,42 @@ func TestCacheReusesBlobs(t *testing.T) {
 // that serves local remotes with go-git's in-process server, the path taken
 // on machines without Git installed.
 func TestInProcessFileTransport(t *testing.T) {
-	if os.Getenv("OTAGIT_INPROCESS_FILE_TRANSPORT") == "1" {
+	if os.Getenv(inProcessEnv) == "1" {
 		t.Skip("already in the child")
 	}
 	if testing.Short() {
 		t.Skip("short mode")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestStore", "-test.count=1")
-	cmd.Env = append(os.Environ(), "OTAGIT_INPROCESS_FILE_TRANSPORT=1")
+	cmd.Env = append(os.Environ(), inProcessEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("store tests with the in-process transport: %v\n%s", err, out)
 	}
 	if !strings.Contains(string(out), "PASS") {
 		t.Fatalf("no PASS in child output:\n%s", out)
+	}
+}
+
+// TestLoadForReviewStopped checks that a review asked of a store whose
+// Run has returned fails at once instead of waiting for its timeout.
+func TestLoadForReviewStopped(t *testing.T) {
+	r := testrepo.New(t)
+	c := pushFiles(r, validFiles(t), "first")
+	s, err := New(Options{Remote: Remote{URL: r.Bare, Branch: "main"}, DataDir: t.TempDir(),
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// No deadline: if LoadForReview waited for Run, the test would hang
+	// until go test's own timeout.
+	_, err = s.LoadForReview(context.Background(), c, c, 1, false)
+	if !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("LoadForReview on a stopped store: got %v, want ErrNotRunning", err)
 	}
 }
