@@ -132,15 +132,15 @@ func New(opts Options) (*Store, error) {
 		opts.Cache = cache
 	}
 	s := &Store{
-		opts:  opts,
-		log:   opts.Logger.With("component", "gitstore"),
-		cache: opts.Cache,
+		opts:    opts,
+		log:     opts.Logger.With("component", "gitstore"),
+		cache:   opts.Cache,
 		kick:    make(chan struct{}, 1),
 		work:    make(chan func()),
 		started: make(chan struct{}),
 		stopped: make(chan struct{}),
-		hist:  NewHistory(),
-		scans: config.NewScanMemo(),
+		hist:    NewHistory(),
+		scans:   config.NewScanMemo(),
 	}
 	s.status.Store(&Status{Repo: opts.Remote.String(), Branch: opts.Remote.branch()})
 	return s, nil
