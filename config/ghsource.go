@@ -133,7 +133,8 @@ func (l *loader) followed(p *platform, f *follow, overrides map[string]*table, t
 			f.t.warnf("asset", "release %s of %s has %d assets matching %q, want exactly 1: not served", gr.Tag, f.repo, len(matches), f.asset)
 			continue
 		}
-		where := fmt.Sprintf("asset %s of release %s of %s", matches[0].Name, gr.Tag, f.repo)
+		src := rollout.Source{GitHub: &rollout.GitHubAsset{Repo: f.repo, Tag: gr.Tag, Name: matches[0].Name, Followed: true}}
+		where := src.String()
 		b, err := l.opts.GitHub.Asset(l.opts.Ctx, f.repo, matches[0])
 		if err != nil {
 			l.degrade(fmt.Errorf("%w: %s: %v", ErrGitHub, where, err))
@@ -146,12 +147,12 @@ func (l *loader) followed(p *platform, f *follow, overrides map[string]*table, t
 			// Marked pre-release on GitHub: never for stable devices.
 			r.Channel = rollout.Beta
 		}
-		art, bad := l.checkAsset(b, where, p, v, f.t, "asset")
+		art, bad := l.checkAsset(b, src, p, v, f.t, "asset")
 		if bad {
 			continue // reported as a warning: a bad asset must not block the fleet
 		}
 		r.Artifact = art
-		r.IntroducedAt, r.IntroducedIn = gr.PublishedAt, "github:"+f.repo+"@"+gr.Tag
+		r.IntroducedAt = gr.PublishedAt
 		if ot, ok := overrides[key]; ok {
 			delete(overrides, key)
 			if !releaseRules(ot, r) {
@@ -240,7 +241,7 @@ func (l *loader) pinned(t *table, p *platform, r *rollout.Release) bool {
 		t.errorf("sha256", "asset %s of release %s of %s has SHA-256 %s, not %s: not served", name, tag, repo, b.SHA256, sum)
 		return false
 	}
-	art, bad := l.checkAsset(b, fmt.Sprintf("asset %s of release %s of %s", name, tag, repo), p, r.Version, t, "asset")
+	art, bad := l.checkAsset(b, rollout.Source{GitHub: &rollout.GitHubAsset{Repo: repo, Tag: tag, Name: name}}, p, r.Version, t, "asset")
 	if bad {
 		t.errorf("asset", "asset %s of release %s of %s is not a usable image (see above)", name, tag, repo)
 		return false
@@ -250,9 +251,10 @@ func (l *loader) pinned(t *table, p *platform, r *rollout.Release) bool {
 }
 
 // checkAsset runs the binary checks on a downloaded asset. Problems are
-// reported as warnings at key of t, prefixed with where; bad is true when
-// one of them would be an error for a committed binary.
-func (l *loader) checkAsset(b artifact.Blob, where string, p *platform, v *semver.Version, t *table, key string) (rollout.Artifact, bool) {
+// reported as warnings at key of t, prefixed with the asset; bad is true
+// when one of them would be an error for a committed binary.
+func (l *loader) checkAsset(b artifact.Blob, src rollout.Source, p *platform, v *semver.Version, t *table, key string) (rollout.Artifact, bool) {
+	where := src.String()
 	if b.Size == 0 {
 		t.warnf(key, "%s is empty: not served", where)
 		return rollout.Artifact{}, true
@@ -270,7 +272,7 @@ func (l *loader) checkAsset(b artifact.Blob, where string, p *platform, v *semve
 			bad = true
 		}
 	}
-	a := rollout.Artifact{Path: where, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5, FlashSize: flashSize(b.Head)}
+	a := rollout.Artifact{Source: src, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5, FlashSize: flashSize(b.Head)}
 	return a, bad
 }
 

@@ -312,11 +312,11 @@ func (l *loader) committed(t *table, p *platform, r *rollout.Release) bool {
 		return false
 	}
 	if r.Version != nil {
-		for _, f := range l.checkImage(a.Path, b, p.Platform, r.Version) {
+		for _, f := range l.checkImage(a.Source.Path, b, p.Platform, r.Version) {
 			if f.Warning {
-				t.warnf("file", "binary %q: %s", a.Path, f.Message)
+				t.warnf("file", "binary %q: %s", a.Source.Path, f.Message)
 			} else {
-				t.errorf("file", "binary %q: %s", a.Path, f.Message)
+				t.errorf("file", "binary %q: %s", a.Source.Path, f.Message)
 				ok = false
 			}
 		}
@@ -349,7 +349,7 @@ func (l *loader) artifact(name, chip string) (rollout.Artifact, artifact.Blob, e
 	if err := checkMagic(b.Head, chip); err != nil {
 		return rollout.Artifact{}, b, fmt.Errorf("binary %q: %w", clean, err)
 	}
-	return rollout.Artifact{Path: clean, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5, FlashSize: flashSize(b.Head)}, b, nil
+	return rollout.Artifact{Source: rollout.Source{Path: clean}, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5, FlashSize: flashSize(b.Head)}, b, nil
 }
 
 // flashSize is the flash size an image header requires, 0 if unknown.

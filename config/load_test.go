@@ -74,7 +74,7 @@ func TestLoadValid(t *testing.T) {
 		t.Errorf("newest lamp release: got %s, want %s", got, want)
 	}
 	a := lamp.Releases[0].Artifact
-	if a.Path != "fw/lamp-1.1.0.bin" || a.Size != 4096 || len(a.SHA256) != 64 || len(a.MD5) != 32 {
+	if a.Source.Path != "fw/lamp-1.1.0.bin" || a.Size != 4096 || len(a.SHA256) != 64 || len(a.MD5) != 32 {
 		t.Errorf("artifact: got %+v", a)
 	}
 	mac, _ := rollout.ParseMAC("AA:BB:CC:DD:EE:02")

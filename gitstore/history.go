@@ -132,7 +132,9 @@ func (h *History) Introductions(repo *git.Repository, head plumbing.Hash, fleet 
 
 // fromGitHub reports whether r was followed on GitHub (and so is dated by
 // its GitHub release rather than by a commit).
-func fromGitHub(r *rollout.Release) bool { return strings.HasPrefix(r.IntroducedIn, "github:") }
+func fromGitHub(r *rollout.Release) bool {
+	return r.Artifact.Source.GitHub != nil && r.Artifact.Source.GitHub.Followed
+}
 
 func coversAll(m map[string]Introduction, keys map[string]bool) bool {
 	for k := range keys {

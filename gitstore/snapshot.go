@@ -114,7 +114,7 @@ func digest(commit string, f *rollout.Fleet) string {
 	io.WriteString(h, commit)
 	for _, p := range f.Platforms() {
 		for _, r := range p.Releases {
-			fmt.Fprintf(h, "|%s %s %s %s", r.ID(), r.Fingerprint, r.Artifact.SHA256, r.IntroducedIn)
+			fmt.Fprintf(h, "|%s %s %s %s %s", r.ID(), r.Fingerprint, r.Artifact.SHA256, r.IntroducedIn, r.IntroducedAt.UTC().Format(time.RFC3339Nano))
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))

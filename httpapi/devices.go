@@ -183,7 +183,8 @@ type releaseDetail struct {
 	From         string               `json:"from,omitempty"`
 	Yanked       bool                 `json:"yanked"`
 	Paused       bool                 `json:"paused"`
-	File         string               `json:"file"`
+	File         string               `json:"file,omitempty"`
+	GitHub       *githubDoc           `json:"github_asset,omitempty"`
 	Size         int64                `json:"size"`
 	SHA256       string               `json:"sha256"`
 	IntroducedAt time.Time            `json:"introduced_at,omitzero"`
@@ -234,7 +235,7 @@ func (a *API) apiRelease(w http.ResponseWriter, r *http.Request) {
 	now := a.now()
 	d := releaseDetail{
 		Platform: p.Name, Version: rel.Version.String(), Channel: rel.Channel.String(), Groups: rel.Groups,
-		Yanked: rel.Yanked, Paused: rel.Paused, File: rel.Artifact.Path, Size: rel.Artifact.Size, SHA256: rel.Artifact.SHA256,
+		Yanked: rel.Yanked, Paused: rel.Paused, File: rel.Artifact.Source.Path, GitHub: githubDocOf(rel.Artifact.Source), Size: rel.Artifact.Size, SHA256: rel.Artifact.SHA256,
 		IntroducedAt: rel.IntroducedAt, IntroducedIn: rel.IntroducedIn, HaltOn: rel.HaltOnFailure * 100,
 		NextStage: rel.NextStage(now), Counts: []checkin.StageStats{},
 	}

@@ -49,7 +49,7 @@ func TestSimulatedStagedRolloutHalts(t *testing.T) {
 	}
 	file := filepath.Join(dir, "meter-2.0.0.bin")
 	os.WriteFile(file, img, 0o644)
-	art := rollout.Artifact{Path: "fw/meter-2.0.0.bin", File: file, Size: int64(len(img)), MD5: "ffffffffffffffffffffffffffffffff", SHA256: "ab"}
+	art := rollout.Artifact{Source: rollout.Source{Path: "fw/meter-2.0.0.bin"}, File: file, Size: int64(len(img)), MD5: "ffffffffffffffffffffffffffffffff", SHA256: "ab"}
 	v1 := &rollout.Release{Platform: "meter", Version: semver.MustParse("1.0.0"), Artifact: art, HaltMinDevices: 20, Fingerprint: "v1"}
 	v2 := &rollout.Release{Platform: "meter", Version: semver.MustParse("2.0.0"), Artifact: art, IntroducedAt: t0,
 		Stages:        []rollout.Stage{{Percent: 10}, {Percent: 50, After: 24 * time.Hour}, {Percent: 100, After: 72 * time.Hour}},

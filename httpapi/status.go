@@ -39,10 +39,13 @@ type platformDoc struct {
 
 type releaseDoc struct {
 	Version string `json:"version"`
-	File    string `json:"file"`
-	Size    int64  `json:"size"`
-	SHA256  string `json:"sha256"`
-	MD5     string `json:"md5"`
+	// File is the binary's path in the config repository, "" for a
+	// GitHub asset.
+	File   string     `json:"file,omitempty"`
+	GitHub *githubDoc `json:"github_asset,omitempty"`
+	Size   int64      `json:"size"`
+	SHA256 string     `json:"sha256"`
+	MD5    string     `json:"md5"`
 }
 
 // apiStatus answers GET /api/status: the serving commit, when it was
@@ -85,13 +88,28 @@ func platformDocs(f *rollout.Fleet) []platformDoc {
 		pd := platformDoc{Name: p.Name, Chip: p.Chip, Description: p.Description, Devices: count[p.Name], Releases: []releaseDoc{}}
 		for _, rel := range p.Releases {
 			pd.Releases = append(pd.Releases, releaseDoc{
-				Version: rel.Version.String(), File: rel.Artifact.Path, Size: rel.Artifact.Size,
+				Version: rel.Version.String(), File: rel.Artifact.Source.Path, GitHub: githubDocOf(rel.Artifact.Source), Size: rel.Artifact.Size,
 				SHA256: rel.Artifact.SHA256, MD5: rel.Artifact.MD5,
 			})
 		}
 		out = append(out, pd)
 	}
 	return out
+}
+
+// githubDoc names the GitHub release asset a release's binary is.
+type githubDoc struct {
+	Repo     string `json:"repo"`
+	Tag      string `json:"tag"`
+	Asset    string `json:"asset"`
+	Followed bool   `json:"followed"`
+}
+
+func githubDocOf(s rollout.Source) *githubDoc {
+	if s.GitHub == nil {
+		return nil
+	}
+	return &githubDoc{Repo: s.GitHub.Repo, Tag: s.GitHub.Tag, Asset: s.GitHub.Name, Followed: s.GitHub.Followed}
 }
 
 // healthz answers 200 while a config is being served, 503 before.

@@ -43,7 +43,7 @@ func testFleet(t testing.TB, dir string, stationSize int) *rollout.Fleet {
 			t.Fatal(err)
 		}
 		sum := md5.Sum(b)
-		return rollout.Artifact{Path: "fw/" + name + ".bin", File: file, Size: int64(len(b)), MD5: hex.EncodeToString(sum[:]), SHA256: strings.Repeat("ab", 32)}
+		return rollout.Artifact{Source: rollout.Source{Path: "fw/" + name + ".bin"}, File: file, Size: int64(len(b)), MD5: hex.EncodeToString(sum[:]), SHA256: strings.Repeat("ab", 32)}
 	}
 	rel := func(p, v string, a rollout.Artifact) *rollout.Release {
 		ver, err := rollout.ParseReleaseVersion(v)

@@ -317,7 +317,7 @@ func describe(r *rollout.Release) string {
 	if r.HaltOnFailure > 0 {
 		parts = append(parts, fmt.Sprintf("halts at %g%% failures (min %d devices)", r.HaltOnFailure*100, r.HaltMinDevices))
 	}
-	parts = append(parts, fmt.Sprintf("%s, %d bytes", r.Artifact.Path, r.Artifact.Size))
+	parts = append(parts, fmt.Sprintf("%s, %d bytes", r.Artifact.Source, r.Artifact.Size))
 	return strings.Join(parts, "; ")
 }
 

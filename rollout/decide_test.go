@@ -34,7 +34,7 @@ func releases(tb testing.TB, platform string, versions ...string) []*Release {
 		rs = append(rs, &Release{
 			Platform: platform,
 			Version:  v,
-			Artifact: Artifact{Path: "firmware/" + platform + "-" + v.String() + ".bin", Size: 1024},
+			Artifact: Artifact{Source: Source{Path: "firmware/" + platform + "-" + v.String() + ".bin"}, Size: 1024},
 		})
 	}
 	return rs

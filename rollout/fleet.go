@@ -71,10 +71,12 @@ type Release struct {
 	// HaltMinDevices is how many outcomes a stage needs before its
 	// failure rate can halt the release.
 	HaltMinDevices int
-	// IntroducedAt is the time of the commit that introduced the release;
-	// stages count from it. Zero when unknown.
+	// IntroducedAt is the time of the commit that introduced the release,
+	// or for a release followed on GitHub its publication; stages count
+	// from it. Zero when unknown.
 	IntroducedAt time.Time
-	// IntroducedIn is that commit's hash, "" when unknown.
+	// IntroducedIn is the introducing commit's hash, "" when unknown or
+	// when the release is followed on GitHub (see Source.GitHub).
 	IntroducedIn string
 	// Fingerprint identifies the release's configuration: it changes when
 	// any of the release's settings or its binary change, which clears a
@@ -84,8 +86,8 @@ type Release struct {
 
 // Artifact describes a firmware binary and where it is served from.
 type Artifact struct {
-	// Path is the binary's path inside the config repository.
-	Path string
+	// Source is where the binary comes from.
+	Source Source
 	// File is the local file the binary is served from; empty when the
 	// binary was only checked, not stored (as by `otagit validate`).
 	File string
@@ -97,6 +99,37 @@ type Artifact struct {
 	// FlashSize is the flash size in bytes the image's header requires,
 	// 0 when unknown.
 	FlashSize int64
+}
+
+// Source says where a release's binary comes from: a file committed to
+// the config repository, or an asset of a GitHub release.
+type Source struct {
+	// Path is the binary's path inside the config repository, "" for a
+	// GitHub asset.
+	Path string
+	// GitHub is the GitHub release asset the binary is, nil for a
+	// committed binary.
+	GitHub *GitHubAsset
+}
+
+// GitHubAsset names an asset of a GitHub release.
+type GitHubAsset struct {
+	// Repo is the repository as "owner/name"; Tag the release's tag; Name
+	// the asset's file name.
+	Repo, Tag, Name string
+	// Followed is set when the platform follows the repository's releases
+	// ([github] in its file) rather than pinning this one: the release is
+	// then dated by its publication on GitHub, not by a commit.
+	Followed bool
+}
+
+// String describes the source for people: the path, or "asset NAME of
+// release TAG of OWNER/NAME".
+func (s Source) String() string {
+	if s.GitHub != nil {
+		return "asset " + s.GitHub.Name + " of release " + s.GitHub.Tag + " of " + s.GitHub.Repo
+	}
+	return s.Path
 }
 
 // Device is a whitelisted device.

@@ -74,7 +74,7 @@ func runAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if r := p.Release(v); r != nil {
-		return fmt.Errorf("platform %s already has version %s (binary %s)", p.Name, r.Version, r.Artifact.Path)
+		return fmt.Errorf("platform %s already has version %s (binary %s)", p.Name, r.Version, r.Artifact.Source)
 	}
 	fmt.Fprintf(stdout, "platform %s (%s), from %s\n", p.Name, p.Chip, platformHow)
 	fmt.Fprintf(stdout, "version  %s, from %s\n", v, versionHow)
