@@ -208,7 +208,7 @@ func Decide(fleet *Fleet, req Request, halts Halts) Decision {
 		if !r.Version.GreaterThan(cur) {
 			break
 		}
-		if !mayHave(r, dev) {
+		if !MayHave(r, dev) {
 			continue
 		}
 		why, stage, pct := blocked(r, req, cur, halts)
@@ -223,7 +223,7 @@ func Decide(fleet *Fleet, req Request, halts Halts) Decision {
 
 	if running := p.Release(cur); running != nil && running.Yanked && !p.NoRollback {
 		for _, r := range p.Releases {
-			if r.Version.LessThan(cur) && mayHave(r, dev) && !r.Paused && !isHalted(halts, r) {
+			if r.Version.LessThan(cur) && MayHave(r, dev) && !r.Paused && !isHalted(halts, r) {
 				return d.offer(r, WhyRollback)
 			}
 		}
@@ -231,7 +231,7 @@ func Decide(fleet *Fleet, req Request, halts Halts) Decision {
 
 	d.Outcome = UpToDate
 	for _, r := range p.Releases {
-		if !r.Version.GreaterThan(cur) && mayHave(r, dev) {
+		if !r.Version.GreaterThan(cur) && MayHave(r, dev) {
 			d.Release = r
 			break
 		}
@@ -287,9 +287,13 @@ func (d Decision) done(o Outcome, w Why) Decision {
 	return d
 }
 
-// mayHave reports whether a release is meant for the device at all:
-// its channel, its groups, and not yanked.
-func mayHave(r *Release, dev *Device) bool {
+// MayHave reports whether release r is meant for device dev at all,
+// whatever its stages, pause or halt: r is not yanked, dev follows r's
+// channel or a less stable one, and dev is in one of r's groups when r
+// names any. It does not look at platforms or pins: Decide only asks it
+// about releases of the device's platform, for devices that are not
+// pinned.
+func MayHave(r *Release, dev *Device) bool {
 	return !r.Yanked && r.Channel <= dev.Channel && inGroups(r.Groups, dev.Groups)
 }
 
@@ -317,16 +321,25 @@ func isHalted(h Halts, r *Release) bool { return h != nil && h.Halted(r) }
 // Reason explains the decision in one line of text for logs, the API and
 // review plans, e.g. "1.3.0: stage 2 of 3, not yet in the 25% cohort".
 func (d Decision) Reason() string {
+	cur := "?"
+	if d.Current != nil {
+		cur = d.Current.String()
+	}
+	return d.ReasonRunning(cur)
+}
+
+// ReasonRunning is Reason with running in place of the version the device
+// runs, for a review plan that says in one line what several versions get
+// ("running 1.0.0 or 1.1.0"). Only the running version is replaced: the
+// rest is d's, so running must name versions that all get d's answer.
+func (d Decision) ReasonRunning(running string) string {
 	rel := func(r *Release) string {
 		if r == nil {
 			return "?"
 		}
 		return r.Version.String()
 	}
-	cur := "?"
-	if d.Current != nil {
-		cur = d.Current.String()
-	}
+	cur := running
 	stage := func() string {
 		if d.Held == nil && d.Release == nil {
 			return ""

@@ -5,5 +5,8 @@
 // Nothing here does I/O: a [Fleet] is built once per config commit by
 // package config, and [Decide] answers a device request from it. The same
 // function serves GET /update, the operator API and `otagit plan`, so the
-// preview of a change is exactly what devices will see.
+// preview of a change is exactly what devices will see: a plan follows a
+// device with [Walk] (Decide, step after step, as the device updates) and
+// lists stage cohorts with [Release.CohortStage], which uses the cohort and
+// eligibility rules ([MayHave], [Release.InCohort]) that Decide uses.
 package rollout

@@ -116,6 +116,24 @@ func (r *Release) InCohort(mac MAC, percent float64) bool {
 	return r.CohortPosition(mac)*100 < percent
 }
 
+// CohortStage returns the index of the first of r's stages whose cohort
+// includes dev: the stage from which Decide offers r to dev, provided
+// nothing else holds it back (a pause, a halt, an upgrade path, a newer
+// release). It returns -1 when r's rollout never reaches dev: r has no
+// stages or is of another platform, dev may not have r (MayHave), or dev
+// is pinned (a pinned device gets its pin, whatever rolls out).
+func (r *Release) CohortStage(dev *Device) int {
+	if len(r.Stages) == 0 || dev.Pin != nil || !strings.EqualFold(r.Platform, dev.Platform) || !MayHave(r, dev) {
+		return -1
+	}
+	for i, s := range r.Stages {
+		if r.InCohort(dev.MAC, s.Percent) {
+			return i
+		}
+	}
+	return -1
+}
+
 const (
 	fnvOffset = 14695981039346656037
 	fnvPrime  = 1099511628211
