@@ -1,8 +1,17 @@
 // Package plan compares two fleets, the config of a pull request's base
-// and head, and says what changes for every device: the version it would
-// be offered before and after, whitelist and release changes, and who is in
-// each stage of a staged rollout. Every answer comes from rollout.Decide,
-// the function the server answers devices with.
+// and head, and says what changes for every device: what it is offered and
+// the version it ends up on, before and after, whitelist and release
+// changes, and who is in each stage of a staged rollout. Every answer comes
+// from package rollout (Walk, which repeats Decide as the device updates,
+// and Release.CohortStage), the code the server answers devices with, so a
+// plan cannot disagree with /update.
+//
+// A device's answer depends on the version it runs. When that is known
+// (Input.Reported: check-ins on the server, a versions file or a server's
+// device API on the command line) the plan walks from it. When it is not,
+// the plan walks from every version the device may run, the base's
+// releases of its platform and NoRelease, and gives one line per distinct
+// result, naming the versions each line is for.
 package plan
 
 import (
@@ -25,14 +34,28 @@ type Input struct {
 	Now time.Time
 	// Halts are the releases halted at run time, if known.
 	Halts rollout.Halts
-	// Reported returns the version a device last reported, if known (the
-	// server knows it from check-ins; the command line does not).
+	// Reported returns the version a device runs, verbatim as it reports
+	// it, if known: the server knows it from check-ins, the command line
+	// from a versions file or a server's device API. Nil means unknown for
+	// every device.
 	Reported func(rollout.MAC) (string, bool)
+	// All lists every device, also those whose outcome does not change.
+	All bool
 }
+
+// NoRelease is the version a plan starts a device from, besides its
+// platform's releases, when the version it runs is not known: it stands for
+// a device that runs none of them (a factory sketch, say). Devices that
+// report a version below every release but admitted by a release's `from`
+// constraint (when 0.0.0 is not) can fare differently; a known version
+// (Input.Reported) avoids the guess.
+const NoRelease = "0.0.0"
 
 // Plan is what changes between Base and Head.
 type Plan struct {
-	// Devices are the devices whose outcome changes, by platform and MAC.
+	// Devices are the lines of devices whose outcome changes (with
+	// Input.All, of every device), by platform and MAC: one line for a
+	// device whose version is known, one per distinct result otherwise.
 	Devices []DeviceChange `json:"devices"`
 	// Added and Removed are whitelist changes; Changed are devices whose
 	// settings (platform, channel, groups, pin) changed.
@@ -43,7 +66,8 @@ type Plan struct {
 	Releases []ReleaseChange `json:"releases"`
 	// Stages lists, for every staged release of Head, who is in each stage.
 	Stages []StagedRelease `json:"staged_releases,omitempty"`
-	// Unchanged counts devices whose outcome is the same before and after.
+	// Unchanged counts devices whose outcome is the same before and after,
+	// from every version they may run.
 	Unchanged int `json:"unchanged"`
 }
 
@@ -56,19 +80,54 @@ type DeviceRef struct {
 	What string `json:"what,omitempty"`
 }
 
-// DeviceChange is one device whose outcome changes.
+// The kinds of DeviceChange.
+const (
+	KindChanged    = "changed"
+	KindNew        = "newly allowed"
+	KindGone       = "no longer allowed"
+	KindUnchanged  = "unchanged"
+	notWhitelisted = "not whitelisted"
+)
+
+// DeviceChange is one line of a plan: what base and head do to a device
+// that runs a given version.
 type DeviceChange struct {
 	DeviceRef
-	// Reported is the version the device last reported, "" if unknown.
-	Reported string `json:"reported,omitempty"`
-	// Before and After are the version it would be offered and end up on
-	// ("" when none), and why.
-	Before       string `json:"before"`
-	After        string `json:"after"`
-	BeforeReason string `json:"before_reason,omitempty"`
-	AfterReason  string `json:"after_reason,omitempty"`
-	// Kind is "changed", "newly allowed" or "no longer allowed".
+	// Runs is the version the device runs (as reported), "" when unknown.
+	Runs string `json:"runs,omitempty"`
+	// Starts, when Runs is "", are the versions the line is for: those of
+	// the versions the device may run (the base's releases of its
+	// platform, newest first, and NoRelease) that get this line's result.
+	// AllStarts is set when that is all of them.
+	Starts    []string `json:"starts,omitempty"`
+	AllStarts bool     `json:"all_starts,omitempty"`
+	// Before is the version the device ends up on with the base config,
+	// "" when it is not whitelisted there.
+	Before string `json:"before"`
+	// After is what the head config does to it.
+	After Path `json:"after"`
+	// Kind is KindChanged, KindNew, KindGone or (with Input.All)
+	// KindUnchanged.
 	Kind string `json:"kind"`
+}
+
+// Path is what a config does to a device from the version it runs.
+type Path struct {
+	// Outcome is the answer to the device's next request.
+	Outcome rollout.Outcome `json:"outcome"`
+	// Offered is the version that request is offered, "" when none.
+	Offered string `json:"offered,omitempty"`
+	// Installs are the versions the device installs, one update after the
+	// other, until nothing more is offered; Offered comes first.
+	Installs []string `json:"installs,omitempty"`
+	// EndsOn is the version it ends up on: the last of Installs, else the
+	// version it runs; "" when it is not whitelisted.
+	EndsOn string `json:"ends_on,omitempty"`
+	// Loops is set when it never settles: an update offers a version it
+	// ran before.
+	Loops bool `json:"loops,omitempty"`
+	// Reason says why, in the words of the server's decision.
+	Reason string `json:"reason"`
 }
 
 // ReleaseChange is a release added, removed or changed.
@@ -127,25 +186,19 @@ func Make(in Input) Plan {
 				p.Changed = append(p.Changed, ref(h, what))
 			}
 		}
-		reported, known := "", false
-		if in.Reported != nil {
-			reported, known = in.Reported(m)
+		lines := deviceLines(in, m, b, h)
+		changed := false
+		for _, l := range lines {
+			changed = changed || l.Kind != KindUnchanged
 		}
-		before, beforeWhy := target(in.Base, b, reported, known, in)
-		after, afterWhy := target(in.Head, h, reported, known, in)
-		c := DeviceChange{Reported: reported, Before: before, After: after, BeforeReason: beforeWhy, AfterReason: afterWhy}
-		switch {
-		case b == nil:
-			c.DeviceRef, c.Kind = ref(h, ""), "newly allowed"
-		case h == nil:
-			c.DeviceRef, c.Kind = ref(b, ""), "no longer allowed"
-		case before != after:
-			c.DeviceRef, c.Kind = ref(h, ""), "changed"
-		default:
+		if !changed {
 			p.Unchanged++
-			continue
 		}
-		p.Devices = append(p.Devices, c)
+		for _, l := range lines {
+			if in.All || l.Kind != KindUnchanged {
+				p.Devices = append(p.Devices, l)
+			}
+		}
 	}
 	slices.SortStableFunc(p.Devices, func(a, b DeviceChange) int { return strings.Compare(a.Platform, b.Platform) })
 	p.Releases = releaseChanges(in.Base, in.Head)
@@ -153,71 +206,170 @@ func Make(in Input) Plan {
 	return p
 }
 
-// target returns the version a device would end up being offered by
-// fleet, and why. With a reported version it is the answer to that
-// device's next request; without one it is where the device converges:
-// the decision is repeated, as the device would poll after each update,
-// from the platform's oldest release until nothing newer is offered.
-func target(fleet *rollout.Fleet, d *rollout.Device, reported string, known bool, in Input) (string, string) {
-	if fleet == nil || d == nil {
-		return "", "not whitelisted"
+// deviceLines plans one device, in base as b and in head as h (either may
+// be nil, not both): one line from the version it runs if known, else one
+// per distinct result from the versions it may run.
+func deviceLines(in Input, m rollout.MAC, b, h *rollout.Device) []DeviceChange {
+	dev := b
+	if dev == nil {
+		dev = h
 	}
-	req := rollout.Request{MAC: d.MAC, Now: in.Now}
-	if known {
-		req.Version = reported
-		dec := rollout.Decide(fleet, req, in.Halts)
-		switch dec.Outcome {
-		case rollout.Update:
-			return dec.Release.Version.String(), dec.Reason()
-		case rollout.UpToDate:
-			if dec.Current != nil {
-				return dec.Current.String(), dec.Reason()
-			}
+	kind := func(bp, hp walked) string {
+		switch {
+		case b == nil:
+			return KindNew
+		case h == nil:
+			return KindGone
+		case bp.differs(hp):
+			return KindChanged
 		}
-		return "", dec.Reason()
+		return KindUnchanged
 	}
-	p := fleet.Platform(d.Platform)
-	if p == nil || len(p.Releases) == 0 {
-		return "", "no releases"
-	}
-	cur := p.Releases[len(p.Releases)-1].Version
-	start := semver.New(0, 0, 0, "", "")
-	if d.Pin == nil {
-		cur = start
-	}
-	var last, offered rollout.Decision
-	for range 32 {
-		req.Version = cur.String()
-		last = rollout.Decide(fleet, req, in.Halts)
-		if last.Outcome != rollout.Update {
-			break
+	if in.Reported != nil {
+		if v, ok := in.Reported(m); ok {
+			bp, hp := walk(in.Base, b, m, v, in), walk(in.Head, h, m, v, in)
+			return []DeviceChange{{DeviceRef: ref(dev, ""), Runs: v, Before: bp.endsOn(),
+				After: hp.result(""), Kind: kind(bp, hp)}}
 		}
-		offered, cur = last, last.Release.Version
 	}
-	if cur == start {
-		return "", last.Reason()
+
+	starts := startVersions(in.Base, in.Head, dev)
+	type group struct {
+		key    string
+		starts []string
+		line   DeviceChange
+		after  walked
 	}
-	if offered.Outcome == rollout.Update {
-		// Why the device gets where it ends up, not that it is there.
-		return cur.String(), targetReason(offered)
+	var groups []*group
+	for _, s := range starts {
+		bp, hp := walk(in.Base, b, m, s, in), walk(in.Head, h, m, s, in)
+		line := DeviceChange{DeviceRef: ref(dev, ""), Before: bp.endsOn(), After: hp.result(placeholder), Kind: kind(bp, hp)}
+		// Starts whose lines read the same but for the version they run
+		// share a line.
+		key := fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%v\x00%s\x00%v", line.Kind, line.Before, line.After.Outcome,
+			line.After.EndsOn, line.After.Installs, line.After.Reason, line.After.Loops)
+		i := slices.IndexFunc(groups, func(g *group) bool { return g.key == key })
+		if i < 0 {
+			groups = append(groups, &group{key: key, line: line, after: hp})
+			i = len(groups) - 1
+		}
+		groups[i].starts = append(groups[i].starts, s)
 	}
-	return cur.String(), last.Reason()
+	lines := make([]DeviceChange, 0, len(groups))
+	for _, g := range groups {
+		l := g.line
+		l.Starts, l.AllStarts = g.starts, len(g.starts) == len(starts)
+		l.After = g.after.result(startsText(g.starts))
+		lines = append(lines, l)
+	}
+	return lines
 }
 
-// targetReason explains where a device converges without the notional
-// version it was started from.
-func targetReason(d rollout.Decision) string {
-	switch d.Why {
-	case rollout.WhyPinned:
-		return "pinned to " + d.Release.Version.String()
-	case rollout.WhyNewer:
-		s := "newest release for this device"
-		if n := len(d.Release.Stages); n > 0 && d.Stage >= 0 {
-			s += fmt.Sprintf("; stage %d of %d, %g%%", d.Stage+1, n, d.Percent)
-		}
-		return s
+var noRelease = semver.MustParse(NoRelease)
+
+// placeholder stands for the version a device runs in a reason, so that
+// lines can be compared without it.
+const placeholder = "\x00running\x00"
+
+// startVersions returns the versions a device whose version is unknown may
+// run: the base's releases of its platform (the head's when the base lacks
+// the platform), newest first, and NoRelease.
+func startVersions(base, head *rollout.Fleet, dev *rollout.Device) []string {
+	p := base.Platform(dev.Platform)
+	if p == nil {
+		p = head.Platform(dev.Platform)
 	}
-	return d.Reason()
+	var out []string
+	none := true
+	if p != nil {
+		for _, r := range p.Releases {
+			out = append(out, r.Version.String())
+			none = none && !r.Version.Equal(noRelease)
+		}
+	}
+	if none {
+		out = append(out, NoRelease)
+	}
+	return out
+}
+
+// startsText names start versions in a sentence: "1.0.0, 1.1.0 or 0.0.0".
+func startsText(vs []string) string {
+	switch n := len(vs); {
+	case n == 1:
+		return vs[0]
+	case n <= 4:
+		return strings.Join(vs[:n-1], ", ") + " or " + vs[n-1]
+	default:
+		return fmt.Sprintf("%s, %s, … or %s (%d versions)", vs[0], vs[1], vs[n-1], n)
+	}
+}
+
+// walked is a device's path through one fleet from one version; dev is
+// nil when the fleet does not whitelist the device.
+type walked struct {
+	dev     *rollout.Device
+	running string
+	path    rollout.Path
+}
+
+// walk follows device m, dev in fleet (nil if not there), from version
+// running at in.Now, with the server's decision code.
+func walk(fleet *rollout.Fleet, dev *rollout.Device, m rollout.MAC, running string, in Input) walked {
+	return walked{dev: dev, running: running, path: rollout.Walk(fleet, rollout.Request{MAC: m, Version: running, Now: in.Now}, in.Halts)}
+}
+
+// differs reports whether a device fares differently on the two paths:
+// another answer now, other installs, or a loop.
+func (w walked) differs(o walked) bool {
+	a, b := w.path, o.path
+	return a.First.Outcome != b.First.Outcome || a.Loop != b.Loop ||
+		!slices.EqualFunc(a.Installs, b.Installs, func(x, y *rollout.Release) bool { return x.Version.Equal(y.Version) })
+}
+
+// endsOn is the version the device ends up on, "" when not whitelisted.
+func (w walked) endsOn() string {
+	switch {
+	case w.dev == nil:
+		return ""
+	case w.path.Ends() != nil:
+		return w.path.Ends().Version.String()
+	case w.path.First.Current != nil:
+		return w.path.First.Current.String()
+	}
+	return w.running
+}
+
+// result describes the path; running names the version(s) the device
+// runs in the reason, "" for the one it was walked from.
+func (w walked) result(running string) Path {
+	p := w.path
+	res := Path{Outcome: p.First.Outcome, EndsOn: w.endsOn(), Loops: p.Loop}
+	for _, r := range p.Installs {
+		res.Installs = append(res.Installs, r.Version.String())
+	}
+	if len(res.Installs) > 0 {
+		res.Offered = res.Installs[0]
+	}
+	if w.dev == nil {
+		res.Reason = notWhitelisted
+		return res
+	}
+	if running == "" {
+		res.Reason = p.First.Reason()
+	} else {
+		res.Reason = p.First.ReasonRunning(running)
+	}
+	if len(res.Installs) > 1 {
+		res.Reason += "; then " + strings.Join(res.Installs[1:], ", then ")
+	}
+	switch {
+	case p.Loop:
+		res.Reason += "; then " + p.Last.Release.Version.String() + " again: it never settles"
+	case len(res.Installs) > 0 && p.Last.Held != nil:
+		res.Reason += "; on " + res.EndsOn + ": " + p.Last.Reason()
+	}
+	return res
 }
 
 func devicesByMAC(f *rollout.Fleet) map[rollout.MAC]*rollout.Device {
@@ -403,15 +555,8 @@ func stagedReleases(f *rollout.Fleet, now time.Time) []StagedRelease {
 				sr.Stages = append(sr.Stages, c)
 			}
 			for _, d := range f.Devices() {
-				if d.Platform != p.Name || d.Pin != nil || d.Channel < r.Channel || !inGroups(r.Groups, d.Groups) {
-					continue
-				}
-				pos := r.CohortPosition(d.MAC) * 100
-				for i, st := range r.Stages {
-					if pos < st.Percent {
-						sr.Stages[i].Devices = append(sr.Stages[i].Devices, ref(d, ""))
-						break
-					}
+				if i := r.CohortStage(d); i >= 0 {
+					sr.Stages[i].Devices = append(sr.Stages[i].Devices, ref(d, ""))
 				}
 			}
 			out = append(out, sr)
@@ -420,16 +565,17 @@ func stagedReleases(f *rollout.Fleet, now time.Time) []StagedRelease {
 	return out
 }
 
-func inGroups(want, have []string) bool {
-	if len(want) == 0 {
-		return true
-	}
-	for _, w := range want {
-		if slices.Contains(have, w) {
-			return true
+// ChangedDevices counts the devices whose outcome changes (a device whose
+// version is unknown can have several lines).
+func (p Plan) ChangedDevices() int {
+	n, last := 0, ""
+	for _, d := range p.Devices {
+		// A device's lines are next to each other.
+		if d.Kind != KindUnchanged && d.MAC != last {
+			n, last = n+1, d.MAC
 		}
 	}
-	return false
+	return n
 }
 
 // Summary is the plan in one line, e.g. "3 devices change; whitelist +1
@@ -446,7 +592,7 @@ func (p Plan) Summary() string {
 			changed++
 		}
 	}
-	n := len(p.Devices)
+	n := p.ChangedDevices()
 	devices := fmt.Sprintf("%d devices change", n)
 	if n == 1 {
 		devices = "1 device changes"

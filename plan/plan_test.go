@@ -67,17 +67,24 @@ file = "firmware/weather-station/weather-station-2.0.0.bin"
 `)}
 	p := Make(Input{Base: load(t, base), Head: load(t, head), Now: now})
 
-	type row struct{ mac, kind, before, after string }
+	// The devices' versions are not known: a line holds for the versions
+	// it names. Removing weather-station 2.1.0 leaves stations that run it
+	// where they are; only those below it end elsewhere than before.
+	type row struct{ mac, kind, runs, before, after, offered string }
 	var got []row
 	for _, d := range p.Devices {
-		got = append(got, row{d.MAC, d.Kind, d.Before, d.After})
+		got = append(got, row{d.MAC, d.Kind, runs(d), d.Before, d.After.EndsOn, d.After.Offered})
 	}
 	want := []row{
-		{"18:FE:34:A1:00:01", "changed", "1.1.0", "1.0.0"},
-		{"18:FE:34:A1:00:02", "no longer allowed", "1.1.0", ""},
-		{"18:FE:34:A1:00:03", "newly allowed", "", "1.1.0"},
-		{"24:0A:C4:B2:00:01", "changed", "2.1.0", "2.0.0"},
-		{"24:0A:C4:B2:00:02", "changed", "2.1.0", "2.0.0"},
+		{"18:FE:34:A1:00:01", "changed", "unknown: 1.1.0 or 0.0.0", "1.1.0", "1.0.0", "1.0.0"},
+		{"18:FE:34:A1:00:01", "changed", "unknown: 1.0.0", "1.1.0", "1.0.0", ""},
+		{"18:FE:34:A1:00:02", "no longer allowed", "unknown", "1.1.0", "", ""},
+		{"18:FE:34:A1:00:03", "newly allowed", "unknown: 1.1.0", "", "1.1.0", ""},
+		{"18:FE:34:A1:00:03", "newly allowed", "unknown: 1.0.0 or 0.0.0", "", "1.1.0", "1.1.0"},
+		{"24:0A:C4:B2:00:01", "changed", "unknown: 2.0.0", "2.1.0", "2.0.0", ""},
+		{"24:0A:C4:B2:00:01", "changed", "unknown: 0.0.0", "2.1.0", "2.0.0", "2.0.0"},
+		{"24:0A:C4:B2:00:02", "changed", "unknown: 2.0.0", "2.1.0", "2.0.0", ""},
+		{"24:0A:C4:B2:00:02", "changed", "unknown: 0.0.0", "2.1.0", "2.0.0", "2.0.0"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("device changes: got %v, want %v", got, want)
@@ -109,7 +116,8 @@ file = "firmware/weather-station/weather-station-2.0.0.bin"
 		"**5 devices change; whitelist +1 -1; releases +0 -1 ~0**",
 		"| office floor lamp | `18:FE:34:A1:00:02` | smart-lamp | 1.1.0 | no longer allowed |",
 		"| kitchen lamp | `18:FE:34:A1:00:03` | smart-lamp | newly allowed | 1.1.0 |",
-		"| office desk lamp | `18:FE:34:A1:00:01` | smart-lamp | 1.1.0 | 1.0.0 | pinned to 1.0.0, which it runs |",
+		"| office desk lamp | `18:FE:34:A1:00:01` | smart-lamp | 1.1.0 | 1.0.0 | pinned to 1.0.0 (running 1.1.0 or 0.0.0) | unknown: 1.1.0 or 0.0.0 | 1.0.0 |",
+		"| office desk lamp | `18:FE:34:A1:00:01` | smart-lamp | 1.1.0 | 1.0.0 | pinned to 1.0.0, which it runs | unknown: 1.0.0 | — |",
 		"- removed `18:FE:34:A1:00:02` office floor lamp (smart-lamp)",
 		"- removed weather-station 2.1.0",
 	} {
@@ -126,7 +134,7 @@ file = "firmware/weather-station/weather-station-2.0.0.bin"
 		Summary string
 		Devices []DeviceChange
 	}
-	if err := json.Unmarshal(js.Bytes(), &doc); err != nil || !doc.Valid || len(doc.Devices) != 5 {
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil || !doc.Valid || len(doc.Devices) != 9 {
 		t.Errorf("json: %v %+v\n%s", err, doc, js.String())
 	}
 }
@@ -168,7 +176,7 @@ func TestPlanStagedRelease(t *testing.T) {
 		in1[d.MAC] = true
 	}
 	for _, d := range p.Devices {
-		if !in1[d.MAC] || d.Before != "1.1.0" || d.After != "1.2.0" {
+		if !in1[d.MAC] || d.Before != "1.1.0" || d.After.EndsOn != "1.2.0" {
 			t.Errorf("change %+v: not a stage 1 device going 1.1.0 -> 1.2.0", d)
 		}
 	}
@@ -197,8 +205,8 @@ func TestPlanReportedVersions(t *testing.T) {
 			desk = &p.Devices[i]
 		}
 	}
-	if desk == nil || desk.Reported != "1.1.0" || desk.Before != "1.1.0" || desk.After != "1.0.0" ||
-		!strings.Contains(desk.AfterReason, "rolling back to 1.0.0") {
+	if desk == nil || desk.Runs != "1.1.0" || desk.Before != "1.1.0" || desk.After.EndsOn != "1.0.0" ||
+		!strings.Contains(desk.After.Reason, "rolling back to 1.0.0") {
 		t.Errorf("desk lamp on yanked 1.1.0: got %+v", desk)
 	}
 	if len(p.Releases) != 1 || p.Releases[0].Kind != "changed" || p.Releases[0].What != "yanked" {

@@ -51,19 +51,23 @@ func WriteMarkdown(w io.Writer, h Header, p *Plan) error {
 		b.WriteString("> The base does not load; devices are compared with an empty config.\n\n")
 	}
 	if len(p.Devices) > 0 {
-		b.WriteString("| Device | MAC | Platform | Before | After | Why |\n|---|---|---|---|---|---|\n")
+		b.WriteString("| Device | MAC | Platform | Before | After | Why | Runs | Offered now |\n|---|---|---|---|---|---|---|---|\n")
 		for _, d := range p.Devices {
-			after := version(d.After)
-			if d.Kind == "no longer allowed" {
-				after = "no longer allowed"
-			}
 			before := version(d.Before)
-			if d.Kind == "newly allowed" {
-				before = "newly allowed"
+			if d.Kind == KindNew {
+				before = KindNew
 			}
-			fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s | %s |\n", cell(d.Name), d.MAC, d.Platform, before, after, cell(d.AfterReason))
+			after := version(d.After.EndsOn)
+			switch {
+			case d.Kind == KindGone:
+				after = KindGone
+			case d.After.Loops:
+				after += " (never settles)"
+			}
+			fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s | %s | %s | %s |\n", cell(d.Name), d.MAC, d.Platform,
+				cell(before), cell(after), cell(d.After.Reason), cell(runs(d)), version(d.After.Offered))
 		}
-		b.WriteString("\n")
+		b.WriteString("\n" + legend + "\n\n")
 	} else {
 		b.WriteString("No device's outcome changes.\n\n")
 	}
@@ -155,6 +159,23 @@ func WriteJSON(w io.Writer, h Header, p *Plan) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
+}
+
+// legend explains the device table.
+const legend = "Before and After: the version a device ends up on, after every update it is offered, " +
+	"with the base and with the head. Offered now: what its next request gets with the head. " +
+	"Runs: the version it reports; when unknown, a row holds for the versions it names " +
+	"(" + NoRelease + ": none of its platform's releases)."
+
+// runs says which version(s) a line is for.
+func runs(d DeviceChange) string {
+	switch {
+	case d.Runs != "":
+		return d.Runs
+	case d.AllStarts:
+		return "unknown"
+	}
+	return "unknown: " + startsText(d.Starts)
 }
 
 func version(v string) string {

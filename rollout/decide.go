@@ -74,6 +74,18 @@ func (o Outcome) String() string {
 // MarshalText implements encoding.TextMarshaler with String.
 func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 
+// UnmarshalText implements encoding.TextUnmarshaler: it reads the names
+// String returns, so that plans in JSON read back.
+func (o *Outcome) UnmarshalText(b []byte) error {
+	for i, n := range outcomeNames {
+		if n != "" && n == string(b) {
+			*o = Outcome(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown outcome %q", b)
+}
+
 // Why is the rule that decided. Reason turns it into text.
 type Why uint8
 

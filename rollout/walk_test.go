@@ -177,3 +177,17 @@ func TestReasonRunning(t *testing.T) {
 		t.Errorf("ReasonRunning: %q, want %q", got, want)
 	}
 }
+
+func TestOutcomeText(t *testing.T) {
+	for o := Update; o <= BadVersion; o++ {
+		b, _ := o.MarshalText()
+		var back Outcome
+		if err := back.UnmarshalText(b); err != nil || back != o {
+			t.Errorf("%s: read back as %s, %v", o, back, err)
+		}
+	}
+	var o Outcome
+	if err := o.UnmarshalText([]byte("outcome(0)")); err == nil {
+		t.Errorf("an unknown outcome reads as %s", o)
+	}
+}
