@@ -8,7 +8,7 @@
 //	otagit validate [DIR]                  check a config repository
 //	otagit add FILE.bin [--platform P] [--version V] [DIR]
 //	                                       add a firmware release to a config repository
-//	otagit plan --base REV --head REV [DIR]
+//	otagit plan --base REV --head REV [--versions FILE | --fleet URL] [DIR]
 //	                                       what a change does to every device
 //	otagit init DIR                        write a starter config repository
 //	otagit demo                            serve a demo repository locally
