@@ -152,3 +152,20 @@ func compareGolden(t *testing.T, file string, got []byte) {
 		t.Errorf("%s differs from the plan made now (go test ./plan -update rewrites it):\n--- got\n%s\n--- want\n%s", file, got, want)
 	}
 }
+
+// TestReadmeShowsGoldenPlan keeps the README's example plan the one the
+// code makes: it is testdata/plan/staged-release/plan.md.
+func TestReadmeShowsGoldenPlan(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, err := os.ReadFile(filepath.Join(goldenDir, "staged-release", "plan.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	example := strings.TrimRight(strings.TrimPrefix(string(golden), plan.Marker+"\n"), "\n")
+	if !strings.Contains(string(readme), "```markdown\n"+example+"\n```\n") {
+		t.Errorf("README.md does not show %s/staged-release/plan.md as its example plan: copy it in", goldenDir)
+	}
+}
