@@ -17,6 +17,7 @@ package plan
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -238,7 +239,6 @@ func deviceLines(in Input, m rollout.MAC, b, h *rollout.Device) []DeviceChange {
 		key    string
 		starts []string
 		line   DeviceChange
-		after  walked
 	}
 	var groups []*group
 	for _, s := range starts {
@@ -246,11 +246,11 @@ func deviceLines(in Input, m rollout.MAC, b, h *rollout.Device) []DeviceChange {
 		line := DeviceChange{DeviceRef: ref(dev, ""), Before: bp.endsOn(), After: hp.result(placeholder), Kind: kind(bp, hp)}
 		// Starts whose lines read the same but for the version they run
 		// share a line.
-		key := fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%v\x00%s\x00%v", line.Kind, line.Before, line.After.Outcome,
-			line.After.EndsOn, line.After.Installs, line.After.Reason, line.After.Loops)
+		key := strings.Join(append([]string{line.Kind, line.Before, line.After.Outcome.String(), line.After.EndsOn,
+			line.After.Reason, strconv.FormatBool(line.After.Loops)}, line.After.Installs...), "\x00")
 		i := slices.IndexFunc(groups, func(g *group) bool { return g.key == key })
 		if i < 0 {
-			groups = append(groups, &group{key: key, line: line, after: hp})
+			groups = append(groups, &group{key: key, line: line})
 			i = len(groups) - 1
 		}
 		groups[i].starts = append(groups[i].starts, s)
@@ -259,7 +259,7 @@ func deviceLines(in Input, m rollout.MAC, b, h *rollout.Device) []DeviceChange {
 	for _, g := range groups {
 		l := g.line
 		l.Starts, l.AllStarts = g.starts, len(g.starts) == len(starts)
-		l.After = g.after.result(startsText(g.starts))
+		l.After.Reason = strings.ReplaceAll(l.After.Reason, placeholder, startsText(g.starts))
 		lines = append(lines, l)
 	}
 	return lines
@@ -268,7 +268,7 @@ func deviceLines(in Input, m rollout.MAC, b, h *rollout.Device) []DeviceChange {
 var noRelease = semver.MustParse(NoRelease)
 
 // placeholder stands for the version a device runs in a reason, so that
-// lines can be compared without it.
+// lines can be compared without it; the line's versions replace it.
 const placeholder = "\x00running\x00"
 
 // startVersions returns the versions a device whose version is unknown may

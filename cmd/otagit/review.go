@@ -16,7 +16,8 @@ import (
 // fetches and loads the pull request's base and head, and the plan package
 // compares them with the server's own decision code.
 // With a tracker, devices' reported versions and run-time halts are used,
-// so the plan says what each device's next request would get.
+// so the plan says what each device that checked in gets from the version
+// it runs; the others are planned from every version they may run.
 func reviewPlanner(store *gitstore.Store, tracker *checkin.Tracker) webhook.Planner {
 	return webhook.PlannerFunc(func(ctx context.Context, pr webhook.PullRequest) (webhook.Plan, error) {
 		fork := pr.HeadRepo != "" && !strings.EqualFold(pr.HeadRepo, pr.Repo)
