@@ -26,22 +26,39 @@ import (
 // served from plain files and never from Git objects. It also remembers
 // which Git blob has which digests, so a sync reads only binaries it has not
 // seen before. A Cache is safe for concurrent use.
+//
+// One directory is used by one Cache: a process opens it once.
 type Cache struct {
 	dir string
-	mu  sync.Mutex // guards byKey
+	mu  sync.Mutex // guards byKey, writing and stats
 	// byKey maps a content identity (a Git blob, a GitHub asset version)
 	// to the artifact holding its content.
 	byKey map[Key]Blob
+	// writing holds the temporary files of Puts under way, which
+	// RemoveLeftovers must not remove.
+	writing map[string]bool
+	// stats counts the artifact files and what collections removed.
+	stats Stats
 }
 
-// OpenCache opens (creating it if needed) the cache in dir.
+// OpenCache opens (creating it if needed) the cache in dir, and counts
+// the artifacts it holds.
 func OpenCache(dir string) (*Cache, error) {
 	for _, d := range []string{dir, filepath.Join(dir, "blobs"), filepath.Join(dir, "tmp")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("artifact cache: %w", err)
 		}
 	}
-	return &Cache{dir: dir, byKey: map[Key]Blob{}}, nil
+	c := &Cache{dir: dir, byKey: map[Key]Blob{}, writing: map[string]bool{}}
+	files, err := c.artifactFiles()
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		c.stats.Files++
+		c.stats.Bytes += f.size
+	}
+	return c, nil
 }
 
 // Path returns the file that holds the artifact with the given sha256.
@@ -52,11 +69,19 @@ func (c *Cache) Path(sha256hex string) string { return filepath.Join(c.dir, sha2
 // temporary file, synced and renamed), so a crash never leaves a partial
 // artifact. A larger content is refused and not stored.
 func (c *Cache) Put(r io.Reader, limit int64) (Blob, error) {
-	tmp, err := os.CreateTemp(filepath.Join(c.dir, "tmp"), "put-*")
+	tmp, err := os.CreateTemp(filepath.Join(c.dir, "tmp"), tmpPrefix+"*")
 	if err != nil {
 		return Blob{}, fmt.Errorf("artifact cache: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
+	c.mu.Lock()
+	c.writing[tmp.Name()] = true
+	c.mu.Unlock()
+	defer func() {
+		os.Remove(tmp.Name()) // a no-op once renamed
+		c.mu.Lock()
+		delete(c.writing, tmp.Name())
+		c.mu.Unlock()
+	}()
 	defer tmp.Close()
 	bw := bufio.NewWriterSize(tmp, 256<<10)
 	d := newDigester(bw)
@@ -77,8 +102,16 @@ func (c *Cache) Put(r io.Reader, limit int64) (Blob, error) {
 	}
 	b := d.blob()
 	b.File = c.Path(b.SHA256)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err = os.Lstat(b.File)
+	existed := err == nil
 	if err := os.Rename(tmp.Name(), b.File); err != nil {
 		return Blob{}, fmt.Errorf("artifact cache: %w", err)
+	}
+	if !existed {
+		c.stats.Files++
+		c.stats.Bytes += b.Size
 	}
 	return b, nil
 }
@@ -236,52 +269,4 @@ func (p peekInspector) Inspect(fsys fs.FS, name string) (Blob, error) {
 		}
 	}
 	return ReadInspector{}.Inspect(fsys, name)
-}
-
-// Stats describes what a Cache holds.
-type Stats struct {
-	// Artifacts and Bytes count the stored binaries and their size.
-	Artifacts int   `json:"artifacts"`
-	Bytes     int64 `json:"bytes"`
-	// Known counts the content identities (Git blobs, asset versions)
-	// this process knows the artifact of without reading them.
-	Known int `json:"known"`
-}
-
-// Stats returns what the cache holds now. It reads the cache directory.
-func (c *Cache) Stats() (Stats, error) {
-	var st Stats
-	entries, err := os.ReadDir(c.dir)
-	if err != nil {
-		return st, fmt.Errorf("artifact cache: %w", err)
-	}
-	for _, e := range entries {
-		if !e.Type().IsRegular() || !isDigest(e.Name()) {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			continue // removed meanwhile
-		}
-		st.Artifacts++
-		st.Bytes += info.Size()
-	}
-	c.mu.Lock()
-	st.Known = len(c.byKey)
-	c.mu.Unlock()
-	return st, nil
-}
-
-// isDigest reports whether name is a lower-case hex SHA-256, the name of
-// an artifact file.
-func isDigest(name string) bool {
-	if len(name) != 64 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
