@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,6 +42,22 @@ type Snapshot struct {
 	// GitHubError is set when GitHub could not be read fully: the fleet
 	// lacks what could not be resolved, or uses releases last seen.
 	GitHubError string
+}
+
+// Artifacts returns the SHA-256 digests of the binaries the snapshot's
+// releases are served from, sorted, each once.
+func (s *Snapshot) Artifacts() []string {
+	var out []string
+	if s.Fleet == nil {
+		return out
+	}
+	for _, p := range s.Fleet.Platforms() {
+		for _, r := range p.Releases {
+			out = append(out, r.Artifact.SHA256)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // ShortCommit returns the first 12 hex digits of the commit hash.

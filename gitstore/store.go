@@ -39,7 +39,15 @@ type Options struct {
 	// them; nil means such releases cannot be served. It should store
 	// assets in Cache.
 	GitHub config.ReleaseSource
+	// KeepSnapshots is how many published snapshots, the current one
+	// included, keep their binaries in Cache; the cache collects the
+	// others' after every publish. At least 2 (the snapshot just replaced
+	// may still have downloads starting); default DefaultKeepSnapshots.
+	KeepSnapshots int
 }
+
+// DefaultKeepSnapshots is the default of Options.KeepSnapshots.
+const DefaultKeepSnapshots = 3
 
 // Status is what the Store reports about its syncing, for /api/status and
 // logs. A Status value is a copy; it does not change.
@@ -77,6 +85,9 @@ type Status struct {
 	// GitHubError is set while the last sync could not read GitHub fully:
 	// what could not be read is left out, or used as last seen.
 	GitHubError string `json:"github_error,omitempty"`
+	// Artifacts describes the artifact cache: what it holds and what its
+	// collections removed.
+	Artifacts artifact.Stats `json:"artifacts"`
 }
 
 // Store keeps a local clone of the config repository in sync and publishes
@@ -102,6 +113,9 @@ type Store struct {
 	// rejectedGitHub is set when the rejected commit takes releases from
 	// GitHub, so that it is checked again: GitHub may have changed.
 	rejectedGitHub bool
+	// kept are the binaries of the last KeepSnapshots published
+	// snapshots, oldest first; the cache collects every other.
+	kept []keptSnapshot
 }
 
 // New prepares a Store; Run starts it. New does no network I/O.
@@ -117,6 +131,12 @@ func New(opts Options) (*Store, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	switch {
+	case opts.KeepSnapshots == 0:
+		opts.KeepSnapshots = DefaultKeepSnapshots
+	case opts.KeepSnapshots < 2:
+		return nil, fmt.Errorf("keep snapshots %d: at least 2 are kept (the one served and the one before it)", opts.KeepSnapshots)
 	}
 	if _, err := opts.Remote.endpointURL(); err != nil {
 		return nil, err
@@ -151,7 +171,11 @@ func New(opts Options) (*Store, error) {
 func (s *Store) Current() *Snapshot { return s.cur.Load() }
 
 // Status returns the current sync status. It never blocks.
-func (s *Store) Status() Status { return *s.status.Load() }
+func (s *Store) Status() Status {
+	st := *s.status.Load()
+	st.Artifacts = s.cache.Stats()
+	return st
+}
 
 // loadOptions are the options every commit is loaded with.
 func (s *Store) loadOptions(ctx context.Context) config.LoadOptions {
@@ -184,6 +208,7 @@ func (s *Store) Run(ctx context.Context) error {
 		return err
 	}
 	s.repo = repo
+	s.removeLeftovers()
 	s.restore()
 
 	var poll <-chan time.Time
@@ -231,6 +256,9 @@ func (s *Store) restore() {
 		}
 		return
 	}
+	// What the last snapshots kept stays kept, even if the last good
+	// commit no longer loads: the next publish collects with it.
+	s.kept = st.Kept
 	// Restoring must not wait long for GitHub: releases last seen and
 	// their assets are on disk, and a GitHub failure only means they are
 	// used until the first sync reads GitHub again.
@@ -332,12 +360,18 @@ func (s *Store) failed(err error) {
 	s.log.Error("sync failed", "err", err, "serving", short(st.Commit))
 }
 
-// publish makes snap the served snapshot and records it as the last good
-// commit for restarts. The caller updates the status with serving.
+// publish makes snap the served snapshot, records it as the last good
+// commit for restarts, and collects the binaries that the snapshots kept
+// no longer reference. The caller updates the status with serving.
 func (s *Store) publish(snap *Snapshot) {
+	s.keep(snap)
+	// Collected before snap is served, so that whoever sees snap sees the
+	// cache collected for it. The snapshot served until now stays kept
+	// (KeepSnapshots is at least 2): requests may still open its files.
+	s.collect()
 	snap.PublishedAt = time.Now()
 	s.cur.Store(snap)
-	if err := s.writeState(state{Commit: snap.Commit}); err != nil {
+	if err := s.writeState(state{Commit: snap.Commit, Kept: s.kept}); err != nil {
 		s.log.Warn("cannot write state file; a restart will wait for the remote", "err", err)
 	}
 }
@@ -366,6 +400,9 @@ func releaseGarbage(snap *Snapshot) {
 type state struct {
 	// Commit is the last good commit.
 	Commit string `json:"commit"`
+	// Kept are the binaries of the last snapshots published, oldest
+	// first, which the cache keeps across the restart.
+	Kept []keptSnapshot `json:"kept,omitempty"`
 }
 
 func (s *Store) statePath() string { return filepath.Join(s.opts.DataDir, "state.json") }

@@ -286,8 +286,8 @@ func TestCacheReusesBlobs(t *testing.T) {
 	if a1 != a2 {
 		t.Errorf("artifact after reload: got %+v, want %+v", a2, a1)
 	}
-	if st, err := cache2.Stats(); err != nil || st.Known != 3 {
-		t.Errorf("cache2 knows %d blobs (%v), want 3", st.Known, err)
+	if st := cache2.Stats(); st.Known != 3 || st.Files != 3 {
+		t.Errorf("cache2 knows %d blobs in %d files, want 3 in 3", st.Known, st.Files)
 	}
 }
 

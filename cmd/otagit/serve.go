@@ -56,6 +56,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		checkins    = fs.Bool("checkins", true, "record device check-ins in DATA/checkins.db (outcomes, auto-halt, /api/devices)")
 		failAfter   = fs.Int("failure-after", 3, "check-ins with the old version after an offer that count as a failed update")
 		adminFile   = fs.String("admin-token-file", "", "file holding the token for operator calls such as resuming a halted release (or set $"+envAdminToken+")")
+		keepSnaps   = fs.Int("keep-snapshots", gitstore.DefaultKeepSnapshots, "published snapshots, the served one included, whose binaries the artifact cache keeps (at least 2); the rest is collected")
 	)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -90,10 +91,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				URL: *repo, Branch: *branch, Token: string(token),
 				SSHKeyFile: *sshKey, SSHKeyPassphrase: os.Getenv(envSSHPassphrase), KnownHostsFile: *knownHosts,
 			},
-			DataDir:      *data,
-			Poll:         *poll,
-			FetchTimeout: *fetchTimout,
-			Logger:       log,
+			DataDir:       *data,
+			Poll:          *poll,
+			FetchTimeout:  *fetchTimout,
+			KeepSnapshots: *keepSnaps,
+			Logger:        log,
 		},
 		Listen:        *listen,
 		WebhookSecret: secret,
