@@ -34,8 +34,14 @@ func (l *loader) devices(platforms map[string]*platform) ([]*rollout.Device, []*
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && strings.HasSuffix(p, ".toml") {
+		switch {
+		case !d.IsDir() && IsConfigFile(p):
 			files = append(files, p)
+		case d.Type()&fs.ModeSymlink != 0:
+			// Not an error (nothing served is wrong), but whatever the
+			// link points to is not read: devices there are refused.
+			l.probs = append(l.probs, Problem{File: p, Warning: true,
+				Message: "a symbolic link: a commit holds the link, not what it points to, so the server does not read it (move the files here instead)"})
 		}
 		return nil
 	})

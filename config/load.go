@@ -38,6 +38,16 @@ func PlatformFile(base string) (platform string, ok bool) {
 	return name, true
 }
 
+// IsConfigFile reports whether name, a path in the config repository, is
+// a file the loader reads: platforms/*.toml or devices/**/*.toml.
+func IsConfigFile(name string) bool {
+	if !strings.HasSuffix(name, ".toml") {
+		return false
+	}
+	dir := path.Dir(name)
+	return dir == PlatformsDir || dir == DevicesDir || strings.HasPrefix(dir, DevicesDir+"/")
+}
+
 // ReleaseVersions returns the versions of the [[release]] tables of a
 // platform file's source, skipping versions that do not parse (the loader
 // reports those). Reading the history of a repository needs only this, and
@@ -173,10 +183,10 @@ func (l *loader) platforms() map[string]*platform {
 		return out
 	}
 	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".toml") {
+		file := path.Join(PlatformsDir, e.Name())
+		if e.IsDir() || !IsConfigFile(file) {
 			continue
 		}
-		file := path.Join(PlatformsDir, e.Name())
 		name := strings.TrimSuffix(e.Name(), ".toml")
 		if !platformName.MatchString(name) {
 			l.probs = append(l.probs, Problem{File: file, Message: fmt.Sprintf(
@@ -340,6 +350,10 @@ func (l *loader) artifact(name, chip string) (rollout.Artifact, artifact.Blob, e
 	b, err := res.blob, res.err
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		var nc *NotCommittedError
+		if errors.As(err, &nc) {
+			return rollout.Artifact{}, b, fmt.Errorf("binary %q not found in the repository: %w", clean, nc)
+		}
 		return rollout.Artifact{}, b, fmt.Errorf("binary %q not found in the repository", clean)
 	case err != nil:
 		return rollout.Artifact{}, b, fmt.Errorf("binary %q: %w", clean, err)

@@ -10,14 +10,17 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/otagit/otagit/config"
 )
 
 // TreeFS is a read-only fs.FS over a Git tree: the files of a commit as
 // they are in the object database, with no work tree. FileInfo.Sys of a
 // file returns its blob's plumbing.Hash, which identifies its content.
-// Symbolic links and submodules cannot be opened. A TreeFS reads through
-// its repository's storage, which is not safe for concurrent use; use a
-// TreeFS from the goroutine that owns the repository.
+// Symbolic links and submodules cannot be opened (config.ErrNotRegular).
+// A TreeFS reads through its repository's storage, which is not safe for
+// concurrent use; use a TreeFS from the goroutine that owns the
+// repository.
 type TreeFS struct {
 	root *object.Tree
 	when time.Time
@@ -28,8 +31,6 @@ type TreeFS struct {
 func NewTreeFS(tree *object.Tree, modTime time.Time) *TreeFS {
 	return &TreeFS{root: tree, when: modTime}
 }
-
-var errNotRegular = errors.New("not a regular file or directory (symbolic links and submodules are not followed)")
 
 // Open opens the named file or directory.
 func (t *TreeFS) Open(name string) (fs.File, error) {
@@ -57,7 +58,7 @@ func (t *TreeFS) Open(name string) (fs.File, error) {
 		}
 		return &treeFile{info: t.info(name, e.Mode, f.Size, e.Hash), file: f}, nil
 	}
-	return nil, &fs.PathError{Op: "open", Path: name, Err: errNotRegular}
+	return nil, &fs.PathError{Op: "open", Path: name, Err: config.ErrNotRegular}
 }
 
 // ReadDir lists the named directory, sorted by name.
