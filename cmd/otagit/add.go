@@ -23,6 +23,7 @@ import (
 	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/internal/atomicfile"
 	"github.com/otagit/otagit/rollout"
+	"github.com/otagit/otagit/worktree"
 )
 
 // maxAddSize bounds the binary `otagit add` reads (and, for a gzip image,
@@ -45,17 +46,18 @@ func runAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(pos) == 2 {
 		dir = pos[1]
 	}
-	if st, err := os.Stat(dir); err != nil {
+	// The config as the server will read it: the commit this work tree
+	// would make.
+	tree, err := worktree.Open(dir)
+	if err != nil {
 		return err
-	} else if !st.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
 	}
 
 	img, err := readImage(file)
 	if err != nil {
 		return err
 	}
-	fleet, before := config.Load(os.DirFS(dir), artifact.ReadInspector{})
+	fleet, before := config.Load(tree, artifact.ReadInspector{})
 	if fleet == nil {
 		for _, pr := range before.Errors() {
 			fmt.Fprintln(stderr, pr.String())
@@ -91,8 +93,8 @@ func runAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	// The one loader decides whether the result is valid, exactly as the
-	// server and `otagit validate` will.
-	after, probs := config.Load(os.DirFS(dir), artifact.ReadInspector{})
+	// server and `otagit validate` will, once both files are staged.
+	after, probs := config.Load(tree.Staging(c.bin, c.toml), artifact.ReadInspector{})
 	if after == nil || after.Platform(p.Name).Release(v) == nil {
 		for _, pr := range probs.Errors() {
 			fmt.Fprintln(stderr, pr.String())

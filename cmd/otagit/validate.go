@@ -11,6 +11,7 @@ import (
 
 	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/config"
+	"github.com/otagit/otagit/worktree"
 )
 
 func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -26,10 +27,13 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if fs.NArg() == 1 {
 		dir = fs.Arg(0)
 	}
-	if st, err := os.Stat(dir); err != nil {
+	// What the server will read: the commit this work tree would make.
+	fsys, err := worktree.Open(dir)
+	if err != nil {
 		return err
-	} else if !st.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if fsys.InRepository() && !fsys.Git() {
+		fmt.Fprintf(stderr, "note: Git tracks no file in %s yet, so every file is checked as it is; git add them to commit them\n", dir)
 	}
 	gh, cleanup, err := cliGitHub(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
@@ -37,8 +41,17 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	defer cleanup()
 	// A GitHub failure is in the warnings; the config is still checked.
-	res := config.LoadTree(os.DirFS(dir), config.LoadOptions{Inspector: artifact.ReadInspector{}, GitHub: gh, Ctx: ctx})
+	res := config.LoadTree(fsys, config.LoadOptions{Inspector: artifact.ReadInspector{}, GitHub: gh, Ctx: ctx})
 	fleet, probs := res.Fleet, res.Problems
+	// Config files the commit would not hold are not checked (the server
+	// will not see them either), but their author surely meant them to be.
+	untracked, err := fsys.Untracked(config.IsConfigFile)
+	if err != nil {
+		return err
+	}
+	for _, u := range untracked {
+		probs = append(probs, config.Problem{File: u.Path, Warning: true, Message: "not checked: " + u.Error()})
+	}
 	actions := os.Getenv("GITHUB_ACTIONS") == "true"
 	for _, p := range probs {
 		fmt.Fprintln(stdout, p.String())

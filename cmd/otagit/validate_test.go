@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-git/go-git/v5"
+
 	"github.com/otagit/otagit/config"
+	"github.com/otagit/otagit/internal/testrepo"
 )
 
 // brokenFleet writes the starter repository to ws/fleet and breaks it: an
@@ -107,5 +110,85 @@ func TestGitHubAnnotationEscaping(t *testing.T) {
 		if got := githubAnnotation(".", tt.p); got != tt.want {
 			t.Errorf("githubAnnotation(%+v):\ngot  %s\nwant %s", tt.p, got, tt.want)
 		}
+	}
+}
+
+// TestValidateGitWorkTree: in a Git work tree, validate checks what a
+// commit would contain.
+func TestValidateGitWorkTree(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "fleet")
+	if code, out, errs := runCLI(t, "init", dir); code != 0 {
+		t.Fatalf("init: exit %d: %s%s", code, out, errs)
+	}
+	repo, err := git.PlainOpen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new release whose binary is written but not added, and a new
+	// whitelist not added either.
+	lamp := filepath.Join(dir, "platforms", "smart-lamp.toml")
+	platform, err := os.ReadFile(lamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := testrepo.Image(t, "esp8266", "smart-lamp", "1.9.0", 4096)
+	if err := os.WriteFile(filepath.Join(dir, "firmware", "smart-lamp", "smart-lamp-1.9.0.bin"), bin, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	release := "\n[[release]]\nversion = \"1.9.0\"\nfile = \"firmware/smart-lamp/smart-lamp-1.9.0.bin\"\n"
+	if err := os.WriteFile(lamp, append(platform, release...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "devices", "lab.toml"), []byte("[[device]]\nmac = \"18:FE:34:00:00:99\"\nplatform = \"smart-lamp\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, _ := runCLI(t, "validate", dir)
+	if code != 1 {
+		t.Errorf("untracked binary: exit %d, want 1:\n%s", code, out)
+	}
+	for _, w := range []string{
+		`platforms/smart-lamp.toml:19: release[2].file: binary "firmware/smart-lamp/smart-lamp-1.9.0.bin" not found in the repository: it is in the work tree but Git does not track it, so it is not committed: git add firmware/smart-lamp/smart-lamp-1.9.0.bin` + "\n",
+		`devices/lab.toml: warning: not checked: it is in the work tree but Git does not track it, so it is not committed: git add devices/lab.toml` + "\n",
+		"1 errors, 1 warnings: this config would be refused\n",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+
+	// Staged, not committed: that is what the commit will contain. The
+	// platform file's edit counts without staging, as `git commit -a`
+	// would commit it.
+	for _, p := range []string{"firmware/smart-lamp/smart-lamp-1.9.0.bin", "devices/lab.toml"} {
+		if _, err := wt.Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, _ = runCLI(t, "validate", dir)
+	if code != 0 || !strings.Contains(out, "ok: 2 platforms, 5 releases, 5 devices") {
+		t.Errorf("after git add: exit %d:\n%s", code, out)
+	}
+}
+
+func TestValidateRepositoryTrackingNothing(t *testing.T) {
+	root := t.TempDir()
+	if _, err := git.PlainInit(root, false); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "fleet")
+	if code, out, errs := runCLI(t, "init", "--no-git", dir); code != 0 {
+		t.Fatalf("init: exit %d: %s%s", code, out, errs)
+	}
+	code, out, errs := runCLI(t, "validate", dir)
+	if code != 0 || !strings.Contains(out, "ok: 2 platforms") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+	if !strings.Contains(errs, "Git tracks no file in "+dir+" yet") {
+		t.Errorf("no note about the untracked directory: %q", errs)
 	}
 }

@@ -16,8 +16,9 @@ var Layers = [][]string{
 	{"artifact", "checkin", "internal/testrepo", "firmware-repo-template"},
 	// The config schema and its loader.
 	{"config"},
-	// Adapters around the config: Git sync and snapshots, GitHub.
-	{"gitstore", "githubapi"},
+	// Adapters around the config: Git sync and snapshots, GitHub, work
+	// trees.
+	{"gitstore", "githubapi", "worktree"},
 	// What a change does to every device, between two snapshots.
 	{"plan"},
 	// HTTP front ends.
