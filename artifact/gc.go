@@ -70,9 +70,23 @@ func (c *Cache) Collect(keep map[string]bool) (Collection, error) {
 	var col Collection
 	var errs []error
 
+	files, err := c.artifactFiles()
+	if err != nil {
+		return col, err
+	}
+	stored := make(map[string]bool, len(files))
+	for _, f := range files {
+		stored[f.name] = true
+	}
+
+	// known are the index entries this process has read or written, by
+	// file name: those need no read to know their digest.
 	c.mu.Lock()
+	known := make(map[string]string, len(c.byKey))
 	for k, b := range c.byKey {
-		if !keep[b.SHA256] {
+		if keep[b.SHA256] {
+			known[filepath.Base(c.indexPath(k))] = b.SHA256
+		} else {
 			delete(c.byKey, k)
 		}
 	}
@@ -90,11 +104,12 @@ func (c *Cache) Collect(keep map[string]bool) (Collection, error) {
 			continue
 		}
 		p := filepath.Join(c.dir, "blobs", e.Name())
-		sum, err := indexDigest(p)
-		if err == nil && keep[sum] {
-			if _, err := os.Stat(c.Path(sum)); err == nil {
-				continue
-			}
+		sum, ok := known[e.Name()]
+		if !ok {
+			sum, _ = indexDigest(p)
+		}
+		if keep[sum] && stored[sum] {
+			continue
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
@@ -103,10 +118,6 @@ func (c *Cache) Collect(keep map[string]bool) (Collection, error) {
 		col.Index++
 	}
 
-	files, err := c.artifactFiles()
-	if err != nil {
-		return col, err
-	}
 	for _, f := range files {
 		if keep[f.name] {
 			col.KeptFiles++
