@@ -67,7 +67,8 @@ type Device struct {
 // Offer is an update the server offered a device, waiting to be resolved
 // into an Outcome by the device's later check-ins.
 type Offer struct {
-	// Platform and Version name the release offered; MD5 is its image's.
+	// Platform and Version name the release offered (see Release); MD5 is
+	// its image's.
 	Platform, Version, MD5 string
 	// FromVersion is the version the device ran when it was offered.
 	FromVersion string
@@ -79,9 +80,14 @@ type Offer struct {
 	Attempts int
 }
 
+// Release returns the release offered; the zero ReleaseID if the record's
+// version cannot be read.
+func (o Offer) Release() rollout.ReleaseID { return releaseOf(o.Platform, o.Version) }
+
 // Outcome is how an offer ended.
 type Outcome struct {
-	// Platform and Version name the release that was offered.
+	// Platform and Version name the release that was offered (see
+	// Release).
 	Platform, Version string
 	// FromVersion is the version the device ran when it was offered.
 	FromVersion string
@@ -92,6 +98,10 @@ type Outcome struct {
 	// At is when the outcome was decided.
 	At time.Time
 }
+
+// Release returns the release that was offered; the zero ReleaseID if the
+// record's version cannot be read.
+func (o Outcome) Release() rollout.ReleaseID { return releaseOf(o.Platform, o.Version) }
 
 // Result is whether an offered update took. The zero Result is not a valid
 // result.
@@ -136,7 +146,7 @@ func (r *Result) UnmarshalText(b []byte) error {
 // Halt records that a release was stopped, automatically or by an
 // operator. A Store keeps at most one Halt per platform and version.
 type Halt struct {
-	// Platform and Version name the halted release.
+	// Platform and Version name the halted release (see Release).
 	Platform, Version string
 	// Fingerprint identifies the release's config when it was halted, so
 	// that a changed release clears the halt.
@@ -150,6 +160,21 @@ type Halt struct {
 	Reason string
 	// At is when the release was halted.
 	At time.Time
+}
+
+// Release returns the halted release; the zero ReleaseID if the record's
+// version cannot be read.
+func (h Halt) Release() rollout.ReleaseID { return releaseOf(h.Platform, h.Version) }
+
+// releaseOf names the release of a record. The tracker writes records
+// from release identities, but records written by older versions may have
+// a version with build metadata, which must name the same release.
+func releaseOf(platform, version string) rollout.ReleaseID {
+	id, err := rollout.ParseReleaseID(platform, version)
+	if err != nil {
+		return rollout.ReleaseID{}
+	}
+	return id
 }
 
 // isZero reports whether d is the zero Device, which Writer.Add takes to

@@ -60,11 +60,11 @@ type Tracker struct {
 	shards [64]shard
 
 	statsMu sync.Mutex // guards stats
-	stats   map[string]*releaseStats
+	stats   map[rollout.ReleaseID]*releaseStats
 
-	haltMu sync.Mutex                      // serialises changes to halts
-	halts  atomic.Pointer[map[string]Halt] // by release ID; never mutated after Store
-	haltq  chan haltOp                     // to Run, which persists halts
+	haltMu sync.Mutex                                 // serialises changes to halts
+	halts  atomic.Pointer[map[rollout.ReleaseID]Halt] // never mutated after Store
+	haltq  chan haltOp                                // to Run, which persists halts
 }
 
 type shard struct {
@@ -198,7 +198,7 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 		store:  opts.Store,
 		writer: NewWriter(opts.Store, opts.Writer),
 		seed:   maphash.MakeSeed(),
-		stats:  map[string]*releaseStats{},
+		stats:  map[rollout.ReleaseID]*releaseStats{},
 		haltq:  make(chan haltOp, 256),
 	}
 	for i := range t.shards {
@@ -208,9 +208,26 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkin: load halts: %w", err)
 	}
-	hm := map[string]Halt{}
+	hm := map[rollout.ReleaseID]Halt{}
 	for _, h := range halts {
-		hm[h.Platform+"@"+h.Version] = h
+		id := h.Release()
+		if id == (rollout.ReleaseID{}) {
+			t.log.Warn("stored halt names no release: ignored", "platform", h.Platform, "version", h.Version)
+			continue
+		}
+		if id.Platform != h.Platform || id.Version != h.Version {
+			// Not stored under the release's identity (by hand, or by an
+			// older version): store it so, or the old record would come
+			// back at every start after the halt is lifted.
+			if err := opts.Store.DeleteHalt(ctx, h.Platform, h.Version); err != nil {
+				return nil, fmt.Errorf("checkin: rewrite halt of %s: %w", id, err)
+			}
+			h.Platform, h.Version = id.Platform, id.Version
+			if err := opts.Store.PutHalt(ctx, h); err != nil {
+				return nil, fmt.Errorf("checkin: rewrite halt of %s: %w", id, err)
+			}
+		}
+		hm[id] = h
 	}
 	t.halts.Store(&hm)
 	devices, err := opts.Store.LoadDevices(ctx)
@@ -305,18 +322,10 @@ func (t *Tracker) reconcile() {
 		return
 	}
 	for _, h := range t.Halts() {
-		p := f.Platform(h.Platform)
-		var r *rollout.Release
-		if p != nil {
-			for _, x := range p.Releases {
-				if x.ID() == h.Platform+"@"+h.Version {
-					r = x
-				}
-			}
-		}
-		if r == nil || r.Fingerprint != h.Fingerprint {
-			t.setHalt(h.Platform, h.Version, nil)
-			t.log.Info("halt cleared: the release changed", "release", h.Platform+"@"+h.Version)
+		id := h.Release()
+		if r := f.Platform(id.Platform).ReleaseByID(id); r == nil || r.Fingerprint != h.Fingerprint {
+			t.setHalt(id, nil)
+			t.log.Info("halt cleared: the release changed", "release", id.String())
 		}
 	}
 }
@@ -396,12 +405,13 @@ func (t *Tracker) rowHash(c *CheckIn) uint64 {
 // resolve settles d's pending offer from the version it reports now.
 func (t *Tracker) resolve(d *devState, c CheckIn, dec *rollout.Decision) bool {
 	o := d.Offer
-	cur := versionKey(dec.Current.String())
+	offered := o.Release()
+	cur := rollout.IDOf(offered.Platform, dec.Current)
 	switch {
-	case cur == versionKey(o.Version) || (c.SketchMD5 != "" && strings.EqualFold(c.SketchMD5, o.MD5)):
+	case cur == offered || (c.SketchMD5 != "" && strings.EqualFold(c.SketchMD5, o.MD5)):
 		t.outcome(d, o, Success, c.At)
 		return true
-	case cur == versionKey(o.FromVersion):
+	case cur == releaseOf(offered.Platform, o.FromVersion):
 		o.Attempts++
 		if o.Attempts >= t.opts.FailAfter {
 			t.outcome(d, o, Failure, c.At)
@@ -417,14 +427,15 @@ func (t *Tracker) resolve(d *devState, c CheckIn, dec *rollout.Decision) bool {
 // offer records that d was offered dec.Release.
 func (t *Tracker) offer(d *devState, c CheckIn, dec *rollout.Decision) bool {
 	r := dec.Release
-	if d.Offer != nil && versionKey(d.Offer.Version) == versionKey(r.Version.String()) && d.Offer.Platform == r.Platform {
+	id := r.ID()
+	if d.Offer != nil && d.Offer.Release() == id {
 		return false // the same offer, again
 	}
 	stage := max(dec.Stage, -1)
-	d.Offer = &Offer{Platform: r.Platform, Version: r.Version.String(), MD5: r.Artifact.MD5,
+	d.Offer = &Offer{Platform: id.Platform, Version: id.Version, MD5: r.Artifact.MD5,
 		FromVersion: dec.Current.String(), Stage: stage, At: c.At}
 	t.statsMu.Lock()
-	rs := t.releaseStats(r.ID())
+	rs := t.releaseStats(id)
 	t.follow(rs, r, c.At)
 	rs.addOffer(d.MAC, stage)
 	t.statsMu.Unlock()
@@ -443,10 +454,11 @@ func (t *Tracker) follow(rs *releaseStats, r *rollout.Release, at time.Time) {
 		rs.fingerprint = r.Fingerprint
 	default:
 		rs.reset(at, r.Fingerprint)
-		h := &Halt{Platform: r.Platform, Version: versionKey(r.Version.String()), Fingerprint: r.Fingerprint,
+		id := r.ID()
+		h := &Halt{Platform: id.Platform, Version: id.Version, Fingerprint: r.Fingerprint,
 			Stage: resumedStage, Reason: "release changed in a commit", At: at}
-		t.setHalt(h.Platform, h.Version, h) // lock order: shard, stats, halts
-		t.log.Info("release changed: outcome counts start again", "release", r.ID())
+		t.setHalt(id, h) // lock order: shard, stats, halts
+		t.log.Info("release changed: outcome counts start again", "release", id.String())
 	}
 }
 
@@ -458,43 +470,33 @@ func (t *Tracker) outcome(d *devState, o *Offer, res Result, at time.Time) {
 		d.Outcomes = d.Outcomes[:MaxOutcomes]
 	}
 	d.Offer = nil
-	id := o.Platform + "@" + versionKey(o.Version)
+	id := o.Release()
 	t.statsMu.Lock()
 	rs := t.releaseStats(id)
 	rs.addOffer(d.MAC, o.Stage)
 	rs.setResult(d.MAC, res, at)
 	st := *rs.bucket(rs.offered[d.MAC])
 	t.statsMu.Unlock()
-	t.log.Info("update outcome", "mac", d.MAC.String(), "release", id, "from", o.FromVersion,
+	t.log.Info("update outcome", "mac", d.MAC.String(), "release", id.String(), "from", o.FromVersion,
 		"result", res.String(), "stage", o.Stage, "attempts", o.Attempts)
 	if res == Failure {
-		t.maybeHalt(o.Platform, o.Version, st, at)
+		t.maybeHalt(id, st, at)
 	}
 }
 
 // maybeHalt halts the release when its stage's failure rate crosses the
 // release's threshold.
-func (t *Tracker) maybeHalt(platform, version string, st StageStats, at time.Time) {
+func (t *Tracker) maybeHalt(id rollout.ReleaseID, st StageStats, at time.Time) {
 	if t.opts.Fleet == nil {
 		return
 	}
-	f := t.opts.Fleet()
-	p := f.Platform(platform)
-	if p == nil {
-		return
-	}
-	var r *rollout.Release
-	for _, x := range p.Releases {
-		if x.ID() == platform+"@"+versionKey(version) {
-			r = x
-		}
-	}
+	r := t.opts.Fleet().Platform(id.Platform).ReleaseByID(id)
 	if r == nil || r.HaltOnFailure <= 0 || t.Halted(r) {
 		return
 	}
 	// Count for the release as it is now: a changed release starts afresh.
 	t.statsMu.Lock()
-	rs := t.releaseStats(r.ID())
+	rs := t.releaseStats(id)
 	t.follow(rs, r, at)
 	if cur, ok := rs.counts[st.Stage]; ok {
 		st = *cur
@@ -507,12 +509,12 @@ func (t *Tracker) maybeHalt(platform, version string, st StageStats, at time.Tim
 		return
 	}
 	stage := st.Stage
-	h := Halt{Platform: platform, Version: versionKey(version), Fingerprint: r.Fingerprint, Stage: stage,
+	h := Halt{Platform: id.Platform, Version: id.Version, Fingerprint: r.Fingerprint, Stage: stage,
 		Failed: st.Failed, Total: decided, At: at,
 		Reason: fmt.Sprintf("%s: %d of %d updates failed (%.1f%%), over the %g%% threshold",
 			stageName(stage), st.Failed, decided, st.FailureRate()*100, r.HaltOnFailure*100)}
-	t.setHalt(h.Platform, h.Version, &h)
-	t.log.Error("release halted", "release", r.ID(), "reason", h.Reason)
+	t.setHalt(id, &h)
+	t.log.Error("release halted", "release", id.String(), "reason", h.Reason)
 }
 
 // stageName names a stage index for people.
@@ -525,27 +527,26 @@ func stageName(stage int) string {
 
 // setHalt stores (h non-nil) or removes a halt record, in memory at once
 // and on disk through Run.
-func (t *Tracker) setHalt(platform, version string, h *Halt) {
+func (t *Tracker) setHalt(id rollout.ReleaseID, h *Halt) {
 	t.haltMu.Lock()
 	old := *t.halts.Load()
-	next := make(map[string]Halt, len(old)+1)
+	next := make(map[rollout.ReleaseID]Halt, len(old)+1)
 	for k, v := range old {
 		next[k] = v
 	}
-	key := platform + "@" + version
-	op := haltOp{delete: [2]string{platform, version}}
+	op := haltOp{delete: [2]string{id.Platform, id.Version}}
 	if h != nil {
-		next[key] = *h
+		next[id] = *h
 		op = haltOp{put: h}
 	} else {
-		delete(next, key)
+		delete(next, id)
 	}
 	t.halts.Store(&next)
 	// Queued under the lock, so that disk sees changes in memory's order.
 	select {
 	case t.haltq <- op:
 	default:
-		t.log.Error("halt queue full: halt not saved", "release", key)
+		t.log.Error("halt queue full: halt not saved", "release", id.String())
 	}
 	t.haltMu.Unlock()
 }
@@ -569,25 +570,29 @@ func (t *Tracker) Halts() []Halt {
 			out = append(out, h)
 		}
 	}
-	slices.SortFunc(out, func(a, b Halt) int { return strings.Compare(a.Platform+"@"+a.Version, b.Platform+"@"+b.Version) })
+	slices.SortFunc(out, func(a, b Halt) int {
+		if c := strings.Compare(a.Platform, b.Platform); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Version, b.Version)
+	})
 	return out
 }
 
 // Resume lifts the halt of a release, as an operator's call. Its outcome
 // counts start again from now, so it is not halted again by the failures
 // that halted it.
-func (t *Tracker) Resume(platform, version string, now time.Time) error {
-	key := platform + "@" + version
-	h, ok := (*t.halts.Load())[key]
+func (t *Tracker) Resume(id rollout.ReleaseID, now time.Time) error {
+	h, ok := (*t.halts.Load())[id]
 	if !ok || h.Stage == resumedStage {
-		return fmt.Errorf("%s: %w", key, ErrNotHalted)
+		return fmt.Errorf("%s: %w", id, ErrNotHalted)
 	}
 	t.statsMu.Lock()
-	t.releaseStats(key).reset(now, h.Fingerprint)
+	t.releaseStats(id).reset(now, h.Fingerprint)
 	t.statsMu.Unlock()
-	t.setHalt(platform, version, &Halt{Platform: platform, Version: version, Fingerprint: h.Fingerprint,
+	t.setHalt(id, &Halt{Platform: id.Platform, Version: id.Version, Fingerprint: h.Fingerprint,
 		Stage: resumedStage, Reason: "resumed by an operator", At: now})
-	t.log.Warn("release resumed by an operator", "release", key, "was", h.Reason)
+	t.log.Warn("release resumed by an operator", "release", id.String(), "was", h.Reason)
 	return nil
 }
 
@@ -639,7 +644,7 @@ func (f Filter) matches(d *Device) bool {
 	if f.Platform != "" && !strings.EqualFold(f.Platform, d.Platform) {
 		return false
 	}
-	if f.Version != "" && versionKey(strings.TrimPrefix(f.Version, "v")) != versionKey(strings.TrimPrefix(d.LastVersion, "v")) {
+	if f.Version != "" && !sameVersion(f.Version, d.LastVersion) {
 		return false
 	}
 	switch f.Outcome {
@@ -660,9 +665,8 @@ func (t *Tracker) History(ctx context.Context, mac rollout.MAC, limit int) ([]Ch
 	return t.store.History(ctx, mac, limit)
 }
 
-// ReleaseStats returns the counts of a release (platform@version) per
-// stage, in stage order.
-func (t *Tracker) ReleaseStats(id string) []StageStats {
+// ReleaseStats returns the counts of a release per stage, in stage order.
+func (t *Tracker) ReleaseStats(id rollout.ReleaseID) []StageStats {
 	t.statsMu.Lock()
 	defer t.statsMu.Unlock()
 	rs, ok := t.stats[id]
@@ -682,7 +686,7 @@ func (t *Tracker) WriterStats() WriterStats { return t.writer.Stats() }
 
 // releaseStats returns the stats of release id, creating them. t.statsMu
 // must be held.
-func (t *Tracker) releaseStats(id string) *releaseStats {
+func (t *Tracker) releaseStats(id rollout.ReleaseID) *releaseStats {
 	rs, ok := t.stats[id]
 	if !ok {
 		rs = &releaseStats{offered: map[rollout.MAC]int{}, result: map[rollout.MAC]Result{}, counts: map[int]*StageStats{}}
@@ -704,12 +708,16 @@ func (t *Tracker) countDevice(d Device) {
 	// Oldest first, so the latest outcome per release wins.
 	for i := len(d.Outcomes) - 1; i >= 0; i-- {
 		o := d.Outcomes[i]
-		rs := t.releaseStats(o.Platform + "@" + versionKey(o.Version))
-		rs.addOffer(d.MAC, o.Stage)
-		rs.setResult(d.MAC, o.Result, o.At)
+		if id := o.Release(); id != (rollout.ReleaseID{}) {
+			rs := t.releaseStats(id)
+			rs.addOffer(d.MAC, o.Stage)
+			rs.setResult(d.MAC, o.Result, o.At)
+		}
 	}
 	if o := d.Offer; o != nil {
-		t.releaseStats(o.Platform+"@"+versionKey(o.Version)).addOffer(d.MAC, o.Stage)
+		if id := o.Release(); id != (rollout.ReleaseID{}) {
+			t.releaseStats(id).addOffer(d.MAC, o.Stage)
+		}
 	}
 }
 
@@ -734,11 +742,14 @@ func clip(s string) string {
 	return s
 }
 
-// versionKey is a version without build metadata or a leading "v".
-func versionKey(v string) string {
-	v = strings.TrimPrefix(v, "v")
-	if i := strings.IndexByte(v, '+'); i >= 0 {
-		v = v[:i]
+// sameVersion reports whether a and b, versions devices report, are the
+// same version, build metadata aside; versions that cannot be read match
+// only themselves.
+func sameVersion(a, b string) bool {
+	va, erra := rollout.ParseDeviceVersion(a)
+	vb, errb := rollout.ParseDeviceVersion(b)
+	if erra != nil || errb != nil {
+		return a == b
 	}
-	return v
+	return rollout.VersionKey(va) == rollout.VersionKey(vb)
 }

@@ -153,7 +153,7 @@ func TestTrackerOutcomes(t *testing.T) {
 		})
 	}
 	// Counts: devices 0, 1, 4 succeeded (4 after a failure); device 3 failed.
-	stats := fx.tr.ReleaseStats("lamp@1.1.0")
+	stats := fx.tr.ReleaseStats(fx.r11.ID())
 	if len(stats) != 1 || stats[0].Stage != -1 {
 		t.Fatalf("stats: %+v", stats)
 	}
@@ -197,7 +197,7 @@ func TestTrackerHaltResumeRestart(t *testing.T) {
 	if !fx2.tr.Halted(fx2.r11) {
 		t.Fatal("halt lost on restart")
 	}
-	if s := fx2.tr.ReleaseStats("lamp@1.1.0"); len(s) != 1 || s[0].Failed != 2 {
+	if s := fx2.tr.ReleaseStats(fx2.r11.ID()); len(s) != 1 || s[0].Failed != 2 {
 		t.Errorf("stats after restart: %+v", s)
 	}
 	if hist, _ := fx2.tr.History(context.Background(), mac(0), 0); len(hist) != 3 {
@@ -205,13 +205,13 @@ func TestTrackerHaltResumeRestart(t *testing.T) {
 	}
 
 	// Resume: counts start again, so the next failure alone halts nothing.
-	if err := fx2.tr.Resume("lamp", "1.1.0", fx2.now); err != nil {
+	if err := fx2.tr.Resume(fx2.r11.ID(), fx2.now); err != nil {
 		t.Fatal(err)
 	}
 	if fx2.tr.Halted(fx2.r11) {
 		t.Fatal("halted after resume")
 	}
-	if err := fx2.tr.Resume("lamp", "1.1.0", fx2.now); err == nil {
+	if err := fx2.tr.Resume(fx2.r11.ID(), fx2.now); err == nil {
 		t.Error("second resume: no error")
 	}
 	fx2.checkIn(0, "1.0.0", "")
@@ -244,7 +244,7 @@ func TestTrackerHaltResumeRestart(t *testing.T) {
 	if fx2.tr.Halted(fx2.r11) {
 		t.Error("the changed release was halted by the old release's failures")
 	}
-	if s := fx2.tr.ReleaseStats("lamp@1.1.0"); len(s) != 1 || s[0].Failed != 1 || s[0].Offered != 1 {
+	if s := fx2.tr.ReleaseStats(fx2.r11.ID()); len(s) != 1 || s[0].Failed != 1 || s[0].Offered != 1 {
 		t.Errorf("counts after the change: %+v, want 1 offered, 1 failed", s)
 	}
 }
@@ -292,5 +292,78 @@ func BenchmarkObserve(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		tr.Observe(c, dec)
+	}
+}
+
+// TestTrackerReleaseWrittenWithV: a release whose version keeps its "v"
+// (as semver.NewVersion reads "v1.1.0") is one release with 1.1.0: its
+// failures halt it, and its counts and halt are found by its identity.
+func TestTrackerReleaseWrittenWithV(t *testing.T) {
+	fx := newTrackerFixture(t, NewMemory())
+	fx.r11.Version = semver.MustParse("v1.1.0")
+	for _, i := range []int{0, 1} {
+		fx.checkIn(i, "1.0.0", "")
+		fx.checkIn(i, "1.0.0", "")
+		fx.checkIn(i, "1.0.0", "")
+	}
+	if !fx.tr.Halted(fx.r11) {
+		t.Fatalf("not halted after 2 of 2 failures; halts %+v", fx.tr.Halts())
+	}
+	if d := fx.checkIn(2, "1.0.0", ""); d.Outcome != rollout.UpToDate || d.Why != rollout.WhyHalted {
+		t.Errorf("new device while halted: got %v %v, want up_to_date halted", d.Outcome, d.Why)
+	}
+	id, err := rollout.ParseReleaseID("lamp", "1.1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := fx.tr.ReleaseStats(id); len(s) != 1 || s[0].Offered != 2 || s[0].Failed != 2 {
+		t.Errorf("stats of %v: %+v, want 2 offered, 2 failed in one stage", id, s)
+	}
+	if h := fx.tr.Halts(); len(h) != 1 || h[0].Version != "1.1.0" {
+		t.Errorf("halts: %+v, want one of version 1.1.0", h)
+	}
+}
+
+// TestTrackerNormalisesStoredRecords: records an older version wrote with
+// build metadata in their versions name the same releases as before, and
+// a halt stored under such a version is stored again under the release's
+// identity.
+func TestTrackerNormalisesStoredRecords(t *testing.T) {
+	store := NewMemory()
+	ctx := context.Background()
+	at := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	if err := store.PutHalt(ctx, Halt{Platform: "lamp", Version: "1.1.0+build.7", Fingerprint: "fp-1", Stage: -1,
+		Failed: 2, Total: 2, Reason: "all devices (no stages): 2 of 2 updates failed (100.0%), over the 50% threshold", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	var devs []Device
+	for i := range 3 {
+		devs = append(devs, Device{MAC: mac(i), Platform: "lamp", FirstSeen: at, LastSeen: at, LastVersion: "1.0.0",
+			Outcomes: []Outcome{{Platform: "lamp", Version: "1.1.0+build.7", FromVersion: "1.0.0", Stage: -1, Result: Failure, At: at}}})
+	}
+	devs[2].Offer = &Offer{Platform: "lamp", Version: "1.1.0+build.7", FromVersion: "1.0.0", Stage: -1, At: at}
+	if err := store.Save(ctx, nil, devs); err != nil {
+		t.Fatal(err)
+	}
+	fx := newTrackerFixture(t, store)
+	if !fx.tr.Halted(fx.r11) {
+		t.Fatalf("stored halt of 1.1.0+build.7 does not halt 1.1.0; halts %+v", fx.tr.Halts())
+	}
+	if s := fx.tr.ReleaseStats(fx.r11.ID()); len(s) != 1 || s[0].Offered != 3 || s[0].Failed != 3 {
+		t.Errorf("stats: %+v, want 3 offered and failed", s)
+	}
+	halts, err := store.Halts(ctx)
+	if err != nil || len(halts) != 1 || halts[0].Version != "1.1.0" || halts[0].Reason == "" {
+		t.Errorf("stored halts: %+v, %v; want the one halt, stored as version 1.1.0", halts, err)
+	}
+	if err := fx.tr.Resume(fx.r11.ID(), fx.now); err != nil {
+		t.Fatal(err)
+	}
+	fx.stopRun()
+	// Restarted, the resumed release stays resumed: no old record is left
+	// to halt it again.
+	fx2 := newTrackerFixture(t, store)
+	if fx2.tr.Halted(fx2.r11) {
+		t.Errorf("halted again after a restart; stored %+v", halts)
 	}
 }

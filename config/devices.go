@@ -237,7 +237,7 @@ func (l *loader) resolve(e deviceEntry, groups map[string]groupEntry, platforms 
 	rel := releaseOf(p, d.Pin)
 	problem := ""
 	switch {
-	case rel == nil && p != nil && p.unresolved[versionKey(d.Pin)]:
+	case rel == nil && p != nil && p.unresolved[rollout.VersionKey(d.Pin)]:
 		return true // a GitHub release that cannot be read now: nothing is offered until it can
 	case rel == nil:
 		problem = "platform " + d.Platform + " has no release " + d.Pin.String()

@@ -119,7 +119,7 @@ func (l *loader) followed(p *platform, f *follow, overrides map[string]*table, t
 		if v == nil {
 			continue // another kind of tag in the same repository
 		}
-		key := versionKey(v)
+		key := rollout.VersionKey(v)
 		if taken[key] {
 			continue
 		}
@@ -314,11 +314,8 @@ func (l *loader) unresolved(p *platform, v *semver.Version) {
 	if p.unresolved == nil {
 		p.unresolved = map[string]bool{}
 	}
-	p.unresolved[versionKey(v)] = true
+	p.unresolved[rollout.VersionKey(v)] = true
 }
-
-// versionKey is a version without build metadata.
-func versionKey(v *semver.Version) string { return rollout.VersionKey(v) }
 
 // loadContext returns ctx, or a background context for nil.
 func loadContext(ctx context.Context) context.Context {

@@ -167,7 +167,7 @@ type platform struct {
 	*rollout.Platform
 	file string
 	// unresolved are versions declared as GitHub releases that could not
-	// be read now (by versionKey).
+	// be read now (by rollout.VersionKey).
 	unresolved map[string]bool
 }
 
@@ -230,7 +230,7 @@ func (l *loader) platform(file, name string) *platform {
 		if r == nil {
 			continue
 		}
-		key := versionKey(r.Version)
+		key := rollout.VersionKey(r.Version)
 		if first, dup := seen[key]; dup {
 			rt.errorf("version", "version %s is already released at line %d", r.Version, first)
 			continue
@@ -245,7 +245,7 @@ func (l *loader) platform(file, name string) *platform {
 	if src != nil {
 		taken := map[string]bool{}
 		for _, r := range p.Releases {
-			taken[versionKey(r.Version)] = true
+			taken[rollout.VersionKey(r.Version)] = true
 		}
 		p.Releases = append(p.Releases, l.followed(p, src, overrides, taken)...)
 		// Overrides no GitHub release took: still check their rules.

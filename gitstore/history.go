@@ -2,11 +2,9 @@ package gitstore
 
 import (
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/Masterminds/semver/v3"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -30,47 +28,41 @@ type Introduction struct {
 	Time   time.Time
 }
 
-// releaseKey names a release across commits: platform and version without
-// build metadata, which semver ignores for equality.
-func releaseKey(platform string, v *semver.Version) string {
-	return platform + "@" + rollout.VersionKey(v)
-}
-
 // History finds release introductions in a repository. It remembers what
 // it has parsed, so repeated calls on a growing branch only read the new
 // commits. A History is used by one goroutine at a time (the owner of the
 // repository).
 type History struct {
-	// byTree caches the release keys declared by a platforms/ tree.
-	byTree map[plumbing.Hash]map[string]bool
+	// byTree caches the releases declared by a platforms/ tree.
+	byTree map[plumbing.Hash]map[rollout.ReleaseID]bool
 	// known caches the result of earlier calls, by commit.
-	known map[plumbing.Hash]map[string]Introduction
+	known map[plumbing.Hash]map[rollout.ReleaseID]Introduction
 	mu    sync.Mutex // guards the maps, for safety; callers are single-threaded
 }
 
 // NewHistory returns an empty History.
 func NewHistory() *History {
-	return &History{byTree: map[plumbing.Hash]map[string]bool{}, known: map[plumbing.Hash]map[string]Introduction{}}
+	return &History{byTree: map[plumbing.Hash]map[rollout.ReleaseID]bool{}, known: map[plumbing.Hash]map[rollout.ReleaseID]Introduction{}}
 }
 
 // Introductions returns, for every release of fleet (the config at head),
 // the commit that introduced it.
-func (h *History) Introductions(repo *git.Repository, head plumbing.Hash, fleet *rollout.Fleet) (map[string]Introduction, error) {
+func (h *History) Introductions(repo *git.Repository, head plumbing.Hash, fleet *rollout.Fleet) (map[rollout.ReleaseID]Introduction, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	want := map[string]bool{}
+	want := map[rollout.ReleaseID]bool{}
 	for _, p := range fleet.Platforms() {
 		for _, r := range p.Releases {
 			if !fromGitHub(r) { // releases followed on GitHub are dated by GitHub
-				want[releaseKey(p.Name, r.Version)] = true
+				want[r.ID()] = true
 			}
 		}
 	}
 	if prior, ok := h.known[head]; ok && coversAll(prior, want) {
 		return prior, nil
 	}
-	out := make(map[string]Introduction, len(want))
-	open := map[string]bool{} // keys present in every commit walked so far
+	out := make(map[rollout.ReleaseID]Introduction, len(want))
+	open := map[rollout.ReleaseID]bool{} // releases present in every commit walked so far
 	for k := range want {
 		open[k] = true
 	}
@@ -98,7 +90,7 @@ func (h *History) Introductions(repo *git.Repository, head plumbing.Hash, fleet 
 			return nil, err
 		}
 		for k := range open {
-			if !keys[k] && !keys[unreadable(k)] {
+			if !keys[k] && !keys[unreadable(k.Platform)] {
 				if last != nil {
 					// Absent here: introduced by the newer commit walked last.
 					out[k] = Introduction{Commit: last.Hash.String(), Time: last.Committer.When}
@@ -136,7 +128,7 @@ func fromGitHub(r *rollout.Release) bool {
 	return r.Artifact.Source.GitHub != nil && r.Artifact.Source.GitHub.Followed
 }
 
-func coversAll(m map[string]Introduction, keys map[string]bool) bool {
+func coversAll(m map[rollout.ReleaseID]Introduction, keys map[rollout.ReleaseID]bool) bool {
 	for k := range keys {
 		if _, ok := m[k]; !ok {
 			return false
@@ -145,12 +137,9 @@ func coversAll(m map[string]Introduction, keys map[string]bool) bool {
 	return true
 }
 
-// unreadable is the key that stands for every release of k's platform
-// when the platform's file could not be read.
-func unreadable(k string) string {
-	p, _, _ := strings.Cut(k, "@")
-	return p + "@*"
-}
+// unreadable is the key that stands for every release of platform when
+// the platform's file could not be read: no release has an empty version.
+func unreadable(platform string) rollout.ReleaseID { return rollout.ReleaseID{Platform: platform} }
 
 func firstParent(c *object.Commit) (*object.Commit, error) {
 	if c.NumParents() == 0 {
@@ -163,14 +152,14 @@ func firstParent(c *object.Commit) (*object.Commit, error) {
 // platform file that does not parse is recorded as unreadable(platform):
 // a broken commit that a later one fixed must not restart the clocks of
 // that platform's releases.
-func (h *History) keysAt(c *object.Commit) (map[string]bool, error) {
+func (h *History) keysAt(c *object.Commit) (map[rollout.ReleaseID]bool, error) {
 	tree, err := c.Tree()
 	if err != nil {
 		return nil, err
 	}
 	dir, err := tree.Tree(config.PlatformsDir)
 	if errors.Is(err, object.ErrDirectoryNotFound) {
-		return map[string]bool{}, nil
+		return map[rollout.ReleaseID]bool{}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -178,7 +167,7 @@ func (h *History) keysAt(c *object.Commit) (map[string]bool, error) {
 	if keys, ok := h.byTree[dir.Hash]; ok {
 		return keys, nil
 	}
-	keys := map[string]bool{}
+	keys := map[rollout.ReleaseID]bool{}
 	for _, e := range dir.Entries {
 		name, ok := config.PlatformFile(e.Name)
 		if !ok || !e.Mode.IsFile() {
@@ -187,21 +176,21 @@ func (h *History) keysAt(c *object.Commit) (map[string]bool, error) {
 		f, err := dir.TreeEntryFile(&e)
 		if err != nil || f.Size > config.MaxTOMLSize {
 			// Too big to be a config the loader accepts: do not read it.
-			keys[name+"@*"] = true
+			keys[unreadable(name)] = true
 			continue
 		}
 		src, err := f.Contents()
 		if err != nil {
-			keys[name+"@*"] = true
+			keys[unreadable(name)] = true
 			continue
 		}
 		versions, err := config.ReleaseVersions([]byte(src))
 		if err != nil {
-			keys[name+"@*"] = true
+			keys[unreadable(name)] = true
 			continue
 		}
 		for _, v := range versions {
-			keys[releaseKey(name, v)] = true
+			keys[rollout.IDOf(name, v)] = true
 		}
 	}
 	if len(h.byTree) > 4096 {

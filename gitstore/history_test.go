@@ -1,6 +1,7 @@
 package gitstore
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/go-git/go-git/v5"
@@ -9,6 +10,7 @@ import (
 	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/internal/testrepo"
+	"github.com/otagit/otagit/rollout"
 )
 
 func TestHistoryIntroductions(t *testing.T) {
@@ -59,7 +61,12 @@ func TestHistoryIntroductions(t *testing.T) {
 		if len(got) != len(want) {
 			t.Errorf("round %d: got %d introductions, want %d: %v", round, len(got), len(want), got)
 		}
-		for k, w := range want {
+		for ks, w := range want {
+			platform, version, _ := strings.Cut(ks, "@")
+			k, err := rollout.ParseReleaseID(platform, version)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if got[k].Commit != w {
 				t.Errorf("round %d: %s introduced by %.12s, want %.12s", round, k, got[k].Commit, w)
 			}

@@ -42,11 +42,11 @@ type Tracker interface {
 	// History returns a device's last check-ins, newest first.
 	History(ctx context.Context, mac rollout.MAC, limit int) ([]checkin.CheckIn, error)
 	// ReleaseStats returns a release's counts per stage.
-	ReleaseStats(id string) []checkin.StageStats
+	ReleaseStats(id rollout.ReleaseID) []checkin.StageStats
 	// Halts returns the halted releases.
 	Halts() []checkin.Halt
 	// Resume lifts a release's halt.
-	Resume(platform, version string, now time.Time) error
+	Resume(id rollout.ReleaseID, now time.Time) error
 	// WriterStats reports how recording keeps up.
 	WriterStats() checkin.WriterStats
 }

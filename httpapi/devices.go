@@ -256,7 +256,7 @@ func (a *API) apiRelease(w http.ResponseWriter, r *http.Request) {
 	if a.tracker != nil {
 		d.Halted = a.tracker.Halted(rel)
 		for _, h := range a.tracker.Halts() {
-			if h.Platform+"@"+h.Version == rel.ID() && h.Fingerprint == rel.Fingerprint {
+			if h.Release() == rel.ID() && h.Fingerprint == rel.Fingerprint {
 				h := h
 				d.Halt = &h
 			}
@@ -293,17 +293,12 @@ func (a *API) apiResume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	vars := mux.Vars(r)
-	v, err := rollout.ParseDeviceVersion(vars["version"])
+	id, err := rollout.ParseReleaseID(vars["platform"], vars["version"])
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, errorDoc(err.Error()))
 		return
 	}
-	platform := strings.ToLower(vars["platform"])
-	version := v.String()
-	if i := strings.IndexByte(version, '+'); i >= 0 {
-		version = version[:i] // halts name releases without build metadata
-	}
-	if err := a.tracker.Resume(platform, version, a.now()); err != nil {
+	if err := a.tracker.Resume(id, a.now()); err != nil {
 		status := http.StatusInternalServerError
 		if errors.Is(err, checkin.ErrNotHalted) {
 			status = http.StatusConflict
@@ -311,8 +306,8 @@ func (a *API) apiResume(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, errorDoc(err.Error()))
 		return
 	}
-	a.log.Warn("release resumed", "release", platform+"@"+version, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, map[string]string{"status": "resumed", "release": platform + "@" + version})
+	a.log.Warn("release resumed", "release", id.String(), "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, map[string]string{"status": "resumed", "release": id.String()})
 }
 
 func errorDoc(msg string) map[string]string { return map[string]string{"error": msg} }

@@ -412,8 +412,8 @@ func pin(d *rollout.Device) string {
 	return d.Pin.String()
 }
 
-func releasesByID(f *rollout.Fleet) map[string]*rollout.Release {
-	out := map[string]*rollout.Release{}
+func releasesByID(f *rollout.Fleet) map[rollout.ReleaseID]*rollout.Release {
+	out := map[rollout.ReleaseID]*rollout.Release{}
 	for _, p := range f.Platforms() {
 		for _, r := range p.Releases {
 			out[r.ID()] = r

@@ -165,7 +165,7 @@ type haltsOnly struct {
 	halted map[string]bool
 }
 
-func (h haltsOnly) Halted(r *rollout.Release) bool            { return h.halted[r.ID()] }
+func (h haltsOnly) Halted(r *rollout.Release) bool            { return h.halted[r.ID().String()] }
 func (h haltsOnly) Observe(checkin.CheckIn, rollout.Decision) {}
 
 // server is the real /update handler serving fleet at now.

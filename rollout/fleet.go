@@ -293,6 +293,20 @@ func (p *Platform) Release(v *semver.Version) *Release {
 	return nil
 }
 
+// ReleaseByID returns the platform's release with identity id, or nil:
+// also when p is nil or id names another platform.
+func (p *Platform) ReleaseByID(id ReleaseID) *Release {
+	if p == nil {
+		return nil
+	}
+	for _, r := range p.Releases {
+		if r.ID() == id {
+			return r
+		}
+	}
+	return nil
+}
+
 func compareMAC(a, b MAC) int {
 	for i := range a {
 		if a[i] != b[i] {

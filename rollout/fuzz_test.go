@@ -280,3 +280,39 @@ func sameDecision(a, b Decision) bool {
 		a.Platform == b.Platform && a.Device == b.Device && a.Release == b.Release &&
 		sameVersion(a.Current, b.Current) && sameErr(a.Err, b.Err) && a.Reason() == b.Reason()
 }
+
+func FuzzParseReleaseID(f *testing.F) {
+	for _, s := range []string{
+		"1.1.0", "v1.1.0", "V1.1.0+build.7", "1.1", "01.1.0", "1.1.0+", "1.1.0+a..b", "1.1.0+-", "2.0.0-rc.1",
+		"999999999999999999.0.0", "9999999999999999999.0.0", " 1.1.0", "1.1.0.", ".1.1.0", "1..1", "",
+	} {
+		f.Add("lamp", s)
+	}
+	f.Fuzz(func(t *testing.T, platform, s string) {
+		id, err := ParseReleaseID(platform, s)
+		// The fast path must agree with a full parse.
+		v, perr := ParseDeviceVersion(s)
+		if (err == nil) != (perr == nil) {
+			t.Fatalf("ParseReleaseID(%q, %q) error %v, but ParseDeviceVersion error %v", platform, s, err, perr)
+		}
+		if err != nil {
+			if id != (ReleaseID{}) {
+				t.Fatalf("ParseReleaseID(%q, %q) on error: got %#v, want the zero ReleaseID", platform, s, id)
+			}
+			return
+		}
+		if want := IDOf(platform, v); id != want {
+			t.Fatalf("ParseReleaseID(%q, %q): got %#v, want %#v as IDOf(ParseDeviceVersion)", platform, s, id, want)
+		}
+		if want := v.String(); !strings.HasPrefix(want, id.Version) || (len(want) > len(id.Version) && want[len(id.Version)] != '+') {
+			t.Fatalf("ParseReleaseID(%q, %q).Version = %q, want %q without build metadata", platform, s, id.Version, want)
+		}
+		if id.Platform != strings.ToLower(platform) {
+			t.Fatalf("ParseReleaseID(%q, %q).Platform = %q, want it lower case", platform, s, id.Platform)
+		}
+		// An identity reads back as itself.
+		if back, err := ParseReleaseID(id.Platform, id.Version); err != nil || back != id {
+			t.Fatalf("ParseReleaseID of %#v: got %#v, %v", id, back, err)
+		}
+	})
+}

@@ -96,10 +96,11 @@ func (r *Release) CohortPosition(mac MAC) float64 {
 	// FNV-1a, written out so that it does not allocate. FNV alone mixes
 	// its low bits poorly for inputs that differ only in their last bytes,
 	// as consecutive factory MACs do; the MurmurHash3 finalizer fixes that.
+	id := r.ID()
 	h := uint64(fnvOffset)
-	h = fnvString(h, r.Platform)
+	h = fnvString(h, id.Platform)
 	h = fnvByte(h, 0)
-	h = fnvString(h, r.key())
+	h = fnvString(h, id.Version)
 	h = fnvByte(h, 0)
 	for _, b := range mac {
 		h = fnvByte(h, b)
@@ -157,22 +158,9 @@ func fmix64(x uint64) uint64 {
 	return x
 }
 
-// key is the release's version without build metadata, which is what
-// identifies it (semver ignores build metadata in comparisons).
-func (r *Release) key() string { return VersionKey(r.Version) }
-
-// VersionKey is v without build metadata, which identifies a release:
-// semver ignores build metadata when comparing versions.
-func VersionKey(v *semver.Version) string {
-	if v.Metadata() == "" {
-		return v.Original()
-	}
-	s := v.String()
-	return s[:strings.IndexByte(s, '+')]
-}
-
-// ID names the release as "platform@version" (without build metadata).
-func (r *Release) ID() string { return r.Platform + "@" + r.key() }
+// ID returns the release's identity: its platform and its version
+// without build metadata.
+func (r *Release) ID() ReleaseID { return IDOf(r.Platform, r.Version) }
 
 // inGroups reports whether a device in groups may get a release limited to
 // want (no limit when want is empty).

@@ -13,7 +13,7 @@ var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 type haltSet map[string]bool
 
-func (h haltSet) Halted(r *Release) bool { return h[r.ID()] }
+func (h haltSet) Halted(r *Release) bool { return h[r.ID().String()] }
 
 // policyFleet is a lamp platform with every kind of release:
 //
