@@ -33,8 +33,6 @@ type TrackerOptions struct {
 	// SummaryEvery is how often summaries whose only change is the time of
 	// the last check-in are saved. Default 1 minute.
 	SummaryEvery time.Duration
-	// Fleet returns the served fleet, for halts and reconciling; optional.
-	Fleet func() *rollout.Fleet
 	// Writer configures the batching writer.
 	Writer WriterOptions
 	// Logger receives outcome and halt events. Default slog.Default().
@@ -42,9 +40,10 @@ type TrackerOptions struct {
 }
 
 // Tracker records device check-ins, infers update outcomes from them, and
-// halts releases whose failure rate crosses their threshold. Observe is
-// called on the request path and does not wait for storage; everything
-// else reads in-memory state. A Tracker is safe for concurrent use.
+// halts releases whose outcome counts rollout.HaltVerdict says halt them.
+// Observe is called on the request path and does not wait for storage;
+// everything else reads in-memory state. A Tracker is safe for concurrent
+// use.
 //
 // Outcomes: after a device is offered release X, its next check-in with X
 // (or with X's MD5 as its sketch MD5) is a success; FailAfter check-ins
@@ -84,10 +83,10 @@ type devState struct {
 // latest outcome of each. A device counts in the stage it was first
 // offered the release in.
 type releaseStats struct {
-	offered map[rollout.MAC]int    // device -> stage it was first offered in
-	result  map[rollout.MAC]Result // latest outcome since `since`
-	counts  map[int]*StageStats    // kept in step with offered and result
-	since   time.Time              // outcomes before this were reset (resume, changed release)
+	offered map[rollout.MAC]int          // device -> stage it was first offered in
+	result  map[rollout.MAC]Result       // latest outcome since `since`
+	counts  map[int]*rollout.StageCounts // kept in step with offered and result
+	since   time.Time                    // outcomes before this were reset (resume, changed release)
 	// fingerprint is the release configuration the counts are for, "" if
 	// not known yet.
 	fingerprint string
@@ -130,32 +129,13 @@ func (rs *releaseStats) setResult(mac rollout.MAC, res Result, at time.Time) {
 	}
 }
 
-func (rs *releaseStats) bucket(stage int) *StageStats {
+func (rs *releaseStats) bucket(stage int) *rollout.StageCounts {
 	st, ok := rs.counts[stage]
 	if !ok {
-		st = &StageStats{Stage: stage}
+		st = &rollout.StageCounts{Stage: stage}
 		rs.counts[stage] = st
 	}
 	return st
-}
-
-// StageStats are the counts of one stage of a release.
-type StageStats struct {
-	// Stage is the stage index (0-based; -1 for a release without stages).
-	Stage int `json:"stage"`
-	// Offered counts devices offered the release in this stage.
-	Offered int `json:"offered"`
-	// Succeeded and Failed count those devices by their latest outcome.
-	Succeeded int `json:"succeeded"`
-	Failed    int `json:"failed"`
-}
-
-// FailureRate is Failed over the decided outcomes, 0 when none.
-func (s StageStats) FailureRate() float64 {
-	if s.Succeeded+s.Failed == 0 {
-		return 0
-	}
-	return float64(s.Failed) / float64(s.Succeeded+s.Failed)
 }
 
 type haltOp struct {
@@ -265,7 +245,6 @@ func (t *Tracker) Run(ctx context.Context) error {
 			t.persistHalt(ctx, op)
 		case <-tick.C:
 			t.flushSummaries()
-			t.reconcile()
 		}
 	}
 }
@@ -311,13 +290,12 @@ func (t *Tracker) flushSummaries() {
 	}
 }
 
-// reconcile drops halts of releases that changed or are gone: a commit
-// that changes a release clears its halt.
-func (t *Tracker) reconcile() {
-	if t.opts.Fleet == nil {
-		return
-	}
-	f := t.opts.Fleet()
+// Reconcile clears the halts of releases that f, the fleet now served,
+// changed or no longer has: a commit that changes a release lifts its
+// halt. The server calls it with every snapshot it publishes (Halted
+// already ignores a halt whose release changed; Reconcile forgets it, so
+// that Halts and a restart agree). A nil f does nothing.
+func (t *Tracker) Reconcile(f *rollout.Fleet) {
 	if f == nil {
 		return
 	}
@@ -409,12 +387,12 @@ func (t *Tracker) resolve(d *devState, c CheckIn, dec *rollout.Decision) bool {
 	cur := rollout.IDOf(offered.Platform, dec.Current)
 	switch {
 	case cur == offered || (c.SketchMD5 != "" && strings.EqualFold(c.SketchMD5, o.MD5)):
-		t.outcome(d, o, Success, c.At)
+		t.outcome(d, o, Success, c.At, dec)
 		return true
 	case cur == releaseOf(offered.Platform, o.FromVersion):
 		o.Attempts++
 		if o.Attempts >= t.opts.FailAfter {
-			t.outcome(d, o, Failure, c.At)
+			t.outcome(d, o, Failure, c.At, dec)
 		}
 		return true
 	default:
@@ -463,7 +441,8 @@ func (t *Tracker) follow(rs *releaseStats, r *rollout.Release, at time.Time) {
 }
 
 // outcome records the result of d's pending offer and checks for a halt.
-func (t *Tracker) outcome(d *devState, o *Offer, res Result, at time.Time) {
+// dec is the decision of the check-in that settled it.
+func (t *Tracker) outcome(d *devState, o *Offer, res Result, at time.Time, dec *rollout.Decision) {
 	out := Outcome{Platform: o.Platform, Version: o.Version, FromVersion: o.FromVersion, Stage: o.Stage, Result: res, At: at}
 	d.Outcomes = append([]Outcome{out}, d.Outcomes...)
 	if len(d.Outcomes) > MaxOutcomes {
@@ -475,54 +454,46 @@ func (t *Tracker) outcome(d *devState, o *Offer, res Result, at time.Time) {
 	rs := t.releaseStats(id)
 	rs.addOffer(d.MAC, o.Stage)
 	rs.setResult(d.MAC, res, at)
-	st := *rs.bucket(rs.offered[d.MAC])
+	stage := rs.offered[d.MAC]
 	t.statsMu.Unlock()
 	t.log.Info("update outcome", "mac", d.MAC.String(), "release", id.String(), "from", o.FromVersion,
 		"result", res.String(), "stage", o.Stage, "attempts", o.Attempts)
 	if res == Failure {
-		t.maybeHalt(id, st, at)
+		// The release as the snapshot dec was made from has it, so that
+		// the halt and the decision see one config. A device whose
+		// platform changed since the offer is decided for another
+		// platform: its failure counts, and the next outcome decided on
+		// the release's platform checks for a halt.
+		t.maybeHalt(dec.Platform.ReleaseByID(id), stage, at)
 	}
 }
 
-// maybeHalt halts the release when its stage's failure rate crosses the
-// release's threshold.
-func (t *Tracker) maybeHalt(id rollout.ReleaseID, st StageStats, at time.Time) {
-	if t.opts.Fleet == nil {
+// maybeHalt halts r, if not halted yet, when rollout.HaltVerdict says the
+// counts of its stage halt it. r nil does nothing.
+func (t *Tracker) maybeHalt(r *rollout.Release, stage int, at time.Time) {
+	// A release that never halts is not followed here: its offers do that.
+	if r == nil || !r.AutoHalts() || t.Halted(r) {
 		return
 	}
-	r := t.opts.Fleet().Platform(id.Platform).ReleaseByID(id)
-	if r == nil || r.HaltOnFailure <= 0 || t.Halted(r) {
-		return
-	}
-	// Count for the release as it is now: a changed release starts afresh.
+	id := r.ID()
+	// Count for the release as it is in this snapshot: a changed release
+	// starts afresh.
 	t.statsMu.Lock()
 	rs := t.releaseStats(id)
 	t.follow(rs, r, at)
-	if cur, ok := rs.counts[st.Stage]; ok {
+	st := rollout.StageCounts{Stage: stage}
+	if cur, ok := rs.counts[stage]; ok {
 		st = *cur
-	} else {
-		st = StageStats{Stage: st.Stage}
 	}
 	t.statsMu.Unlock()
-	decided := st.Succeeded + st.Failed
-	if decided < r.HaltMinDevices || st.FailureRate() < r.HaltOnFailure {
+	halt, reason := rollout.HaltVerdict(r, st)
+	if !halt {
 		return
 	}
-	stage := st.Stage
-	h := Halt{Platform: id.Platform, Version: id.Version, Fingerprint: r.Fingerprint, Stage: stage,
-		Failed: st.Failed, Total: decided, At: at,
-		Reason: fmt.Sprintf("%s: %d of %d updates failed (%.1f%%), over the %g%% threshold",
-			stageName(stage), st.Failed, decided, st.FailureRate()*100, r.HaltOnFailure*100)}
+	h := Halt{Platform: id.Platform, Version: id.Version, Fingerprint: r.Fingerprint, Stage: st.Stage,
+		Failed: st.Failed, Total: st.Decided(), Reason: reason, At: at}
 	t.setHalt(id, &h)
 	t.log.Error("release halted", "release", id.String(), "reason", h.Reason)
-}
-
-// stageName names a stage index for people.
-func stageName(stage int) string {
-	if stage < 0 {
-		return "all devices (no stages)"
-	}
-	return fmt.Sprintf("stage %d", stage+1)
 }
 
 // setHalt stores (h non-nil) or removes a halt record, in memory at once
@@ -666,18 +637,18 @@ func (t *Tracker) History(ctx context.Context, mac rollout.MAC, limit int) ([]Ch
 }
 
 // ReleaseStats returns the counts of a release per stage, in stage order.
-func (t *Tracker) ReleaseStats(id rollout.ReleaseID) []StageStats {
+func (t *Tracker) ReleaseStats(id rollout.ReleaseID) []rollout.StageCounts {
 	t.statsMu.Lock()
 	defer t.statsMu.Unlock()
 	rs, ok := t.stats[id]
 	if !ok {
 		return nil
 	}
-	var out []StageStats
+	var out []rollout.StageCounts
 	for _, st := range rs.counts {
 		out = append(out, *st)
 	}
-	slices.SortFunc(out, func(a, b StageStats) int { return a.Stage - b.Stage })
+	slices.SortFunc(out, func(a, b rollout.StageCounts) int { return a.Stage - b.Stage })
 	return out
 }
 
@@ -689,7 +660,7 @@ func (t *Tracker) WriterStats() WriterStats { return t.writer.Stats() }
 func (t *Tracker) releaseStats(id rollout.ReleaseID) *releaseStats {
 	rs, ok := t.stats[id]
 	if !ok {
-		rs = &releaseStats{offered: map[rollout.MAC]int{}, result: map[rollout.MAC]Result{}, counts: map[int]*StageStats{}}
+		rs = &releaseStats{offered: map[rollout.MAC]int{}, result: map[rollout.MAC]Result{}, counts: map[int]*rollout.StageCounts{}}
 		if h, ok := (*t.halts.Load())[id]; ok {
 			rs.fingerprint = h.Fingerprint
 			if h.Stage == resumedStage {

@@ -33,7 +33,6 @@ func newTrackerFixture(t *testing.T, store *Memory) *trackerFixture {
 	var err error
 	fx.tr, err = NewTracker(context.Background(), TrackerOptions{
 		Store: store, FailAfter: 2, HistoryEvery: time.Hour, SummaryEvery: time.Hour,
-		Fleet:  func() *rollout.Fleet { return fx.fleet.Load() },
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Writer: WriterOptions{FlushEvery: time.Millisecond},
 	})
@@ -232,7 +231,7 @@ func TestTrackerHaltResumeRestart(t *testing.T) {
 	if fx2.tr.Halted(fx2.r11) {
 		t.Error("a changed release is still halted")
 	}
-	fx2.tr.reconcile()
+	fx2.tr.Reconcile(fx2.fleet.Load())
 	if len(fx2.tr.Halts()) != 0 {
 		t.Errorf("halts after reconcile: %+v", fx2.tr.Halts())
 	}
@@ -246,6 +245,112 @@ func TestTrackerHaltResumeRestart(t *testing.T) {
 	}
 	if s := fx2.tr.ReleaseStats(fx2.r11.ID()); len(s) != 1 || s[0].Failed != 1 || s[0].Offered != 1 {
 		t.Errorf("counts after the change: %+v, want 1 offered, 1 failed", s)
+	}
+}
+
+// checkInFrom is checkIn decided from fleet f instead of the fixture's.
+func (fx *trackerFixture) checkInFrom(f *rollout.Fleet, i int, version string) rollout.Decision {
+	fx.now = fx.now.Add(time.Minute)
+	dec := rollout.Decide(f, rollout.Request{MAC: mac(i), Version: version, Now: fx.now}, fx.tr)
+	c := CheckIn{MAC: mac(i), At: fx.now, Platform: "lamp", Version: version, FreeSpace: -1, ChipSize: -1,
+		Status: 304, Decision: dec.Outcome.String()}
+	if dec.Outcome == rollout.Update {
+		c.Status, c.Offered = 200, dec.Release.Version.String()
+	}
+	fx.tr.Observe(c, dec)
+	return dec
+}
+
+// TestTrackerHaltsFromDecisionSnapshot: whether failures halt a release is
+// decided by the release as the snapshot the failing check-in was decided
+// from has it, not by any other fleet.
+func TestTrackerHaltsFromDecisionSnapshot(t *testing.T) {
+	fx := newTrackerFixture(t, NewMemory())
+	halting := fx.fleet.Load() // 1.1.0 halts at 50% over 2 outcomes
+	r11 := fx.r11
+	fx.setFleet("fp-1")
+	fx.r11.HaltOnFailure = 0 // the same release, in a snapshot where it never halts
+	calm := fx.fleet.Load()
+
+	for _, i := range []int{0, 1, 2} {
+		if d := fx.checkInFrom(halting, i, "1.0.0"); d.Outcome != rollout.Update {
+			t.Fatalf("device %d: got %v, want an offer", i, d.Outcome)
+		}
+	}
+	// Devices 0 and 1 fail in check-ins decided from the calm snapshot.
+	for _, i := range []int{0, 1} {
+		fx.checkInFrom(calm, i, "1.0.0")
+		fx.checkInFrom(calm, i, "1.0.0")
+	}
+	if got, _ := fx.latest(1); got != Failure {
+		t.Fatalf("device 1: latest outcome %v, want failure", got)
+	}
+	if fx.tr.Halted(r11) || len(fx.tr.Halts()) != 0 {
+		t.Fatalf("halted by failures decided from a snapshot where the release does not halt: %+v", fx.tr.Halts())
+	}
+	// Device 2 fails in check-ins decided from the halting snapshot: 3 of 3.
+	fx.checkInFrom(halting, 2, "1.0.0")
+	fx.checkInFrom(halting, 2, "1.0.0")
+	h := fx.tr.Halts()
+	if !fx.tr.Halted(r11) || len(h) != 1 || h[0].Failed != 3 || h[0].Total != 3 || h[0].Fingerprint != "fp-1" {
+		t.Fatalf("halts: %+v, want 1.1.0 halted with 3 of 3 failures", h)
+	}
+	if want := "all devices (no stages): 3 of 3 updates failed (100.0%), over the 50% threshold"; h[0].Reason != want {
+		t.Errorf("reason: got %q, want %q", h[0].Reason, want)
+	}
+}
+
+// TestTrackerReconcile: a fleet whose release changed or is gone lifts its
+// halt, in memory and in the store; an unchanged release stays halted.
+func TestTrackerReconcile(t *testing.T) {
+	tests := []struct {
+		name  string
+		fleet func(fx *trackerFixture) *rollout.Fleet
+		kept  bool
+	}{
+		{"no fleet", func(*trackerFixture) *rollout.Fleet { return nil }, true},
+		{"unchanged", func(fx *trackerFixture) *rollout.Fleet { return fx.fleet.Load() }, true},
+		{"changed", func(fx *trackerFixture) *rollout.Fleet { fx.setFleet("fp-2"); return fx.fleet.Load() }, false},
+		{"removed", func(fx *trackerFixture) *rollout.Fleet {
+			f, err := rollout.NewFleet([]*rollout.Platform{{Name: "lamp", Releases: []*rollout.Release{fx.r10}}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}, false},
+		{"platform removed", func(*trackerFixture) *rollout.Fleet {
+			f, err := rollout.NewFleet(nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := NewMemory()
+			fx := newTrackerFixture(t, store)
+			for _, i := range []int{0, 1} {
+				fx.checkIn(i, "1.0.0", "")
+				fx.checkIn(i, "1.0.0", "")
+				fx.checkIn(i, "1.0.0", "")
+			}
+			if len(fx.tr.Halts()) != 1 {
+				t.Fatalf("halts before: %+v, want one", fx.tr.Halts())
+			}
+			fx.tr.Reconcile(tt.fleet(fx))
+			if got := len(fx.tr.Halts()) == 1; got != tt.kept {
+				t.Errorf("halt kept: got %v, want %v", got, tt.kept)
+			}
+			fx.stopRun() // saves what is queued
+			stored, err := store.Halts(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(stored) == 1; got != tt.kept {
+				t.Errorf("halt kept in the store: got %v (%+v), want %v", got, stored, tt.kept)
+			}
+		})
 	}
 }
 

@@ -44,6 +44,10 @@ type Options struct {
 	// others' after every publish. At least 2 (the snapshot just replaced
 	// may still have downloads starting); default DefaultKeepSnapshots.
 	KeepSnapshots int
+	// OnPublish, when set, is called with every snapshot published, after
+	// Current returns it, in the order they are published. It is called
+	// by Run's goroutine, which it must not block for long.
+	OnPublish func(*Snapshot)
 }
 
 // DefaultKeepSnapshots is the default of Options.KeepSnapshots.
@@ -373,6 +377,9 @@ func (s *Store) publish(snap *Snapshot) {
 	s.cur.Store(snap)
 	if err := s.writeState(state{Commit: snap.Commit, Kept: s.kept}); err != nil {
 		s.log.Warn("cannot write state file; a restart will wait for the remote", "err", err)
+	}
+	if s.opts.OnPublish != nil {
+		s.opts.OnPublish(snap)
 	}
 }
 

@@ -218,6 +218,76 @@ func TestStoreCoalescesTriggers(t *testing.T) {
 	}
 }
 
+// TestStoreOnPublish: OnPublish sees every published snapshot, in order,
+// once Current returns it: a sync's, not a rejected commit's, and the last
+// good commit restored at start.
+func TestStoreOnPublish(t *testing.T) {
+	r := testrepo.New(t)
+	first := pushFiles(r, validFiles(t), "first")
+	data := t.TempDir()
+	published := make(chan string, 16)
+	// start runs a Store whose OnPublish checks Current and reports.
+	start := func(ctx context.Context) (*Store, chan error) {
+		var s *Store
+		var err error
+		s, err = New(Options{Remote: Remote{URL: r.Bare, Branch: "main"}, DataDir: data,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			OnPublish: func(snap *Snapshot) {
+				if cur := s.Current(); cur != snap {
+					t.Errorf("OnPublish(%s): Current is %v, want the snapshot published", snap.ShortCommit(), cur)
+				}
+				published <- snap.Commit
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		return s, done
+	}
+	next := func(what string) string {
+		t.Helper()
+		select {
+		case c := <-published:
+			return c
+		case <-time.After(30 * time.Second):
+			t.Fatalf("OnPublish not called for %s", what)
+			return ""
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s, done := start(ctx)
+	if got := next("the first commit"); got != first {
+		t.Errorf("first publish: got %.12s, want %.12s", got, first)
+	}
+	r.WriteString("platforms/lamp.toml", "oops = 1\n")
+	bad := r.CommitPush("bad")
+	s.Trigger("test")
+	waitFor(t, "rejection", func() bool { return s.Status().RejectedCommit == bad })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	select {
+	case c := <-published:
+		t.Errorf("OnPublish called for %.12s, after the first commit", c)
+	default:
+	}
+
+	// A restart publishes the last good commit from the local clone.
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	_, done = start(ctx)
+	if got := next("the restored commit"); got != first {
+		t.Errorf("publish after restart: got %.12s, want %.12s", got, first)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
 func TestTreeFS(t *testing.T) {
 	r := testrepo.New(t)
 	c := pushFiles(r, validFiles(t), "first")

@@ -42,7 +42,7 @@ type Tracker interface {
 	// History returns a device's last check-ins, newest first.
 	History(ctx context.Context, mac rollout.MAC, limit int) ([]checkin.CheckIn, error)
 	// ReleaseStats returns a release's counts per stage.
-	ReleaseStats(id rollout.ReleaseID) []checkin.StageStats
+	ReleaseStats(id rollout.ReleaseID) []rollout.StageCounts
 	// Halts returns the halted releases.
 	Halts() []checkin.Halt
 	// Resume lifts a release's halt.

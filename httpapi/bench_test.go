@@ -92,8 +92,7 @@ func benchFleetPolls(b *testing.B, record bool) {
 			b.Fatal(err)
 		}
 		defer db.Close()
-		tr, err := checkin.NewTracker(context.Background(), checkin.TrackerOptions{Store: db, Logger: cfg.Logger,
-			Fleet: func() *rollout.Fleet { return fleet }})
+		tr, err := checkin.NewTracker(context.Background(), checkin.TrackerOptions{Store: db, Logger: cfg.Logger})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -176,29 +176,29 @@ func statusOf(o rollout.Outcome) int {
 
 // releaseDetail is GET /api/releases/{platform}/{version}.
 type releaseDetail struct {
-	Platform     string               `json:"platform"`
-	Version      string               `json:"version"`
-	Channel      string               `json:"channel"`
-	Groups       []string             `json:"groups,omitempty"`
-	From         string               `json:"from,omitempty"`
-	Yanked       bool                 `json:"yanked"`
-	Paused       bool                 `json:"paused"`
-	File         string               `json:"file,omitempty"`
-	GitHub       *githubDoc           `json:"github_asset,omitempty"`
-	Size         int64                `json:"size"`
-	SHA256       string               `json:"sha256"`
-	IntroducedAt time.Time            `json:"introduced_at,omitzero"`
-	IntroducedIn string               `json:"introduced_in,omitempty"`
-	Stages       []stageDoc           `json:"stages,omitempty"`
-	Stage        int                  `json:"stage"`
-	Percent      float64              `json:"percent"`
-	NextStage    time.Time            `json:"next_stage_at,omitzero"`
-	HaltOn       float64              `json:"halt_on_failure_percent,omitempty"`
-	HaltMin      int                  `json:"halt_min_devices,omitempty"`
-	Halted       bool                 `json:"halted"`
-	Halt         *checkin.Halt        `json:"halt,omitempty"`
-	Counts       []checkin.StageStats `json:"counts"`
-	Totals       checkin.StageStats   `json:"totals"`
+	Platform     string                `json:"platform"`
+	Version      string                `json:"version"`
+	Channel      string                `json:"channel"`
+	Groups       []string              `json:"groups,omitempty"`
+	From         string                `json:"from,omitempty"`
+	Yanked       bool                  `json:"yanked"`
+	Paused       bool                  `json:"paused"`
+	File         string                `json:"file,omitempty"`
+	GitHub       *githubDoc            `json:"github_asset,omitempty"`
+	Size         int64                 `json:"size"`
+	SHA256       string                `json:"sha256"`
+	IntroducedAt time.Time             `json:"introduced_at,omitzero"`
+	IntroducedIn string                `json:"introduced_in,omitempty"`
+	Stages       []stageDoc            `json:"stages,omitempty"`
+	Stage        int                   `json:"stage"`
+	Percent      float64               `json:"percent"`
+	NextStage    time.Time             `json:"next_stage_at,omitzero"`
+	HaltOn       float64               `json:"halt_on_failure_percent,omitempty"`
+	HaltMin      int                   `json:"halt_min_devices,omitempty"`
+	Halted       bool                  `json:"halted"`
+	Halt         *checkin.Halt         `json:"halt,omitempty"`
+	Counts       []rollout.StageCounts `json:"counts"`
+	Totals       rollout.StageCounts   `json:"totals"`
 }
 
 type stageDoc struct {
@@ -237,7 +237,7 @@ func (a *API) apiRelease(w http.ResponseWriter, r *http.Request) {
 		Platform: p.Name, Version: rel.Version.String(), Channel: rel.Channel.String(), Groups: rel.Groups,
 		Yanked: rel.Yanked, Paused: rel.Paused, File: rel.Artifact.Source.Path, GitHub: githubDocOf(rel.Artifact.Source), Size: rel.Artifact.Size, SHA256: rel.Artifact.SHA256,
 		IntroducedAt: rel.IntroducedAt, IntroducedIn: rel.IntroducedIn, HaltOn: rel.HaltOnFailure * 100,
-		NextStage: rel.NextStage(now), Counts: []checkin.StageStats{},
+		NextStage: rel.NextStage(now), Counts: []rollout.StageCounts{},
 	}
 	if rel.HaltOnFailure > 0 {
 		d.HaltMin = rel.HaltMinDevices
@@ -263,7 +263,7 @@ func (a *API) apiRelease(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Counts = a.tracker.ReleaseStats(rel.ID())
 		if d.Counts == nil {
-			d.Counts = []checkin.StageStats{}
+			d.Counts = []rollout.StageCounts{}
 		}
 		d.Totals.Stage = -1
 		for _, c := range d.Counts {

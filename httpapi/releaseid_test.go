@@ -65,7 +65,7 @@ func TestReleaseIdentity(t *testing.T) {
 				t.Fatal(err)
 			}
 			tracker, err := checkin.NewTracker(context.Background(), checkin.TrackerOptions{
-				Store: checkin.NewMemory(), FailAfter: 3, Fleet: func() *rollout.Fleet { return fleet },
+				Store: checkin.NewMemory(), FailAfter: 3,
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			})
 			if err != nil {

@@ -65,7 +65,7 @@ func TestSimulatedStagedRolloutHalts(t *testing.T) {
 
 	store := checkin.NewMemory()
 	tracker, err := checkin.NewTracker(context.Background(), checkin.TrackerOptions{
-		Store: store, FailAfter: 3, Fleet: func() *rollout.Fleet { return fleet },
+		Store: store, FailAfter: 3,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -22,7 +22,6 @@ import (
 	"github.com/otagit/otagit/githubapi"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/httpapi"
-	"github.com/otagit/otagit/rollout"
 	"github.com/otagit/otagit/webhook"
 )
 
@@ -167,10 +166,6 @@ func serve(ctx context.Context, cfg serverConfig) error {
 	}
 	cfg.Store.Cache = cache
 	cfg.Store.GitHub = &githubapi.Releases{API: gh, Cache: cache, Known: known}
-	store, err := gitstore.New(cfg.Store)
-	if err != nil {
-		return err
-	}
 	var tracker *checkin.Tracker
 	if cfg.CheckIns {
 		db, err := checkin.OpenBolt(filepath.Join(cfg.Store.DataDir, "checkins.db"), checkin.BoltOptions{})
@@ -178,18 +173,22 @@ func serve(ctx context.Context, cfg serverConfig) error {
 			return err
 		}
 		defer db.Close()
-		tracker, err = checkin.NewTracker(ctx, checkin.TrackerOptions{
-			Store: db, FailAfter: cfg.FailAfter, Logger: log,
-			Fleet: func() *rollout.Fleet {
-				if s := store.Current(); s != nil {
-					return s.Fleet
-				}
-				return nil
-			},
-		})
+		tracker, err = checkin.NewTracker(ctx, checkin.TrackerOptions{Store: db, FailAfter: cfg.FailAfter, Logger: log})
 		if err != nil {
 			return err
 		}
+		// A commit that changes a halted release lifts its halt.
+		next := cfg.Store.OnPublish
+		cfg.Store.OnPublish = func(s *gitstore.Snapshot) {
+			tracker.Reconcile(s.Fleet)
+			if next != nil {
+				next(s)
+			}
+		}
+	}
+	store, err := gitstore.New(cfg.Store)
+	if err != nil {
+		return err
 	}
 	var reviewer *webhook.Reviewer
 	if cfg.GitHubToken != "" {
