@@ -144,23 +144,43 @@ func (r *Result) UnmarshalText(b []byte) error {
 }
 
 // Halt records that a release was stopped, automatically or by an
-// operator. A Store keeps at most one Halt per platform and version.
+// operator, or, by its Kind, that the release's outcome counts were
+// reset. A Store keeps at most one Halt per platform and version, so a
+// release's reset replaces its halt.
 type Halt struct {
-	// Platform and Version name the halted release (see Release).
+	// Platform and Version name the release (see Release).
 	Platform, Version string
+	// Kind says whether the record is a halt or a reset of the counts. The
+	// zero Kind is Stopped.
+	Kind HaltKind `json:"-"`
 	// Fingerprint identifies the release's config when it was halted, so
 	// that a changed release clears the halt.
 	Fingerprint string
-	// Stage is the rollout stage the release was halted in.
+	// Stage is the rollout stage the release was halted in (0 and up, or
+	// -1 for a release without stages); 0 for a CountsReset.
 	Stage int
 	// Failed and Total are the failed and all resolved offers counted when
 	// the release was halted.
 	Failed, Total int
 	// Reason explains the halt in one line of text.
 	Reason string
-	// At is when the release was halted.
+	// At is when the release was halted, or when its counts start again.
 	At time.Time
 }
+
+// HaltKind is what a Halt record stands for.
+type HaltKind uint8
+
+// The kinds of Halt records.
+const (
+	// Stopped: the release is halted; it is not offered.
+	Stopped HaltKind = iota
+	// CountsReset: the release is not halted; its outcome counts start
+	// afresh at the record's At, because an operator resumed it or a
+	// commit changed it. Outcomes before that time do not count toward a
+	// new halt, also after a restart.
+	CountsReset
+)
 
 // Release returns the halted release; the zero ReleaseID if the record's
 // version cannot be read.

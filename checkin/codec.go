@@ -94,12 +94,22 @@ func appendDevice(b []byte, d *Device) []byte {
 	return b
 }
 
+// resetStage is the stage a halt record has when it stands for a
+// CountsReset: the first format had no kind, and old records must read as
+// they did (real stages are -1 and up). Writing resets the same way keeps
+// the records readable by older versions too.
+const resetStage = -2
+
 func appendHalt(b []byte, h *Halt) []byte {
 	b = append(b, formatV1)
 	b = appendString(b, h.Platform)
 	b = appendString(b, h.Version)
 	b = appendString(b, h.Fingerprint)
-	b = appendInt(b, int64(h.Stage))
+	stage := h.Stage
+	if h.Kind == CountsReset {
+		stage = resetStage
+	}
+	b = appendInt(b, int64(stage))
 	b = appendInt(b, int64(h.Failed))
 	b = appendInt(b, int64(h.Total))
 	b = appendString(b, h.Reason)
@@ -312,6 +322,9 @@ func decodeHalt(b []byte) (Halt, error) {
 	}
 	if err := d.finish(); err != nil {
 		return Halt{}, fmt.Errorf("halt: %w", err)
+	}
+	if h.Stage == resetStage {
+		h.Kind, h.Stage = CountsReset, 0
 	}
 	return h, nil
 }

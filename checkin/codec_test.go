@@ -1,6 +1,7 @@
 package checkin
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -26,12 +27,41 @@ func TestCodecRoundTrip(t *testing.T) {
 			t.Errorf("device:\n got %+v, %v\nwant %+v", got, err, d)
 		}
 	}
-	halts := []Halt{{}, {Platform: "p", Version: "1.0.0", Fingerprint: "f", Stage: 2, Failed: 3, Total: 9, Reason: "r", At: t0}}
+	halts := []Halt{{}, {Platform: "p", Version: "1.0.0", Fingerprint: "f", Stage: 2, Failed: 3, Total: 9, Reason: "r", At: t0},
+		{Platform: "p", Version: "1.0.0", Kind: CountsReset, Fingerprint: "f", Reason: "resumed", At: t0}}
 	for _, h := range halts {
 		got, err := decodeHalt(appendHalt(nil, &h))
 		if err != nil || !reflect.DeepEqual(got, h) {
 			t.Errorf("halt:\n got %+v, %v\nwant %+v", got, err, h)
 		}
+	}
+}
+
+// TestHaltRecordLayout: a counts reset is stored as the first version
+// stored an operator's resume, a halt record of stage -2, so records read
+// the same both ways across versions.
+func TestHaltRecordLayout(t *testing.T) {
+	old := func(stage int64) []byte {
+		b := []byte{formatV1}
+		b = appendString(b, "lamp")
+		b = appendString(b, "1.1.0")
+		b = appendString(b, "fp")
+		b = appendInt(b, stage)
+		b = appendInt(b, 0)
+		b = appendInt(b, 0)
+		b = appendString(b, "resumed by an operator")
+		return appendTime(b, t0)
+	}
+	reset := Halt{Platform: "lamp", Version: "1.1.0", Kind: CountsReset, Fingerprint: "fp", Reason: "resumed by an operator", At: t0}
+	if got, want := appendHalt(nil, &reset), old(-2); !bytes.Equal(got, want) {
+		t.Errorf("encoded reset:\n got %x\nwant %x", got, want)
+	}
+	if got, err := decodeHalt(old(-2)); err != nil || !reflect.DeepEqual(got, reset) {
+		t.Errorf("stage -2 record: got %+v, %v; want %+v", got, err, reset)
+	}
+	halt := Halt{Platform: "lamp", Version: "1.1.0", Fingerprint: "fp", Stage: -1, Reason: "resumed by an operator", At: t0}
+	if got, err := decodeHalt(old(-1)); err != nil || !reflect.DeepEqual(got, halt) {
+		t.Errorf("stage -1 record: got %+v, %v; want %+v", got, err, halt)
 	}
 }
 

@@ -2,11 +2,15 @@
 // GET /update, and keeps the per-device summaries and rollout halts that
 // are derived from those check-ins.
 //
-// Three things live here:
+// Four things live here:
 //
 //   - the records: [CheckIn] (one request as answered), [Device] (the
 //     persistent summary the outcome tracker keeps) and [Halt] (a release
-//     that was stopped);
+//     that was stopped, or whose outcome counts start again);
+//   - [Tracker], which turns check-ins into update outcomes and per-stage
+//     counts, and halts a release when rollout.HaltVerdict says its counts
+//     do, judging the release as the snapshot the check-in was decided
+//     from has it;
 //   - [Store], the storage contract, with two implementations: [Bolt], a
 //     bbolt file for a single server, and [Memory], for tests and setups
 //     that keep nothing across restarts. A PostgreSQL store for several

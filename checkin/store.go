@@ -16,7 +16,8 @@ var (
 	// ErrCorrupt is returned when a stored record cannot be decoded.
 	ErrCorrupt = errors.New("corrupt record")
 	// ErrInvalidHalt is returned by PutHalt for a Halt that cannot be
-	// stored: no platform, no version, or a key too long.
+	// stored: no platform, no version, a key too long, an unknown kind or
+	// a stage out of range.
 	ErrInvalidHalt = errors.New("invalid halt")
 )
 
@@ -48,7 +49,7 @@ type Store interface {
 	History(ctx context.Context, mac rollout.MAC, limit int) ([]CheckIn, error)
 	// PutHalt stores h, replacing any halt of the same platform and
 	// version. It returns ErrInvalidHalt for a halt without platform or
-	// version.
+	// version, or with a kind or stage a Halt cannot have.
 	PutHalt(ctx context.Context, h Halt) error
 	// DeleteHalt removes the halt of the platform and version. Deleting a
 	// halt that does not exist is not an error.
@@ -73,6 +74,12 @@ func validateHalt(h *Halt) error {
 		return fmt.Errorf("%w: platform %q holds a NUL byte", ErrInvalidHalt, h.Platform)
 	case len(h.Platform)+len(h.Version) > maxHaltKey:
 		return fmt.Errorf("%w: platform and version longer than %d bytes", ErrInvalidHalt, maxHaltKey)
+	case h.Kind > CountsReset:
+		return fmt.Errorf("%w: unknown kind %d", ErrInvalidHalt, h.Kind)
+	case h.Kind == Stopped && h.Stage < -1:
+		return fmt.Errorf("%w: stage %d", ErrInvalidHalt, h.Stage)
+	case h.Kind == CountsReset && h.Stage != 0:
+		return fmt.Errorf("%w: a counts reset has no stage (got %d)", ErrInvalidHalt, h.Stage)
 	}
 	return nil
 }

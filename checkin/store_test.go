@@ -384,6 +384,9 @@ func testStore(t *testing.T, h storeHarness) {
 			{Platform: "a"},
 			{Platform: "a\x00b", Version: "1.0.0"},
 			{Platform: "a", Version: string(make([]byte, maxHaltKey))},
+			{Platform: "a", Version: "1.0.0", Stage: -2},
+			{Platform: "a", Version: "1.0.0", Kind: CountsReset, Stage: 1},
+			{Platform: "a", Version: "1.0.0", Kind: CountsReset + 1},
 		}
 		for _, hh := range invalid {
 			if err := s.PutHalt(ctx, hh); !errors.Is(err, ErrInvalidHalt) {
@@ -391,6 +394,12 @@ func testStore(t *testing.T, h storeHarness) {
 			}
 		}
 		check("after invalid puts", nil)
+
+		reset := Halt{Platform: "a", Version: "1.0.0", Kind: CountsReset, Fingerprint: "f", Reason: "resumed", At: t0}
+		if err := s.PutHalt(ctx, reset); err != nil {
+			t.Fatal(err)
+		}
+		check("after a reset", []Halt{reset})
 	})
 
 	t.Run("Reopen", func(t *testing.T) {

@@ -143,11 +143,6 @@ type haltOp struct {
 	delete [2]string
 }
 
-// resumedStage marks a Halt record that is not a halt but an operator's
-// resume: outcomes before its time do not count toward a new halt. Real
-// stages are 0 and up, or -1 for a release without stages.
-const resumedStage = -2
-
 // ErrNotHalted is returned by Resume for a release that is not halted.
 var ErrNotHalted = errors.New("release is not halted")
 
@@ -434,7 +429,7 @@ func (t *Tracker) follow(rs *releaseStats, r *rollout.Release, at time.Time) {
 		rs.reset(at, r.Fingerprint)
 		id := r.ID()
 		h := &Halt{Platform: id.Platform, Version: id.Version, Fingerprint: r.Fingerprint,
-			Stage: resumedStage, Reason: "release changed in a commit", At: at}
+			Kind: CountsReset, Reason: "release changed in a commit", At: at}
 		t.setHalt(id, h) // lock order: shard, stats, halts
 		t.log.Info("release changed: outcome counts start again", "release", id.String())
 	}
@@ -530,14 +525,14 @@ func (t *Tracker) Halted(r *rollout.Release) bool {
 		return false
 	}
 	h, ok := hm[r.ID()]
-	return ok && h.Stage != resumedStage && h.Fingerprint == r.Fingerprint
+	return ok && h.Kind == Stopped && h.Fingerprint == r.Fingerprint
 }
 
 // Halts returns the releases halted now, by release ID.
 func (t *Tracker) Halts() []Halt {
 	var out []Halt
 	for _, h := range *t.halts.Load() {
-		if h.Stage != resumedStage {
+		if h.Kind == Stopped {
 			out = append(out, h)
 		}
 	}
@@ -555,14 +550,14 @@ func (t *Tracker) Halts() []Halt {
 // that halted it.
 func (t *Tracker) Resume(id rollout.ReleaseID, now time.Time) error {
 	h, ok := (*t.halts.Load())[id]
-	if !ok || h.Stage == resumedStage {
+	if !ok || h.Kind != Stopped {
 		return fmt.Errorf("%s: %w", id, ErrNotHalted)
 	}
 	t.statsMu.Lock()
 	t.releaseStats(id).reset(now, h.Fingerprint)
 	t.statsMu.Unlock()
 	t.setHalt(id, &Halt{Platform: id.Platform, Version: id.Version, Fingerprint: h.Fingerprint,
-		Stage: resumedStage, Reason: "resumed by an operator", At: now})
+		Kind: CountsReset, Reason: "resumed by an operator", At: now})
 	t.log.Warn("release resumed by an operator", "release", id.String(), "was", h.Reason)
 	return nil
 }
@@ -663,7 +658,7 @@ func (t *Tracker) releaseStats(id rollout.ReleaseID) *releaseStats {
 		rs = &releaseStats{offered: map[rollout.MAC]int{}, result: map[rollout.MAC]Result{}, counts: map[int]*rollout.StageCounts{}}
 		if h, ok := (*t.halts.Load())[id]; ok {
 			rs.fingerprint = h.Fingerprint
-			if h.Stage == resumedStage {
+			if h.Kind == CountsReset {
 				rs.since = h.At
 			}
 		}
