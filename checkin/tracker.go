@@ -186,7 +186,7 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 	hm := map[rollout.ReleaseID]Halt{}
 	for _, h := range halts {
 		id := h.Release()
-		if id == (rollout.ReleaseID{}) {
+		if id.IsZero() {
 			t.log.Warn("stored halt names no release: ignored", "platform", h.Platform, "version", h.Version)
 			continue
 		}
@@ -674,14 +674,14 @@ func (t *Tracker) countDevice(d Device) {
 	// Oldest first, so the latest outcome per release wins.
 	for i := len(d.Outcomes) - 1; i >= 0; i-- {
 		o := d.Outcomes[i]
-		if id := o.Release(); id != (rollout.ReleaseID{}) {
+		if id := o.Release(); !id.IsZero() {
 			rs := t.releaseStats(id)
 			rs.addOffer(d.MAC, o.Stage)
 			rs.setResult(d.MAC, o.Result, o.At)
 		}
 	}
 	if o := d.Offer; o != nil {
-		if id := o.Release(); id != (rollout.ReleaseID{}) {
+		if id := o.Release(); !id.IsZero() {
 			t.releaseStats(id).addOffer(d.MAC, o.Stage)
 		}
 	}

@@ -48,6 +48,9 @@ func ParseReleaseID(platform, version string) (ReleaseID, error) {
 	return IDOf(platform, v), nil
 }
 
+// IsZero reports whether id is the zero ReleaseID, which names no release.
+func (id ReleaseID) IsZero() bool { return id == ReleaseID{} }
+
 // String returns "platform@version", for logs and messages.
 func (id ReleaseID) String() string { return id.Platform + "@" + id.Version }
 

@@ -71,7 +71,7 @@ func TestParseReleaseID(t *testing.T) {
 		t.Run(tt.platform+"@"+tt.version, func(t *testing.T) {
 			got, err := ParseReleaseID(tt.platform, tt.version)
 			if tt.want == (ReleaseID{}) {
-				if err == nil || !errors.Is(err, ErrBadVersion) {
+				if err == nil || !errors.Is(err, ErrBadVersion) || !got.IsZero() {
 					t.Errorf("ParseReleaseID(%q, %q): got %#v, %v; want an error wrapping ErrBadVersion", tt.platform, tt.version, got, err)
 				}
 				return
