@@ -427,6 +427,10 @@ func TestTrackerReleaseWrittenWithV(t *testing.T) {
 	if h := fx.tr.Halts(); len(h) != 1 || h[0].Version != "1.1.0" {
 		t.Errorf("halts: %+v, want one of version 1.1.0", h)
 	}
+	// Decide asks for every candidate release, on the request path.
+	if n := testing.AllocsPerRun(100, func() { fx.tr.Halted(fx.r11) }); n != 0 {
+		t.Errorf("Halted: %v allocations, want 0", n)
+	}
 }
 
 // TestTrackerNormalisesStoredRecords: records an older version wrote with
