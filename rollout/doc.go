@@ -10,7 +10,7 @@
 // lists stage cohorts with [Release.CohortStage], which uses the cohort and
 // eligibility rules ([MayHave], [Release.InCohort]) that Decide uses.
 //
-// The rules around the decision live here too: a release's identity
+// Two rules serve the decision from outside it: a release's identity
 // ([ReleaseID], which halts and outcome counts are keyed by) and the
 // auto-halt rule ([HaltVerdict], a pure function of a stage's
 // [StageCounts]), which package checkin applies to the outcomes it
