@@ -120,20 +120,3 @@ func TestReadSecret(t *testing.T) {
 		t.Errorf("missing file: no error")
 	}
 }
-
-func TestRepoOf(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://github.com/acme/fleet-config.git":   "acme/fleet-config",
-		"https://github.com/acme/fleet-config":       "acme/fleet-config",
-		"https://ghe.example.com/acme/fleet.git":     "acme/fleet",
-		"git@github.com:acme/fleet-config.git":       "acme/fleet-config",
-		"ssh://git@github.com/acme/fleet-config.git": "acme/fleet-config",
-		"/srv/git/fleet":        "",
-		"file:///srv/git/fleet": "",
-		"https://gitlab.example.com/group/sub/fleet.git": "",
-	} {
-		if got := repoOf(in); got != want {
-			t.Errorf("repoOf(%q): got %q, want %q", in, got, want)
-		}
-	}
-}

@@ -207,7 +207,7 @@ func serve(ctx context.Context, cfg serverConfig) error {
 	}
 	httpapi.New(apiCfg).Register(router)
 	if cfg.GitHubRepo == "" {
-		cfg.GitHubRepo = repoOf(cfg.Store.Remote.URL)
+		cfg.GitHubRepo = githubapi.RepoOfRemote(cfg.Store.Remote.URL)
 	}
 	hookCfg := webhook.Config{Secret: cfg.WebhookSecret, Branch: cfg.Store.Remote.Branch, Repo: cfg.GitHubRepo, Syncer: store, Logger: log}
 	if reviewer != nil {
