@@ -14,6 +14,7 @@ import (
 
 	repotemplate "github.com/otagit/otagit/firmware-repo-template"
 	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/server"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -49,19 +50,19 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	secret := []byte("demo-secret")
-	return serve(ctx, serverConfig{
+	return server.Run(ctx, server.Config{
 		Store: gitstore.Options{
 			Remote:  gitstore.Remote{URL: repoDir, Branch: "main"},
 			DataDir: filepath.Join(tmp, "data"),
 			Poll:    2 * time.Second,
 			Logger:  log,
 		},
-		Listen:        *listen,
+		Listeners:     []server.Listener{{Addr: *listen}},
 		CheckIns:      true,
 		WebhookSecret: secret,
 		Logger:        log,
-		Ready: func(addr string) {
-			fmt.Fprint(stdout, demoHelp(addr, repoDir))
+		Ready: func(addrs []string) {
+			fmt.Fprint(stdout, demoHelp(addrs[0], repoDir))
 		},
 	})
 }

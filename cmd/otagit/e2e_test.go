@@ -25,6 +25,7 @@ import (
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/internal/testrepo"
 	"github.com/otagit/otagit/rollout"
+	"github.com/otagit/otagit/server"
 	"github.com/otagit/otagit/webhook"
 )
 
@@ -37,23 +38,23 @@ type testServer struct {
 	stop func()
 }
 
-// startServer runs serve for repo until the test ends; configure, if
+// startServer runs the server for repo until the test ends; configure, if
 // given, adjusts the configuration (GitHub access, for example).
-func startServer(t testing.TB, repo string, log *slog.Logger, configure ...func(*serverConfig)) *testServer {
+func startServer(t testing.TB, repo string, log *slog.Logger, configure ...func(*server.Config)) *testServer {
 	t.Helper()
 	ts := &testServer{secret: []byte("s3cret")}
 	ready := make(chan string, 1)
-	cfg := serverConfig{
+	cfg := server.Config{
 		Store: gitstore.Options{
 			Remote:  gitstore.Remote{URL: repo, Branch: "main"},
 			DataDir: t.TempDir(),
 			Logger:  log,
 		},
-		Listen:        "127.0.0.1:0",
+		Listeners:     []server.Listener{{Addr: "127.0.0.1:0"}},
 		CheckIns:      true,
 		WebhookSecret: ts.secret,
 		Logger:        log,
-		Ready:         func(addr string) { ready <- addr },
+		Ready:         func(addrs []string) { ready <- addrs[0] },
 	}
 	for _, f := range configure {
 		f(&cfg)
@@ -63,8 +64,8 @@ func startServer(t testing.TB, repo string, log *slog.Logger, configure ...func(
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := serve(ctx, cfg); err != nil {
-			t.Errorf("serve: %v", err)
+		if err := server.Run(ctx, cfg); err != nil {
+			t.Errorf("server.Run: %v", err)
 		}
 	}()
 	var once sync.Once
@@ -330,7 +331,7 @@ func TestCheckInsSurviveShutdown(t *testing.T) {
 	repo.WriteFS(repotemplate.FS())
 	first := repo.CommitPush("starter config")
 	data := t.TempDir()
-	ts := startServer(t, repo.Bare, slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *serverConfig) { c.Store.DataDir = data })
+	ts := startServer(t, repo.Bare, slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *server.Config) { c.Store.DataDir = data })
 	waitUntil(t, "first commit", func() bool { return ts.status(t).Commit == first })
 	macs := []string{"18:FE:34:A1:00:01", "18:FE:34:A1:00:02"}
 	versions := []string{"0.9.0", "1.0.0", "1.1.0"}

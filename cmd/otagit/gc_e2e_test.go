@@ -14,6 +14,7 @@ import (
 	repotemplate "github.com/otagit/otagit/firmware-repo-template"
 	"github.com/otagit/otagit/internal/fakegithub"
 	"github.com/otagit/otagit/internal/testrepo"
+	"github.com/otagit/otagit/server"
 )
 
 // TestArtifactCollectionEndToEnd: a GitHub asset no kept snapshot
@@ -34,7 +35,7 @@ func TestArtifactCollectionEndToEnd(t *testing.T) {
 	repo.WriteString("devices/desks.toml", desks)
 	first := repo.CommitPush("desk lamps follow GitHub releases")
 	data := t.TempDir()
-	ts := startServer(t, repo.Bare, slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *serverConfig) {
+	ts := startServer(t, repo.Bare, slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *server.Config) {
 		c.GitHubAPI, c.Store.DataDir, c.Store.KeepSnapshots = fake.URL, data, 2
 	})
 	waitUntil(t, "first commit", func() bool { return ts.status(t).Commit == first })

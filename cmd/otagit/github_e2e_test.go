@@ -15,6 +15,7 @@ import (
 	repotemplate "github.com/otagit/otagit/firmware-repo-template"
 	"github.com/otagit/otagit/internal/fakegithub"
 	"github.com/otagit/otagit/internal/testrepo"
+	"github.com/otagit/otagit/server"
 	"github.com/otagit/otagit/webhook"
 )
 
@@ -22,7 +23,7 @@ import (
 // not "", is the data directory (to restart on the same one).
 func startGitHubServer(t testing.TB, repo string, fake *fakegithub.Server, log *slog.Logger, data ...string) *testServer {
 	t.Helper()
-	return startServer(t, repo, log, func(c *serverConfig) {
+	return startServer(t, repo, log, func(c *server.Config) {
 		c.GitHubToken, c.GitHubAPI = "gh-t0ken", fake.URL
 		if len(data) > 0 {
 			c.Store.DataDir = data[0]

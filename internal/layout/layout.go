@@ -23,6 +23,8 @@ var Layers = [][]string{
 	{"plan"},
 	// HTTP front ends.
 	{"httpapi", "webhook"},
+	// The update server: stores, front ends and workers wired together.
+	{"server"},
 	// Programs.
 	{"cmd/otagit", "internal/loadtest/bare", "internal/loadtest/genrepo", "internal/layout"},
 }

@@ -1,0 +1,101 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/otagit/otagit/gitstore"
+)
+
+// Config is everything Run needs. The zero value of every optional field
+// is a working default.
+type Config struct {
+	// Store configures the Git sync: the config repository, the data
+	// directory (which also holds the artifact cache, GitHub release
+	// state and the check-in database) and polling. Its Cache and GitHub
+	// fields are set by Run.
+	Store gitstore.Options
+	// Listeners are the addresses the server accepts connections on; at
+	// least one. Every listener serves every route.
+	Listeners []Listener
+	// WebhookSecret is the GitHub webhook secret; without one, POST
+	// /webhook/github refuses every delivery.
+	WebhookSecret []byte
+	// GitHubToken authenticates GitHub API calls; without it releases of
+	// public repositories still work (at GitHub's lower rate limit) and
+	// pull request reviews are off.
+	GitHubToken string
+	// GitHubAPI is the API base URL ending in "/", "" for api.github.com.
+	GitHubAPI string
+	// PublicURL is linked from pull request statuses; optional.
+	PublicURL string
+	// GitHubRepo is the config repository's owner/name, whose pushes and
+	// pull requests webhooks act on; "" derives it from Store.Remote (and
+	// accepts every repository for a local path).
+	GitHubRepo string
+	// AdminToken authorizes operator calls; empty disables them.
+	AdminToken string
+	// CheckIns turns on recording device check-ins (DATA/checkins.db).
+	CheckIns bool
+	// FailAfter is how many old-version check-ins after an offer make a
+	// failed update; 0 is checkin's default.
+	FailAfter int
+	// ShutdownTimeout is how long requests under way get to finish once
+	// Run's context ends. Downloads still running then are cut off; their
+	// handlers, which then return at once, get up to CutOffWait more to
+	// hand over their check-ins. Default 30 seconds.
+	ShutdownTimeout time.Duration
+	// Logger receives the server's records. Default slog.Default().
+	Logger *slog.Logger
+	// Ready, if set, is called once every listener accepts connections,
+	// with their addresses in the order of Listeners (useful with port 0).
+	Ready func(addrs []string)
+}
+
+// Listener is one address the server accepts connections on.
+type Listener struct {
+	// Addr is a TCP address, "host:port"; port 0 picks a free port.
+	Addr string
+	// Listener, if set, is used instead of listening on Addr: a socket
+	// passed in by a service manager, or one a test controls. Run takes
+	// it over and closes it.
+	Listener net.Listener
+}
+
+// Server timeouts. Devices download over slow Wi-Fi, so writes get minutes;
+// reading a request has no reason to take long.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 10 * time.Minute
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 64 << 10
+
+	defaultShutdownTimeout = 30 * time.Second
+)
+
+// CutOffWait bounds the wait, after the shutdown timeout has cut off the
+// downloads still running, for their handlers to return. A handler whose
+// connection is closed returns as soon as its next write fails; this only
+// bounds one stuck elsewhere.
+const CutOffWait = 5 * time.Second
+
+// withDefaults returns cfg with its defaults filled in, or an error if it
+// cannot be run.
+func (cfg Config) withDefaults() (Config, error) {
+	if len(cfg.Listeners) == 0 {
+		return cfg, errors.New("server: no listener configured")
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = defaultShutdownTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Store.Logger == nil {
+		cfg.Store.Logger = cfg.Logger
+	}
+	return cfg, nil
+}
