@@ -45,20 +45,18 @@ func (l *loader) checkImage(path string, b artifact.Blob, p *rollout.Platform, v
 	}
 	var out []imageFinding
 	info, err := espimage.Parse(b.Head)
-	switch {
-	case errors.Is(err, espimage.ErrUnknownChipID):
-		if !espimage.Chip(p.Chip).ESP32Family() {
-			return []imageFinding{{Message: fmt.Sprintf("built for an ESP32-family chip with chip id 0x%04x (unknown to otagit), but platform %s is %s",
-				info.ChipID, p.Name, p.Chip)}}
-		}
+	unknownID := errors.Is(err, espimage.ErrUnknownChipID)
+	if err != nil && !unknownID {
+		return []imageFinding{{Message: fmt.Sprintf("not a valid ESP application image: %v", err)}}
+	}
+	if !info.Fits(espimage.Chip(p.Chip)) {
+		return []imageFinding{{Message: fmt.Sprintf("built for %s, but platform %s is %s", info.ChipName(), p.Name, p.Chip)}}
+	}
+	if unknownID {
 		// A chip newer than this otagit: the device's bootloader will judge
 		// the header, so do not refuse the release.
 		out = append(out, imageFinding{Warning: true, Message: fmt.Sprintf(
 			"chip id 0x%04x in the image header is unknown to otagit, so it cannot check that the image is for %s", info.ChipID, p.Chip)})
-	case err != nil:
-		return []imageFinding{{Message: fmt.Sprintf("not a valid ESP application image: %v", err)}}
-	case string(info.Chip) != p.Chip:
-		return []imageFinding{{Message: fmt.Sprintf("built for %s, but platform %s is %s", info.Chip, p.Name, p.Chip)}}
 	}
 	if version == nil {
 		return out

@@ -1,9 +1,11 @@
 // Package espimage reads the headers of Espressif firmware application
 // images (the .bin files that ESP8266 and ESP32-family devices download
-// during an OTA update), finds the "seed convention" platform name and
-// version inside a binary, and builds small synthetic images for tests.
+// during an OTA update), reads a whole image file (decompressing a gzip
+// ESP8266 one), finds the "seed convention" platform name and version
+// inside a binary, and builds small synthetic images for tests.
 //
-// It does no I/O of its own beyond the io.Reader arguments it is given.
+// It does no I/O of its own beyond the io.Reader arguments it is given,
+// except ReadFile, which reads the one file it is given.
 //
 // # Image layout
 //
