@@ -6,5 +6,8 @@
 //
 // One loader serves every caller: the server (a commit's tree), `otagit
 // validate` (a work tree), `otagit plan` (two commits) and `otagit add`,
-// so they can never disagree about what is valid.
+// so they can never disagree about what is valid. The rules by which the
+// loader confirms that a binary is a release's platform and version also
+// detect them (DetectPlatform, DetectVersion), so what `otagit add` detects
+// is what the loader confirms.
 package config

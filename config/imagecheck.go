@@ -91,11 +91,7 @@ func (l *loader) checkImage(path string, b artifact.Blob, p *rollout.Platform, v
 // contain the platform name either.
 func (l *loader) confirmRelease(path string, b artifact.Blob, info espimage.Info, platform string, version *semver.Version) string {
 	app := info.App
-	descName, descVer := false, (*semver.Version)(nil)
-	if app != nil {
-		descName = strings.Contains(strings.ToLower(app.ProjectName), platform)
-		descVer, _ = rollout.ParseReleaseVersion(strings.TrimSpace(app.Version))
-	}
+	descName, descVer := projectNames(app, platform), descriptorVersion(app)
 	if descName && descVer != nil && descVer.Equal(version) {
 		return "" // the descriptor alone confirms both: no need to read the binary
 	}
@@ -108,8 +104,8 @@ func (l *loader) confirmRelease(path string, b artifact.Blob, info espimage.Info
 	if descVer != nil {
 		verOK = descVer.Equal(version)
 	} else {
-		sv, err := semver.StrictNewVersion(seed.Version)
-		verOK = err == nil && (sv.Equal(version) || sameCore(sv, version))
+		sv := seedVersion(seed)
+		verOK = sv != nil && (sv.Equal(version) || sameCore(sv, version))
 	}
 	if nameOK && verOK {
 		return ""
