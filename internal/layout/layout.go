@@ -19,6 +19,8 @@ var Layers = [][]string{
 	// Adapters around the config: Git sync and snapshots, GitHub, work
 	// trees.
 	{"gitstore", "githubapi", "worktree"},
+	// Edits of a config work tree (otagit add).
+	{"repoedit"},
 	// What a change does to every device, between two snapshots.
 	{"plan"},
 	// HTTP front ends.
