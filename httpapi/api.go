@@ -26,40 +26,63 @@ type StatusSource interface {
 	Status() gitstore.Status
 }
 
-// Tracker is what the server learns from device check-ins (see
-// checkin.Tracker): it records them, knows which releases are halted, and
-// answers the device and release API.
-type Tracker interface {
-	rollout.Halts
+// Recorder records device check-ins (checkin.Tracker does).
+type Recorder interface {
 	// Observe records a device check-in and the decision it got. It must
 	// not block. (Both by value: a pointer through an interface would make
 	// every request allocate them.)
 	Observe(c checkin.CheckIn, dec rollout.Decision)
+}
+
+// DeviceSource answers the device API from what devices reported.
+type DeviceSource interface {
 	// Device returns a device's summary, false if it never checked in.
 	Device(mac rollout.MAC) (checkin.Device, bool)
 	// Devices returns the summaries matching f.
 	Devices(f checkin.Filter) []checkin.Device
 	// History returns a device's last check-ins, newest first.
 	History(ctx context.Context, mac rollout.MAC, limit int) ([]checkin.CheckIn, error)
+}
+
+// ReleaseState answers the release API: outcome counts and halts.
+type ReleaseState interface {
 	// ReleaseStats returns a release's counts per stage.
 	ReleaseStats(id rollout.ReleaseID) []rollout.StageCounts
 	// Halts returns the halted releases.
 	Halts() []checkin.Halt
-	// Resume lifts a release's halt.
+}
+
+// Resumer lifts halts, for the operator API.
+type Resumer interface {
+	// Resume lifts a release's halt; checkin.ErrNotHalted if it is not halted.
 	Resume(id rollout.ReleaseID, now time.Time) error
-	// WriterStats reports how recording keeps up.
+}
+
+// RecordingStats reports how recording check-ins keeps up.
+type RecordingStats interface {
 	WriterStats() checkin.WriterStats
 }
 
-// Config configures an API.
+// Config configures an API. Every source but Snapshots is optional: without
+// Recorder nothing is recorded, without Halts nothing is halted, and the
+// API parts that need a missing source answer 404.
 type Config struct {
 	// Snapshots is where the served config comes from. Required.
 	Snapshots Snapshots
 	// Status reports syncing; optional.
 	Status StatusSource
-	// Tracker records check-ins and serves the device API; optional
-	// (without it nothing is recorded and nothing is halted).
-	Tracker Tracker
+	// Halts says which releases were halted at run time.
+	Halts rollout.Halts
+	// Recorder records check-ins.
+	Recorder Recorder
+	// Devices serves /api/devices.
+	Devices DeviceSource
+	// Releases serves outcome counts and halts.
+	Releases ReleaseState
+	// Resumer lifts halts (POST .../resume).
+	Resumer Resumer
+	// Recording reports the check-in writer's counters in /api/status.
+	Recording RecordingStats
 	// AdminToken authorizes operator calls (POST .../resume) given as
 	// "Authorization: Bearer <token>"; empty disables them.
 	AdminToken string
@@ -69,15 +92,24 @@ type Config struct {
 	Now func() time.Time
 }
 
+// UseTracker sets every check-in source of c to t, which is all of them.
+func (c *Config) UseTracker(t *checkin.Tracker) {
+	c.Halts, c.Recorder, c.Devices, c.Releases, c.Resumer, c.Recording = t, t, t, t, t, t
+}
+
 // API holds the HTTP handlers. It is safe for concurrent use.
 type API struct {
-	snaps   Snapshots
-	status  StatusSource
-	tracker Tracker
-	halts   rollout.Halts // the tracker, or nil: an interface holding a nil pointer would not be nil
-	admin   []byte
-	log     *slog.Logger
-	now     func() time.Time
+	snaps     Snapshots
+	status    StatusSource
+	halts     rollout.Halts
+	recorder  Recorder
+	devices   DeviceSource
+	releases  ReleaseState
+	resumer   Resumer
+	recording RecordingStats
+	admin     []byte
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // New returns an API for cfg.
@@ -88,11 +120,12 @@ func New(cfg Config) *API {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &API{snaps: cfg.Snapshots, status: cfg.Status, tracker: cfg.Tracker, admin: []byte(cfg.AdminToken), log: cfg.Logger, now: cfg.Now}
-	if cfg.Tracker != nil {
-		a.halts = cfg.Tracker
+	return &API{
+		snaps: cfg.Snapshots, status: cfg.Status,
+		halts: cfg.Halts, recorder: cfg.Recorder, devices: cfg.Devices, releases: cfg.Releases,
+		resumer: cfg.Resumer, recording: cfg.Recording,
+		admin: []byte(cfg.AdminToken), log: cfg.Logger, now: cfg.Now,
 	}
-	return a
 }
 
 // Register adds the API's routes to r.

@@ -100,7 +100,7 @@ func benchFleetPolls(b *testing.B, record bool) {
 		done := make(chan error, 1)
 		go func() { done <- tr.Run(ctx) }()
 		defer func() { cancel(); <-done }()
-		cfg.Tracker = tr
+		cfg.UseTracker(tr)
 	}
 	r := mux.NewRouter()
 	New(cfg).Register(r)

@@ -55,7 +55,7 @@ type decisionDoc struct {
 // apiDevices answers GET /api/devices?platform=&version=&outcome=&limit=:
 // devices that checked in, with their summaries.
 func (a *API) apiDevices(w http.ResponseWriter, r *http.Request) {
-	if a.tracker == nil {
+	if a.devices == nil {
 		writeJSON(w, http.StatusNotFound, errorDoc("device check-ins are not recorded by this server"))
 		return
 	}
@@ -76,7 +76,7 @@ func (a *API) apiDevices(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	all := a.tracker.Devices(f)
+	all := a.devices.Devices(f)
 	doc := struct {
 		Total   int              `json:"total"`
 		Devices []checkin.Device `json:"devices"`
@@ -109,11 +109,11 @@ func (a *API) apiDevice(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var last *checkin.CheckIn
-	if a.tracker != nil {
-		if sum, ok := a.tracker.Device(mac); ok {
+	if a.devices != nil {
+		if sum, ok := a.devices.Device(mac); ok {
 			doc.Seen, doc.Summary = true, &sum
 		}
-		hist, err := a.tracker.History(r.Context(), mac, 20)
+		hist, err := a.devices.History(r.Context(), mac, 20)
 		if err != nil {
 			a.log.Error("device history", "mac", mac.String(), "err", err)
 		}
@@ -253,15 +253,17 @@ func (a *API) apiRelease(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Stages = append(d.Stages, sd)
 	}
-	if a.tracker != nil {
-		d.Halted = a.tracker.Halted(rel)
-		for _, h := range a.tracker.Halts() {
+	if a.halts != nil {
+		d.Halted = a.halts.Halted(rel)
+	}
+	if a.releases != nil {
+		for _, h := range a.releases.Halts() {
 			if h.Release() == rel.ID() && h.Fingerprint == rel.Fingerprint {
 				h := h
 				d.Halt = &h
 			}
 		}
-		d.Counts = a.tracker.ReleaseStats(rel.ID())
+		d.Counts = a.releases.ReleaseStats(rel.ID())
 		if d.Counts == nil {
 			d.Counts = []rollout.StageCounts{}
 		}
@@ -288,7 +290,7 @@ func (a *API) apiResume(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, errorDoc("a valid admin token is required"))
 		return
 	}
-	if a.tracker == nil {
+	if a.resumer == nil {
 		writeJSON(w, http.StatusNotFound, errorDoc("device check-ins are not recorded by this server"))
 		return
 	}
@@ -298,7 +300,7 @@ func (a *API) apiResume(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorDoc(err.Error()))
 		return
 	}
-	if err := a.tracker.Resume(id, a.now()); err != nil {
+	if err := a.resumer.Resume(id, a.now()); err != nil {
 		status := http.StatusInternalServerError
 		if errors.Is(err, checkin.ErrNotHalted) {
 			status = http.StatusConflict

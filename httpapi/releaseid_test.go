@@ -76,7 +76,7 @@ func TestReleaseIdentity(t *testing.T) {
 			go func() { done <- tracker.Run(ctx) }()
 			defer func() { cancel(); <-done }()
 			h := mux.NewRouter()
-			New(Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Fleet: fleet}}, Tracker: tracker, AdminToken: "adm1n",
+			New(Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Fleet: fleet}}, Halts: tracker, Recorder: tracker, Devices: tracker, Releases: tracker, Resumer: tracker, Recording: tracker, AdminToken: "adm1n",
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Register(h)
 			poll := func(i int, version string) int {
 				req := httptest.NewRequest("GET", "/update", nil)

@@ -77,7 +77,7 @@ func TestSimulatedStagedRolloutHalts(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	r := mux.NewRouter()
-	New(Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Fleet: fleet}}, Tracker: tracker, AdminToken: "adm1n",
+	New(Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Fleet: fleet}}, Halts: tracker, Recorder: tracker, Devices: tracker, Releases: tracker, Resumer: tracker, Recording: tracker, AdminToken: "adm1n",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock.Now}).Register(r)
 
 	// Device state: the version it runs; broken devices never change.

@@ -57,11 +57,13 @@ func (a *API) apiStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	doc.Platforms = []platformDoc{}
 	doc.Halts = []checkin.Halt{}
-	if a.tracker != nil {
-		if h := a.tracker.Halts(); h != nil {
+	if a.releases != nil {
+		if h := a.releases.Halts(); h != nil {
 			doc.Halts = h
 		}
-		ws := a.tracker.WriterStats()
+	}
+	if a.recording != nil {
+		ws := a.recording.WriterStats()
 		doc.Recording = &recordingDoc{Queued: ws.Queued, Saved: ws.Saved, Dropped: ws.Dropped}
 		if ws.LastError != nil {
 			doc.Recording.LastError = ws.LastError.Error()

@@ -82,12 +82,12 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 	}
 	// Only whitelisted devices are recorded: anyone can send any MAC, and
 	// refused requests are in the log.
-	if a.tracker != nil && r.Method == http.MethodGet && dec.Device != nil {
+	if a.recorder != nil && r.Method == http.MethodGet && dec.Device != nil {
 		platform := dr.dev
 		if dec.Platform != nil {
 			platform = dec.Platform.Name
 		}
-		a.tracker.Observe(checkin.CheckIn{
+		a.recorder.Observe(checkin.CheckIn{
 			MAC: mac, At: start, Platform: platform, Version: dr.version, SketchMD5: dr.md5,
 			FreeSpace: dr.free, ChipSize: dr.chip, SDK: dr.sdk, Remote: r.RemoteAddr,
 			Status: status, Decision: dec.Outcome.String(), Offered: offered,

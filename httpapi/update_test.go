@@ -344,7 +344,7 @@ func TestUpdateRecordsWhitelistedOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := mux.NewRouter()
-	New(Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Fleet: fleet}}, Tracker: tr,
+	New(Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Fleet: fleet}}, Halts: tr, Recorder: tr, Devices: tr, Releases: tr, Resumer: tr, Recording: tr,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Register(r)
 	get := func(h http.Header) int {
 		req := httptest.NewRequest("GET", "/update", nil)

@@ -20,7 +20,6 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/gorilla/mux"
 
-	"github.com/otagit/otagit/checkin"
 	"github.com/otagit/otagit/httpapi"
 	"github.com/otagit/otagit/plan"
 	"github.com/otagit/otagit/rollout"
@@ -157,21 +156,17 @@ func (s *fleetSpec) build(t testing.TB, arts *artifacts, now time.Time) *rollout
 	return f
 }
 
-// haltsOnly is the tracker of a server whose only run-time state is
-// halts: /update asks it whether a release is halted and tells it what it
-// answered; nothing else is called.
+// haltsOnly is the run-time state of a server that only knows halts.
 type haltsOnly struct {
-	httpapi.Tracker
 	halted map[string]bool
 }
 
-func (h haltsOnly) Halted(r *rollout.Release) bool            { return h.halted[r.ID().String()] }
-func (h haltsOnly) Observe(checkin.CheckIn, rollout.Decision) {}
+func (h haltsOnly) Halted(r *rollout.Release) bool { return h.halted[r.ID().String()] }
 
 // server is the real /update handler serving fleet at now.
 func server(fleet *rollout.Fleet, halts map[string]bool, now time.Time) http.Handler {
 	r := mux.NewRouter()
-	httpapi.New(httpapi.Config{Snapshots: snapshots{fleet}, Tracker: haltsOnly{halted: halts},
+	httpapi.New(httpapi.Config{Snapshots: snapshots{fleet}, Halts: haltsOnly{halted: halts},
 		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }}).Register(r)
 	return r
 }

@@ -225,7 +225,7 @@ func TestFetchVersionsErrors(t *testing.T) {
 func newAPI(fleet *rollout.Fleet, tr *checkin.Tracker, log *slog.Logger) *httpapi.API {
 	cfg := httpapi.Config{Snapshots: snapshots{fleet}, Logger: log}
 	if tr != nil { // a nil *Tracker in the interface would not be nil
-		cfg.Tracker = tr
+		cfg.UseTracker(tr)
 	}
 	return httpapi.New(cfg)
 }

@@ -18,7 +18,7 @@ func (s *server) routes() http.Handler {
 	api := httpapi.Config{Snapshots: s.store, Status: s.store, AdminToken: s.cfg.AdminToken, Logger: s.log}
 	if s.tracker != nil {
 		// Only when set: an interface holding a nil pointer is not nil.
-		api.Tracker = s.tracker
+		api.UseTracker(s.tracker)
 	}
 	httpapi.New(api).Register(router)
 
