@@ -11,7 +11,8 @@ package layout
 var Layers = [][]string{
 	// The domain and leaf helpers: no project imports, or only each other
 	// below.
-	{"rollout", "espimage", "internal/tomlpos", "internal/atomicfile", "internal/fakegithub", "internal/testwait"},
+	{"rollout", "espimage", "internal/tomlpos", "internal/atomicfile", "internal/fakegithub", "internal/testwait",
+		"internal/clock"},
 	// Stores of things: binaries on disk, check-ins.
 	{"artifact", "checkin", "internal/testrepo", "firmware-repo-template"},
 	// The config schema and its loader.
