@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-github/v60/github"
 
 	"github.com/otagit/otagit/config"
+	"github.com/otagit/otagit/internal/clock"
 )
 
 // Client errors, matched with errors.Is.
@@ -50,6 +51,9 @@ type ClientConfig struct {
 	// Logger receives a debug record per HTTP request and a warning when
 	// a rate limit is hit. Default slog.Default().
 	Logger *slog.Logger
+	// Clock tells the time that rate limits are held against. Default the
+	// system clock; tests pass a clock.Fake.
+	Clock clock.Clock
 }
 
 // Client is a GitHub REST API client for releases, commit statuses and
@@ -128,7 +132,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		dl:     github.NewClient(&dlHTTP),
 		follow: &followHTTP,
 		log:    log,
-		now:    time.Now,
+		now:    clock.Or(cfg.Clock).Now,
 	}
 	for _, gh := range []*github.Client{c.api, c.dl} {
 		gh.BaseURL = baseURL

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/otagit/otagit/config"
+	"github.com/otagit/otagit/internal/clock"
 	"github.com/otagit/otagit/internal/fakegithub"
 )
 
@@ -323,6 +324,12 @@ func TestClientOpenAssetOtherHost(t *testing.T) {
 	}
 }
 
+// fakeT0 is when fake clocks of GitHub tests start. go-github keeps its
+// own note of a primary rate limit, on the system clock; a time long past
+// keeps that note out of the way, so that what a test sees is the Client's
+// own holding off.
+var fakeT0 = time.Date(2020, 1, 1, 12, 0, 0, 0, time.UTC)
+
 func TestClientRateLimit(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -333,17 +340,24 @@ func TestClientRateLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// GitHub and the client share a fake clock: the limit ends
+			// when the test says, and Until is exact.
+			clk := clock.NewFake(fakeT0)
 			gh := fakegithub.New(t)
+			gh.SetClock(clk.Now)
 			gh.AddRelease(testRepo, fakegithub.Release{Tag: "v1", Assets: []fakegithub.Asset{{Name: "a.bin", Data: []byte("x")}}})
-			c := newTestClient(t, gh)
+			c, err := NewClient(ClientConfig{Token: testToken, BaseURL: gh.URL, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
 			ctx := context.Background()
 			// The fake rounds up to a whole second, as X-RateLimit-Reset
 			// and Retry-After have second precision.
-			until := time.Now().Add(500 * time.Millisecond)
-			tt.limit(gh, until)
-			wantUntil := until.Truncate(time.Second).Add(time.Second)
+			tt.limit(gh, fakeT0.Add(500*time.Millisecond))
+			wantUntil := fakeT0.Add(time.Second)
 
-			_, err := c.ListReleases(ctx, testRepo)
+			_, err = c.ListReleases(ctx, testRepo)
+			answered := time.Now()
 			if !errors.Is(err, ErrRateLimited) {
 				t.Fatalf("ListReleases: got %v, want ErrRateLimited", err)
 			}
@@ -351,10 +365,10 @@ func TestClientRateLimit(t *testing.T) {
 			if !errors.As(err, &rl) {
 				t.Fatalf("ListReleases: got %T, want a *RateLimitedError in the chain", err)
 			}
-			// The secondary limit's Retry-After counts whole seconds from
-			// when GitHub answered.
-			if d := rl.Until.Sub(wantUntil); d < -time.Second || d > time.Second {
-				t.Errorf("Until: got %v, want about %v", rl.Until, wantUntil)
+			// Primary: the reset GitHub names; secondary: Retry-After's
+			// whole seconds from when GitHub answered.
+			if !rl.Until.Equal(wantUntil) {
+				t.Errorf("Until: got %v, want %v", rl.Until, wantUntil)
 			}
 			if got := c.RateLimitedUntil(); !got.Equal(rl.Until) {
 				t.Errorf("RateLimitedUntil: got %v, want %v", got, rl.Until)
@@ -383,13 +397,21 @@ func TestClientRateLimit(t *testing.T) {
 				t.Errorf("requests while rate limited: got %d, want %d (none reached GitHub)", got-n, 0)
 			}
 
-			// After the reset, calls go through again.
-			deadline := time.Now().Add(5 * time.Second)
-			for !c.RateLimitedUntil().IsZero() {
-				if time.Now().After(deadline) {
-					t.Fatalf("RateLimitedUntil still %v after the reset", c.RateLimitedUntil())
-				}
-				time.Sleep(20 * time.Millisecond)
+			// A moment before the reset, still nothing; at the reset,
+			// calls go through again.
+			clk.Advance(time.Second - time.Millisecond)
+			if _, err := c.ListReleases(ctx, testRepo); !errors.Is(err, ErrRateLimited) || gh.Requests() != n {
+				t.Errorf("ListReleases 1ms before the reset: got %v after %d requests, want ErrRateLimited and none", err, gh.Requests()-n)
+			}
+			clk.Advance(time.Millisecond)
+			if got := c.RateLimitedUntil(); !got.IsZero() {
+				t.Errorf("RateLimitedUntil at the reset: got %v, want zero", got)
+			}
+			// go-github also holds off after a secondary limit, on the
+			// system clock, for Retry-After (1 s) from before answered:
+			// that has passed once answered is 1 s old.
+			if tt.name == "secondary" {
+				time.Sleep(time.Until(answered.Add(time.Second)))
 			}
 			if _, err := c.ListReleases(ctx, testRepo); err != nil {
 				t.Fatalf("ListReleases after the reset: %v", err)

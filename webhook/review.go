@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/otagit/otagit/githubapi"
+	"github.com/otagit/otagit/internal/clock"
 )
 
 // PlanMarker marks the Reviewer's comment on a pull request, so that
@@ -96,6 +97,9 @@ type ReviewerConfig struct {
 	// Backoff is the wait before retrying a failed GitHub call; it doubles
 	// for each further retry. Default 2 seconds.
 	Backoff time.Duration
+	// Clock times the waits between retries and until a rate limit
+	// resets. Default the system clock; tests pass a clock.Fake.
+	Clock clock.Clock
 }
 
 // Reviewer plans pull requests one at a time and reports each plan on
@@ -138,6 +142,7 @@ func NewReviewer(cfg ReviewerConfig) *Reviewer {
 	if cfg.Backoff <= 0 {
 		cfg.Backoff = defaultBackoff
 	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	return &Reviewer{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "review"),
@@ -302,7 +307,7 @@ func (r *Reviewer) retry(ctx context.Context, log *slog.Logger, op string, f fun
 		var limited *githubapi.RateLimitedError
 		wait := time.Duration(0)
 		if errors.As(err, &limited) {
-			wait = time.Until(limited.Until)
+			wait = limited.Until.Sub(r.cfg.Clock.Now())
 		}
 		if wait <= 0 {
 			if attempt >= reviewAttempts {
@@ -312,12 +317,12 @@ func (r *Reviewer) retry(ctx context.Context, log *slog.Logger, op string, f fun
 			wait, backoff = backoff, backoff*2
 		}
 		log.Warn("GitHub call failed; retrying", "op", op, "wait", wait.Round(time.Millisecond), "err", err)
-		t := time.NewTimer(wait)
+		t := r.cfg.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return err
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }

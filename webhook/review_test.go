@@ -14,7 +14,9 @@ import (
 	"github.com/google/go-github/v60/github"
 
 	"github.com/otagit/otagit/githubapi"
+	"github.com/otagit/otagit/internal/clock"
 	"github.com/otagit/otagit/internal/fakegithub"
+	"github.com/otagit/otagit/internal/testwait"
 )
 
 // fakePlanner returns plan for every pull request and records the calls.
@@ -78,18 +80,6 @@ func startReviewer(t *testing.T, cfg ReviewerConfig) *Reviewer {
 	return r
 }
 
-// waitFor polls cond until it holds, failing the test after a while.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func testPR(head string) PullRequest {
 	return PullRequest{Repo: testRepo, Number: 7, BaseRef: "main", BaseSHA: baseSHA, HeadRef: "lamp-1.9", HeadSHA: head, HeadRepo: testRepo}
 }
@@ -139,9 +129,9 @@ func TestReviewer(t *testing.T) {
 			r := startReviewer(t, ReviewerConfig{Client: newTestClient(t, gh), Planner: planner, TargetURL: target})
 			r.Enqueue(testPR(headSHA))
 
-			waitFor(t, "the final status", func() bool { return len(gh.Statuses(testRepo, headSHA)) == len(tt.wantStatuses) })
+			testwait.For(t, "the final status", func() bool { return len(gh.Statuses(testRepo, headSHA)) == len(tt.wantStatuses) })
 			if tt.wantComment != "" {
-				waitFor(t, "the comment", func() bool { return len(gh.Comments(testRepo, 7)) > 0 })
+				testwait.For(t, "the comment", func() bool { return len(gh.Comments(testRepo, 7)) > 0 })
 			}
 			if got := gh.Statuses(testRepo, headSHA); !slices.Equal(got, tt.wantStatuses) {
 				t.Errorf("statuses:\ngot  %+v\nwant %+v", got, tt.wantStatuses)
@@ -168,7 +158,7 @@ func TestReviewerUpdatesComment(t *testing.T) {
 	var id int64
 	for i, head := range []string{"1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"} {
 		r.Enqueue(testPR(head))
-		waitFor(t, "the comment for "+head, func() bool {
+		testwait.For(t, "the comment for "+head, func() bool {
 			c := gh.Comments(testRepo, 7)
 			return len(c) == 1 && c[0].Body == PlanMarker+"\nplan for "+head
 		})
@@ -181,7 +171,7 @@ func TestReviewerUpdatesComment(t *testing.T) {
 			{State: "pending", Description: "planning...", Context: "otagit/validate"},
 			{State: "success", Description: "1 device changes", Context: "otagit/validate"},
 		}
-		waitFor(t, "the statuses of "+head, func() bool { return len(gh.Statuses(testRepo, head)) == 2 })
+		testwait.For(t, "the statuses of "+head, func() bool { return len(gh.Statuses(testRepo, head)) == 2 })
 		if got := gh.Statuses(testRepo, head); !slices.Equal(got, want) {
 			t.Errorf("statuses of %s: got %+v, want %+v", head, got, want)
 		}
@@ -205,7 +195,7 @@ func TestReviewerCoalesces(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- r.Run(ctx) }()
-		waitFor(t, "the comment", func() bool { return len(gh.Comments(testRepo, 7)) == 1 })
+		testwait.For(t, "the comment", func() bool { return len(gh.Comments(testRepo, 7)) == 1 })
 		cancel()
 		<-done
 		if got, want := planner.heads(), []string{newest}; !slices.Equal(got, want) {
@@ -226,7 +216,7 @@ func TestReviewerCoalesces(t *testing.T) {
 		<-planner.started // the newest head
 		planner.gate <- struct{}{}
 
-		waitFor(t, "the comment for the newest head", func() bool {
+		testwait.For(t, "the comment for the newest head", func() bool {
 			c := gh.Comments(testRepo, 7)
 			return len(c) == 1 && c[0].Body == PlanMarker+"\nplan for "+newest
 		})
@@ -252,7 +242,7 @@ func TestReviewerCoalesces(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- r.Run(ctx) }()
-		waitFor(t, "three comments", func() bool {
+		testwait.For(t, "three comments", func() bool {
 			return len(gh.Comments(testRepo, 1))+len(gh.Comments(testRepo, 2))+len(gh.Comments(testRepo, 3)) == 3
 		})
 		cancel()
@@ -263,21 +253,46 @@ func TestReviewerCoalesces(t *testing.T) {
 	})
 }
 
-// TestReviewerRateLimited: GitHub is rate limited when the review starts;
-// the reviewer waits for the reset and then reports.
-func TestReviewerRateLimited(t *testing.T) {
-	gh := fakegithub.New(t)
-	gh.SetRateLimited(time.Now().Add(300 * time.Millisecond))
-	planner := &fakePlanner{plan: planFor}
-	startReviewer(t, ReviewerConfig{Client: newTestClient(t, gh), Planner: planner, Backoff: time.Hour}).Enqueue(testPR(headSHA))
+// fakeT0 is when fake clocks of GitHub tests start. go-github keeps its
+// own note of a primary rate limit, on the system clock; a time long past
+// keeps that note out of the way.
+var fakeT0 = time.Date(2020, 1, 1, 12, 0, 0, 0, time.UTC)
 
-	waitFor(t, "the comment", func() bool { return len(gh.Comments(testRepo, 7)) == 1 })
+// TestReviewerRateLimited: GitHub is rate limited when the review starts;
+// the reviewer waits for the reset and then reports. GitHub, the client
+// and the reviewer share a fake clock, so the wait is exactly until the
+// reset and takes no time.
+func TestReviewerRateLimited(t *testing.T) {
+	clk := clock.NewFake(fakeT0)
+	gh := fakegithub.New(t)
+	gh.SetClock(clk.Now)
+	gh.SetRateLimited(clk.Now().Add(time.Hour))
+	c, err := githubapi.NewClient(githubapi.ClientConfig{BaseURL: gh.URL, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	planner := &fakePlanner{plan: planFor}
+	startReviewer(t, ReviewerConfig{Client: c, Planner: planner, Backoff: time.Minute, Clock: clk}).Enqueue(testPR(headSHA))
+
+	testwait.For(t, "the reviewer to wait for the reset", func() bool { return len(clk.Pending()) == 1 })
+	if got, want := clk.Pending(), []time.Duration{time.Hour}; !slices.Equal(got, want) {
+		t.Errorf("waits pending: got %v, want %v (until the reset, not a backoff)", got, want)
+	}
+	if got := gh.Statuses(testRepo, headSHA); len(got) != 0 {
+		t.Errorf("statuses while rate limited: got %+v, want none", got)
+	}
+	clk.Advance(time.Hour)
+
+	testwait.For(t, "the comment", func() bool { return len(gh.Comments(testRepo, 7)) == 1 })
 	want := []fakegithub.Status{
 		{State: "pending", Description: "planning...", Context: "otagit/validate"},
 		{State: "success", Description: "1 device changes", Context: "otagit/validate"},
 	}
 	if got := gh.Statuses(testRepo, headSHA); !slices.Equal(got, want) {
 		t.Errorf("statuses: got %+v, want %+v", got, want)
+	}
+	if got, want := clk.Waits(), []time.Duration{time.Hour}; !slices.Equal(got, want) {
+		t.Errorf("waits: got %v, want %v (one, until the reset)", got, want)
 	}
 }
 
@@ -291,7 +306,7 @@ func TestReviewerTargetURLNeedsStatusCreator(t *testing.T) {
 		Client: plainClient{newTestClient(t, gh)}, Planner: &fakePlanner{plan: planFor},
 		TargetURL: "https://ota.example/api/status", StatusContext: "fleet/plan",
 	}).Enqueue(testPR(headSHA))
-	waitFor(t, "the final status", func() bool { return len(gh.Statuses(testRepo, headSHA)) == 2 })
+	testwait.For(t, "the final status", func() bool { return len(gh.Statuses(testRepo, headSHA)) == 2 })
 	want := fakegithub.Status{State: "success", Description: "1 device changes", Context: "fleet/plan"}
 	if got := gh.Statuses(testRepo, headSHA)[1]; got != want {
 		t.Errorf("status: got %+v, want %+v", got, want)
@@ -302,28 +317,39 @@ func TestReviewerRetry(t *testing.T) {
 	githubErr := func(code int) error {
 		return fmt.Errorf("set status: %w", &github.ErrorResponse{Response: &http.Response{StatusCode: code}, Message: http.StatusText(code)})
 	}
+	// The clock starts at t0 in every case and moves only by the waits,
+	// so a rate limit's reset is a time relative to t0.
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	const backoff = time.Second
 	tests := []struct {
 		name      string
 		errs      []error // returned by the first calls; then nil
 		wantCalls int
+		wantWaits []time.Duration
 		wantErr   bool
 	}{
-		{"success", nil, 1, false},
-		{"outage then success", []error{githubErr(502), errors.New("dial tcp: connection refused")}, 3, false},
-		{"outage throughout", []error{githubErr(502), githubErr(503), githubErr(500), githubErr(502), githubErr(502)}, reviewAttempts, true},
-		{"bad token is final", []error{githubErr(401)}, 1, true},
-		{"validation is final", []error{githubErr(422)}, 1, true},
-		{"bad repo is final", []error{fmt.Errorf("x: %w", githubapi.ErrInvalidRepo)}, 1, true},
+		{"success", nil, 1, nil, false},
+		{"outage then success", []error{githubErr(502), errors.New("dial tcp: connection refused")}, 3,
+			[]time.Duration{backoff, 2 * backoff}, false},
+		{"outage throughout", []error{githubErr(502), githubErr(503), githubErr(500), githubErr(502), githubErr(502)}, reviewAttempts,
+			[]time.Duration{backoff, 2 * backoff, 4 * backoff}, true},
+		{"bad token is final", []error{githubErr(401)}, 1, nil, true},
+		{"validation is final", []error{githubErr(422)}, 1, nil, true},
+		{"bad repo is final", []error{fmt.Errorf("x: %w", githubapi.ErrInvalidRepo)}, 1, nil, true},
 		{"rate limits wait, not counted", []error{
-			&githubapi.RateLimitedError{Until: time.Now().Add(30 * time.Millisecond)},
-			&githubapi.RateLimitedError{Until: time.Now().Add(60 * time.Millisecond)},
+			&githubapi.RateLimitedError{Until: t0.Add(time.Minute)},
+			&githubapi.RateLimitedError{Until: t0.Add(2 * time.Minute)},
 			githubErr(502), githubErr(502), githubErr(502),
-		}, 6, false},
-		{"rate limit without a reset backs off", []error{fmt.Errorf("x: %w", githubapi.ErrRateLimited)}, 2, false},
+		}, 6, []time.Duration{time.Minute, time.Minute, backoff, 2 * backoff, 4 * backoff}, false},
+		{"rate limit without a reset backs off", []error{fmt.Errorf("x: %w", githubapi.ErrRateLimited)}, 2,
+			[]time.Duration{backoff}, false},
+		{"rate limit already reset backs off", []error{&githubapi.RateLimitedError{Until: t0.Add(-time.Second)}}, 2,
+			[]time.Duration{backoff}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := NewReviewer(ReviewerConfig{Backoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+			clk := clock.NewAutoFake(t0)
+			r := NewReviewer(ReviewerConfig{Backoff: backoff, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
 			calls := 0
 			err := r.retry(context.Background(), r.log, "test", func(context.Context) error {
 				calls++
@@ -335,19 +361,30 @@ func TestReviewerRetry(t *testing.T) {
 			if calls != tt.wantCalls || (err != nil) != tt.wantErr {
 				t.Errorf("got %d calls and error %v, want %d calls and error %v", calls, err, tt.wantCalls, tt.wantErr)
 			}
+			if got := clk.Waits(); !slices.Equal(got, tt.wantWaits) {
+				t.Errorf("waits: got %v, want %v", got, tt.wantWaits)
+			}
 		})
 	}
 
 	t.Run("context ends the wait", func(t *testing.T) {
-		r := NewReviewer(ReviewerConfig{Backoff: time.Hour, Logger: slog.New(slog.DiscardHandler)})
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		clk := clock.NewFake(t0)
+		r := NewReviewer(ReviewerConfig{Backoff: time.Hour, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		start := time.Now()
-		err := r.retry(ctx, r.log, "test", func(context.Context) error {
-			return &githubapi.RateLimitedError{Until: time.Now().Add(time.Hour)}
-		})
-		if !errors.Is(err, githubapi.ErrRateLimited) || time.Since(start) > 5*time.Second {
-			t.Errorf("got %v after %v, want githubapi.ErrRateLimited soon after the context ends", err, time.Since(start))
+		done := make(chan error, 1)
+		go func() {
+			done <- r.retry(ctx, r.log, "test", func(context.Context) error {
+				return &githubapi.RateLimitedError{Until: t0.Add(time.Hour)}
+			})
+		}()
+		testwait.For(t, "the retry to wait for the reset", func() bool { return len(clk.Pending()) == 1 })
+		cancel()
+		if err := testwait.Recv(t, "the retry to return once its context ends", done); !errors.Is(err, githubapi.ErrRateLimited) {
+			t.Errorf("got %v, want githubapi.ErrRateLimited", err)
+		}
+		if p := clk.Pending(); len(p) != 0 {
+			t.Errorf("timers left pending: %v, want the wait's timer stopped", p)
 		}
 	})
 }
@@ -357,18 +394,13 @@ func TestReviewerRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	waitFor(t, "Run to start", r.running.Load)
+	testwait.For(t, "Run to start", r.running.Load)
 	if err := r.Run(ctx); err == nil {
 		t.Error("second Run: got nil, want an error")
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: got %v, want nil", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after cancel")
+	if err := testwait.Recv(t, "Run to return after cancel", done); err != nil {
+		t.Errorf("Run: got %v, want nil", err)
 	}
 }
 

@@ -50,6 +50,7 @@ type Server struct {
 	down         bool
 	token        string
 	downloadBase string
+	clock        func() time.Time // time.Now unless SetClock
 }
 
 // Request is one request the server received, as Log reports it.
@@ -80,6 +81,7 @@ func New(t testing.TB) *Server {
 	s := &Server{
 		repos:      make(map[string]*repoState),
 		maxPerPage: 100,
+		clock:      time.Now,
 	}
 	s.srv = httptest.NewServer(s.routes())
 	s.URL = s.srv.URL + "/"
@@ -106,6 +108,17 @@ func (s *Server) SetSecondaryRateLimited(until time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.abuseUntil = ceilSecond(until)
+}
+
+// SetClock makes the server tell the time with now instead of time.Now:
+// when rate limits end, how long Retry-After says, and the timestamps of
+// what it creates. A test that shares one fake clock between the server
+// and the code under test sees a rate limit end exactly when it moves the
+// clock past it.
+func (s *Server) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clock = now
 }
 
 // SetDown makes the server answer 502 to every request (API and
@@ -208,7 +221,7 @@ func (s *Server) id() int64 {
 // later than any time it returned before, so that a replaced asset always
 // has a new updated_at. s.mu must be held.
 func (s *Server) now() time.Time {
-	t := time.Now().UTC().Truncate(time.Second)
+	t := s.clock().UTC().Truncate(time.Second)
 	if !t.After(s.lastTime) {
 		t = s.lastTime.Add(time.Second)
 	}
@@ -298,6 +311,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request) bool {
 	s.mu.Lock()
 	down, token := s.down, s.token
 	limited, abuse := s.limitedUntil, s.abuseUntil
+	now := s.clock()
 	s.mu.Unlock()
 
 	if down {
@@ -316,7 +330,6 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request) bool {
 			return true
 		}
 	}
-	now := time.Now()
 	if now.Before(limited) {
 		h := w.Header()
 		h.Set("X-RateLimit-Limit", "5000")

@@ -286,12 +286,24 @@ func TestFailureModes(t *testing.T) {
 		}
 	})
 	t.Run("secondary rate limit", func(t *testing.T) {
-		s.SetSecondaryRateLimited(time.Now().Add(30 * time.Second))
+		// On the server's own clock, stopped, Retry-After is exact and
+		// the limit ends when the clock passes it.
+		var mu sync.Mutex
+		now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+		s.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+		defer s.SetClock(time.Now)
+		s.SetSecondaryRateLimited(now.Add(30 * time.Second))
 		defer s.SetSecondaryRateLimited(time.Time{})
 		_, _, err := newGitHub(t, s).Repositories.ListReleases(ctx, "acme", "fw", nil)
 		var ab *github.AbuseRateLimitError
-		if !errors.As(err, &ab) || ab.RetryAfter == nil || *ab.RetryAfter < 29*time.Second || *ab.RetryAfter > 31*time.Second {
-			t.Fatalf("got %v, want a *github.AbuseRateLimitError with RetryAfter about 30s", err)
+		if !errors.As(err, &ab) || ab.RetryAfter == nil || *ab.RetryAfter != 30*time.Second {
+			t.Fatalf("got %v, want a *github.AbuseRateLimitError with RetryAfter 30s", err)
+		}
+		mu.Lock()
+		now = now.Add(30 * time.Second)
+		mu.Unlock()
+		if _, _, err := newGitHub(t, s).Repositories.ListReleases(ctx, "acme", "fw", nil); err != nil {
+			t.Errorf("once the server's clock passes the limit: got %v, want no error", err)
 		}
 	})
 	t.Run("down", func(t *testing.T) {
