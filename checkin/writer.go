@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/otagit/otagit/internal/clock"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -35,6 +36,10 @@ type WriterOptions struct {
 	// Logger receives save failures, recoveries and drops. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Clock times the waits between attempts and the drain deadline, and
+	// the times in WriterStats. Default the system clock; tests pass a
+	// clock.Fake.
+	Clock clock.Clock
 }
 
 func (o *WriterOptions) setDefaults() {
@@ -58,6 +63,7 @@ func (o *WriterOptions) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	o.Clock = clock.Or(o.Clock)
 }
 
 // WriterStats is a snapshot of a Writer's counters.
@@ -314,10 +320,10 @@ func (w *Writer) save(ctx context.Context, cs []CheckIn, ds []Device) error {
 	wait := w.opts.RetryMin
 	for attempt := 1; ; attempt++ {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.SaveTimeout)
-		start := time.Now()
+		start := w.opts.Clock.Now()
 		err := w.store.Save(sctx, cs, devices)
 		cancel()
-		now := time.Now()
+		now := w.opts.Clock.Now()
 		w.mu.Lock()
 		if err == nil {
 			w.stats.Batches++
@@ -349,9 +355,9 @@ func (w *Writer) save(ctx context.Context, cs []CheckIn, ds []Device) error {
 		if ctx.Err() == nil {
 			done = ctx.Done()
 		}
-		t := time.NewTimer(wait)
+		t := w.opts.Clock.NewTimer(wait)
 		select {
-		case <-t.C:
+		case <-t.C():
 		case <-done:
 			// Shutting down: retry now, under the drain deadline.
 			t.Stop()

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otagit/otagit/internal/clock"
+	"github.com/otagit/otagit/internal/testwait"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -89,11 +91,13 @@ func startWriter(t *testing.T, w *Writer) (stop func() error) {
 	stop = func() error {
 		once.Do(func() {
 			cancel()
-			select {
-			case err = <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatal("Run did not return 30s after its context was cancelled")
-			}
+			// Run saves all it holds first, which takes as long as it
+			// takes on a loaded machine; it is stuck only if it neither
+			// saves nor tries to for a long while.
+			testwait.ForProgress(t, "Run to return after its context was cancelled",
+				func() bool { return len(done) > 0 },
+				func() [2]uint64 { st := w.Stats(); return [2]uint64{st.Saved, st.Failures} })
+			err = <-done
 		})
 		return err
 	}
@@ -197,17 +201,21 @@ func TestWriterDropsWhenFull(t *testing.T) {
 			t.Fatalf("Add %d refused with room in the queue", i)
 		}
 	}
+	// Nothing drains the queue here, so an Add that waited for room
+	// would never return.
 	const full = 10000
-	start := time.Now()
-	for i := range full {
-		if w.Add(sampleCheckIn(testMAC(i), i), Device{}) {
-			t.Fatalf("Add %d on a full queue accepted", i)
+	accepted := make(chan int, 1)
+	go func() {
+		n := 0
+		for i := range full {
+			if w.Add(sampleCheckIn(testMAC(i), i), Device{}) {
+				n++
+			}
 		}
-	}
-	// A dropped Add takes a lock and returns: ~50ns, far below this
-	// bound, which only catches blocking (and leaves room for -race).
-	if per := time.Since(start) / full; per > 20*time.Microsecond {
-		t.Errorf("Add on a full queue took %v, want it to return at once", per)
+		accepted <- n
+	}()
+	if n := testwait.Recv(t, "Adds on a full queue to return", accepted); n != 0 {
+		t.Fatalf("got %d Adds on a full queue accepted, want 0", n)
 	}
 	if st := w.Stats(); st.Dropped != full || st.Queued != 8 {
 		t.Errorf("stats: got dropped %d, queued %d; want %d, 8", st.Dropped, st.Queued, full)
@@ -216,21 +224,15 @@ func TestWriterDropsWhenFull(t *testing.T) {
 	// Running, with the store stuck: Adds still return at once, and the
 	// records held by the stuck Save count against the queue.
 	stop := startWriter(t, w)
-	deadline := time.Now().Add(5 * time.Second)
-	for w.Stats().Queued != 8 || s.callCount() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the writer never took the queue")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	accepted := 0
+	testwait.For(t, "the writer to take the queue", func() bool { return w.Stats().Queued == 8 && s.callCount() > 0 })
+	refused := 0
 	for i := range 100 {
-		if w.Add(sampleCheckIn(testMAC(100+i), i), Device{}) {
-			accepted++
+		if !w.Add(sampleCheckIn(testMAC(100+i), i), Device{}) {
+			refused++
 		}
 	}
-	if accepted != 0 {
-		t.Errorf("got %d Adds accepted while the queue is held by a stuck Save, want 0", accepted)
+	if refused != 100 {
+		t.Errorf("got %d Adds accepted while the queue is held by a stuck Save, want 0", 100-refused)
 	}
 	close(s.block)
 	if err := stop(); err != nil {
@@ -251,13 +253,7 @@ func TestWriterRetries(t *testing.T) {
 		macs = append(macs, testMAC(i))
 		w.Add(sampleCheckIn(testMAC(i), i), sampleDevice(testMAC(i), "1"))
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for w.Stats().Saved != 10 {
-		if time.Now().After(deadline) {
-			t.Fatalf("not saved after retries: %+v", w.Stats())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, "the check-ins to be saved after retries", func() bool { return w.Stats().Saved == 10 })
 	st := w.Stats()
 	if st.Failures != 3 || st.Batches != 1 || st.LastError != nil || st.LastErrorAt.IsZero() {
 		t.Errorf("stats: got %+v, want 3 failures, 1 batch, LastError cleared, LastErrorAt set", st)
@@ -317,23 +313,32 @@ func TestWriterShutdown(t *testing.T) {
 	}
 }
 
+// TestWriterGivesUp: a store that fails throughout is retried, with
+// backoff, for DrainTimeout after shutdown begins, and no longer. The
+// writer's clock is a fake that each wait moves forward.
 func TestWriterGivesUp(t *testing.T) {
 	s := newFakeStore()
 	s.setFailing(-1)
-	w := NewWriter(s, WriterOptions{FlushEvery: time.Hour, RetryMin: time.Millisecond, DrainTimeout: 50 * time.Millisecond, Logger: quietLog})
+	clk := clock.NewAutoFake(t0)
+	w := NewWriter(s, WriterOptions{FlushEvery: time.Hour, RetryMin: time.Second, RetryMax: 4 * time.Second,
+		DrainTimeout: 30 * time.Second, Clock: clk, Logger: quietLog})
 	for i := range 10 {
 		w.Add(sampleCheckIn(testMAC(i), i), Device{})
 	}
-	start := time.Now()
 	err := startWriter(t, w)()
 	if !errors.Is(err, errFake) {
 		t.Errorf("Run: got %v, want the store's error", err)
 	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("Run took %v to give up, want about DrainTimeout (50ms)", took)
+	// Backoff doubles to RetryMax; the last wait ends at the deadline.
+	s4 := 4 * time.Second
+	if got, want := clk.Waits(), []time.Duration{time.Second, 2 * time.Second, s4, s4, s4, s4, s4, s4, 3 * time.Second}; !slices.Equal(got, want) {
+		t.Errorf("waits: got %v, want %v", got, want)
 	}
-	if st := w.Stats(); st.Lost != 10 || st.Queued != 0 || st.Saved != 0 || st.Failures < 2 {
-		t.Errorf("stats: got %+v, want 10 lost, none queued or saved, several failures", st)
+	if got := clk.Now().Sub(t0); got != 30*time.Second {
+		t.Errorf("gave up after %v, want DrainTimeout (30s)", got)
+	}
+	if st := w.Stats(); st.Lost != 10 || st.Queued != 0 || st.Saved != 0 || st.Failures != 10 || !st.LastErrorAt.Equal(t0.Add(30*time.Second)) {
+		t.Errorf("stats: got %+v, want 10 lost, none queued or saved, 10 failures, the last at the deadline", st)
 	}
 }
 
