@@ -16,6 +16,7 @@ import (
 
 	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/internal/testrepo"
+	"github.com/otagit/otagit/internal/testwait"
 )
 
 // gcCommit writes version i of the lamp's only release (its binary
@@ -93,7 +94,7 @@ func TestStoreCollectsArtifacts(t *testing.T) {
 		c, bin := gcCommit(t, r, i)
 		commits, bins = append(commits, c), append(bins, bin)
 		s.Trigger("test")
-		waitFor(t, "commit "+c, serving(s, c))
+		testwait.For(t, "commit "+c, serving(s, c))
 
 		// Only what the last keep snapshots reference is left: their lamp
 		// binaries and the station's, which they share.
@@ -120,7 +121,7 @@ func TestStoreCollectsArtifacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ = runStore(t, r, data, keep)
-	waitFor(t, "restored commit", serving(s, commits[5]))
+	testwait.For(t, "restored commit", serving(s, commits[5]))
 	if got := cachedArtifacts(t, data); !slices.Equal(got, before) {
 		t.Errorf("after restart: cache holds\n%v\nwant\n%v", got, before)
 	}
@@ -137,7 +138,7 @@ func TestStoreCollectsArtifacts(t *testing.T) {
 	r.WriteString("platforms/lamp.toml", "chip = \"esp8266\"\n[[release]]\nversion = \"1.0.1\"\nfile = \"fw/lamp.bin\"\n")
 	back := r.CommitPush("Revert to lamp 1.0.1")
 	s.Trigger("test")
-	waitFor(t, "rollback commit", serving(s, back))
+	testwait.For(t, "rollback commit", serving(s, back))
 	art := s.Current().Fleet.Platform("lamp").Releases[0].Artifact
 	got, err := os.ReadFile(art.File)
 	if err != nil {

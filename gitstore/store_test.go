@@ -12,7 +12,6 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
-	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -20,6 +19,7 @@ import (
 	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/internal/testrepo"
+	"github.com/otagit/otagit/internal/testwait"
 )
 
 // pushFiles writes files into the work tree of r, then commits and pushes.
@@ -54,16 +54,15 @@ func startStore(t *testing.T, r *testrepo.Repo, data string) *Store {
 	return s
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitIdle waits until s has no sync running or pending: a job runs in
+// Run between syncs, and then finds no sync requested.
+func waitIdle(t *testing.T, s *Store) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testwait.For(t, "the store to be idle", func() bool {
+		idle := make(chan bool, 1)
+		s.work <- func() { idle <- len(s.kick) == 0 }
+		return <-idle
+	})
 }
 
 func serving(s *Store, commit string) func() bool {
@@ -74,7 +73,7 @@ func TestStoreSyncPublishRejectRecover(t *testing.T) {
 	r := testrepo.New(t)
 	first := pushFiles(r, validFiles(t), "initial config")
 	s := startStore(t, r, t.TempDir())
-	waitFor(t, "first commit", serving(s, first))
+	testwait.For(t, "first commit", serving(s, first))
 
 	snap := s.Current()
 	if got, want := snap.Subject, "initial config"; got != want {
@@ -90,7 +89,7 @@ func TestStoreSyncPublishRejectRecover(t *testing.T) {
 	r.WriteString("platforms/lamp.toml", "chip = \"esp8266\"\n[[release]]\nversion = \"1.2.0\"\nfile = \"fw/lamp-1.2.0.bin\"\n")
 	second := r.CommitPush("lamp 1.2.0")
 	s.Trigger("test")
-	waitFor(t, "second commit", serving(s, second))
+	testwait.For(t, "second commit", serving(s, second))
 	if got := s.Current().Fleet.Platform("lamp").Releases[0].Version.String(); got != "1.2.0" {
 		t.Errorf("newest lamp release: got %s, want 1.2.0", got)
 	}
@@ -99,7 +98,7 @@ func TestStoreSyncPublishRejectRecover(t *testing.T) {
 	r.WriteString("platforms/lamp.toml", "chip = \"esp8266\"\n[[release]]\nversion = \"1.3\"\nfile = \"fw/lamp-1.2.0.bin\"\n")
 	broken := r.CommitPush("broken")
 	s.Trigger("test")
-	waitFor(t, "rejection", func() bool { return s.Status().RejectedCommit == broken })
+	testwait.For(t, "rejection", func() bool { return s.Status().RejectedCommit == broken })
 	st := s.Status()
 	if st.Commit != second || s.Current().Commit != second {
 		t.Errorf("serving %s / status %s, want %s", s.Current().Commit, st.Commit, second)
@@ -114,7 +113,7 @@ func TestStoreSyncPublishRejectRecover(t *testing.T) {
 	// The same broken head is not re-checked on every sync.
 	syncs := st.Syncs
 	s.Trigger("again")
-	waitFor(t, "another sync", func() bool { return s.Status().Syncs > syncs })
+	testwait.For(t, "another sync", func() bool { return s.Status().Syncs > syncs })
 	if s.Status().RejectedCommit != broken {
 		t.Errorf("rejected commit lost")
 	}
@@ -123,8 +122,8 @@ func TestStoreSyncPublishRejectRecover(t *testing.T) {
 	r.WriteString("platforms/lamp.toml", "chip = \"esp8266\"\n[[release]]\nversion = \"1.3.0\"\nfile = \"fw/lamp-1.2.0.bin\"\n")
 	fixed := r.CommitPush("fix")
 	s.Trigger("test")
-	waitFor(t, "fixed commit", serving(s, fixed))
-	waitFor(t, "status update", func() bool { return s.Status().Commit == fixed })
+	testwait.For(t, "fixed commit", serving(s, fixed))
+	testwait.For(t, "status update", func() bool { return s.Status().Commit == fixed })
 	if st := s.Status(); st.RejectedCommit != "" || st.Problems != nil || st.LastError != "" {
 		t.Errorf("after fix: rejected %q, problems %v, last error %q", st.RejectedCommit, st.Problems, st.LastError)
 	}
@@ -142,12 +141,12 @@ func TestStoreRestartServesLastGoodOffline(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { s.Run(ctx); close(done) }()
-		waitFor(t, "first sync", serving(s, good))
+		testwait.For(t, "first sync", serving(s, good))
 		// Push a bad commit so that the branch head is not the last good one.
 		r.WriteString("platforms/lamp.toml", "oops = 1\n")
 		bad := r.CommitPush("bad")
 		s.Trigger("test")
-		waitFor(t, "rejection", func() bool { return s.Status().RejectedCommit == bad })
+		testwait.For(t, "rejection", func() bool { return s.Status().RejectedCommit == bad })
 		cancel()
 		<-done
 	}()
@@ -157,8 +156,8 @@ func TestStoreRestartServesLastGoodOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startStore(t, r, data)
-	waitFor(t, "restored snapshot", serving(s, good))
-	waitFor(t, "fetch error", func() bool { return s.Status().LastError != "" })
+	testwait.For(t, "restored snapshot", serving(s, good))
+	testwait.For(t, "fetch error", func() bool { return s.Status().LastError != "" })
 	if st := s.Status(); st.Commit != good || !strings.Contains(st.LastError, "fetch") {
 		t.Errorf("status: commit %s, last error %q", st.Commit, st.LastError)
 	}
@@ -171,7 +170,7 @@ func TestStoreRestartServesLastGoodOffline(t *testing.T) {
 func TestStoreNoSnapshotUntilRemoteWorks(t *testing.T) {
 	r := testrepo.New(t) // empty: no commits yet
 	s := startStore(t, r, t.TempDir())
-	waitFor(t, "first attempt", func() bool { return s.Status().Syncs > 0 })
+	testwait.For(t, "first attempt", func() bool { return s.Status().Syncs > 0 })
 	if s.Current() != nil {
 		t.Fatal("snapshot from an empty repository")
 	}
@@ -182,7 +181,7 @@ func TestStoreNoSnapshotUntilRemoteWorks(t *testing.T) {
 	}
 	// Without any trigger, the retry picks the first commit up.
 	c := pushFiles(r, validFiles(t), "first")
-	waitFor(t, "retry to publish", serving(s, c))
+	testwait.For(t, "retry to publish", serving(s, c))
 }
 
 func TestStoreWrongBranch(t *testing.T) {
@@ -195,7 +194,7 @@ func TestStoreWrongBranch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx)
-	waitFor(t, "first attempt", func() bool { return s.Status().Syncs > 0 })
+	testwait.For(t, "first attempt", func() bool { return s.Status().Syncs > 0 })
 	if got := s.Status().LastError; !strings.Contains(got, `no branch "prod"`) {
 		t.Errorf("last error: got %q", got)
 	}
@@ -205,14 +204,16 @@ func TestStoreCoalescesTriggers(t *testing.T) {
 	r := testrepo.New(t)
 	c := pushFiles(r, validFiles(t), "first")
 	s := startStore(t, r, t.TempDir())
-	waitFor(t, "first", serving(s, c))
+	testwait.For(t, "first", serving(s, c))
+	waitIdle(t, s)
 	before := s.Status().Syncs
 	for range 100 {
 		s.Trigger("burst")
 	}
-	time.Sleep(300 * time.Millisecond)
-	// One sync may be running when the burst starts and one more is
-	// pending; never one per trigger.
+	testwait.For(t, "a sync after the burst", func() bool { return s.Status().Syncs > before })
+	waitIdle(t, s)
+	// A sync may start during the burst and one more be requested while
+	// it runs; never one per trigger.
 	if got := s.Status().Syncs - before; got < 1 || got > 2 {
 		t.Errorf("100 triggers made %d syncs, want 1 or 2", got)
 	}
@@ -247,13 +248,7 @@ func TestStoreOnPublish(t *testing.T) {
 	}
 	next := func(what string) string {
 		t.Helper()
-		select {
-		case c := <-published:
-			return c
-		case <-time.After(30 * time.Second):
-			t.Fatalf("OnPublish not called for %s", what)
-			return ""
-		}
+		return testwait.Recv(t, "OnPublish for "+what, published)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -264,7 +259,7 @@ func TestStoreOnPublish(t *testing.T) {
 	r.WriteString("platforms/lamp.toml", "oops = 1\n")
 	bad := r.CommitPush("bad")
 	s.Trigger("test")
-	waitFor(t, "rejection", func() bool { return s.Status().RejectedCommit == bad })
+	testwait.For(t, "rejection", func() bool { return s.Status().RejectedCommit == bad })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
