@@ -24,6 +24,7 @@ import (
 	repotemplate "github.com/otagit/otagit/firmware-repo-template"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/internal/testrepo"
+	"github.com/otagit/otagit/internal/testwait"
 	"github.com/otagit/otagit/rollout"
 	"github.com/otagit/otagit/server"
 	"github.com/otagit/otagit/webhook"
@@ -71,11 +72,7 @@ func startServer(t testing.TB, repo string, log *slog.Logger, configure ...func(
 	var once sync.Once
 	ts.stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
 	t.Cleanup(ts.stop)
-	select {
-	case ts.addr = <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not start")
-	}
+	ts.addr = testwait.Recv(t, "the server to start", ready)
 	return ts
 }
 
@@ -185,15 +182,12 @@ func (ts *testServer) status(t testing.TB) gitstore.Status {
 	return st
 }
 
+// waitUntil waits until cond holds, as testwait.For does, and returns how
+// long that took.
 func waitUntil(t testing.TB, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for !cond() {
-		if time.Since(start) > 15*time.Second {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, what, cond)
 	return time.Since(start)
 }
 
@@ -204,7 +198,8 @@ func TestEndToEnd(t *testing.T) {
 	repo.WriteFS(repotemplate.FS())
 	first := repo.CommitPush("starter config")
 	var logs syncBuffer
-	ts := startServer(t, repo.Bare, slog.New(slog.NewTextHandler(&logs, nil)))
+	// Debug level: the store logs each sync requested (below).
+	ts := startServer(t, repo.Bare, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	waitUntil(t, "first commit served", func() bool { return ts.status(t).Commit == first })
 
 	lamp := "18:FE:34:A1:00:01"
@@ -255,8 +250,17 @@ func TestEndToEnd(t *testing.T) {
 
 	// A bad signature is refused and triggers nothing. (The snapshot is
 	// published just before the sync's status is, so wait for the latter.)
+	// The handler would trigger a sync before answering, and the store,
+	// idle now, logs a sync requested as it queues one: counting those
+	// records after the answers needs no waiting for a sync that might
+	// come.
 	waitUntil(t, "status of the sync", func() bool { return ts.status(t).Commit == second })
 	syncs := ts.status(t).Syncs
+	requested := func() int { return strings.Count(logs.String(), `msg="sync requested"`) }
+	before := requested()
+	if before == 0 {
+		t.Fatalf("no sync requested logged for the push; logs:\n%s", logs.String())
+	}
 	body = []byte(`{"ref":"refs/heads/main"}`)
 	if code := ts.webhook(t, "push", body, webhook.Sign([]byte("wrong"), body)); code != http.StatusUnauthorized {
 		t.Errorf("bad signature: got %d, want 401", code)
@@ -264,7 +268,9 @@ func TestEndToEnd(t *testing.T) {
 	if code := ts.webhook(t, "ping", []byte(`{"zen":"hi"}`), webhook.Sign(ts.secret, []byte(`{"zen":"hi"}`))); code != 200 {
 		t.Errorf("ping: got %d, want 200", code)
 	}
-	time.Sleep(100 * time.Millisecond)
+	if got := requested(); got != before {
+		t.Errorf("syncs requested by a refused webhook and a ping: got %d, want none", got-before)
+	}
 	if got := ts.status(t).Syncs; got != syncs {
 		t.Errorf("syncs after a refused webhook and a ping: got %d, want %d", got, syncs)
 	}
