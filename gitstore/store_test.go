@@ -192,8 +192,9 @@ func TestStoreWrongBranch(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go s.Run(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); testwait.Recv(t, "Run to return", done) }()
 	testwait.For(t, "first attempt", func() bool { return s.Status().Syncs > 0 })
 	if got := s.Status().LastError; !strings.Contains(got, `no branch "prod"`) {
 		t.Errorf("last error: got %q", got)
