@@ -20,6 +20,7 @@ import (
 	repotemplate "github.com/otagit/otagit/firmware-repo-template"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/internal/testrepo"
+	"github.com/otagit/otagit/internal/testwait"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -73,27 +74,21 @@ func start(t *testing.T, repo string, configure func(*Config)) *running {
 	return r
 }
 
-// waitServing polls addr's /api/status until it serves commit. It has no
-// deadline of its own: a server that never gets there fails the test at
-// go test's -timeout.
+// waitServing polls addr's /api/status until it serves commit.
 func waitServing(t *testing.T, addr, commit string) {
 	t.Helper()
-	for {
+	testwait.For(t, addr+" to serve "+commit[:12], func() bool {
 		res, err := http.Get("http://" + addr + "/api/status")
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer res.Body.Close()
 		var st gitstore.Status
-		err = json.NewDecoder(res.Body).Decode(&st)
-		res.Body.Close()
-		if err != nil {
+		if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
 			t.Fatal(err)
 		}
-		if st.Commit == commit {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return st.Commit == commit
+	})
 }
 
 // starter pushes the starter config repository, with an extra smart-lamp
