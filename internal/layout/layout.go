@@ -12,7 +12,9 @@ var Layers = [][]string{
 	// The domain and leaf helpers: no project imports, or only each other
 	// below.
 	{"rollout", "espimage", "internal/tomlpos", "internal/atomicfile", "internal/fakegithub", "internal/testwait",
-		"internal/clock"},
+		"internal/clock", "internal/testsign"},
+	// Firmware signatures, read with the image header's rules.
+	{"imagesig"},
 	// Stores of things: binaries on disk, check-ins.
 	{"artifact", "checkin", "internal/testrepo", "firmware-repo-template"},
 	// The config schema and its loader.
