@@ -259,6 +259,12 @@ func (l *loader) checkAsset(b artifact.Blob, src rollout.Source, p *platform, v 
 		t.warnf(key, "%s is empty: not served", where)
 		return rollout.Artifact{}, true
 	}
+	head, err := l.signature("", b, p)
+	if err != nil {
+		t.warnf(key, "%s: %v: not served", where, err)
+		return rollout.Artifact{}, true
+	}
+	b.Head = head
 	if err := checkMagic(b.Head, p.Chip); err != nil {
 		t.warnf(key, "%s %v: not served", where, err)
 		return rollout.Artifact{}, true

@@ -238,39 +238,69 @@ type seedKey struct {
 	sha256, platform string
 }
 
-// seedMemoLimit bounds each generation of a ScanMemo: 4096 entries (about
-// 1 MB at most) is far more releases than one config repository holds, so
-// a sync of an unchanged commit never re-reads a binary, while a server
-// that runs for months, or `otagit plan` walking a long history, does not
-// keep one entry for every binary it ever saw.
-const seedMemoLimit = 4096
+// scanMemoLimit bounds each generation of a ScanMemo's maps: 4096
+// entries (about 1 MB at most for seed scans, 2 MB for signature checks)
+// is far more releases than one config repository holds, so a sync of an
+// unchanged commit never re-reads a binary, while a server that runs for
+// months, or `otagit plan` walking a long history, does not keep one
+// entry for every binary it ever saw.
+const scanMemoLimit = 4096
 
 // ScanMemo remembers the loader's scans of whole binaries (the seed
-// convention check) by content, so that loading a commit whose binaries
-// did not change reads none of them again. Whoever loads commits
-// repeatedly (the server's sync loop, a plan of two commits) keeps one and
-// passes it in LoadOptions. A ScanMemo is safe for concurrent use; a nil
-// *ScanMemo remembers nothing.
-//
-// It is a bounded map with two generations: when the current one is full
-// it becomes the previous one and the older entries are dropped. An entry
-// found in the previous generation moves to the current one, so the
-// entries every load uses survive for as long as they fit in one
-// generation.
+// convention check and signature checks) by content, so that loading a
+// commit whose binaries did not change reads none of them again. Whoever
+// loads commits repeatedly (the server's sync loop, a plan of two
+// commits) keeps one and passes it in LoadOptions. A ScanMemo is safe for
+// concurrent use; a nil *ScanMemo remembers nothing.
 type ScanMemo struct {
-	limit int
-	mu    sync.Mutex // guards cur and prev
-	cur   map[seedKey]espimage.SeedMatch
-	prev  map[seedKey]espimage.SeedMatch
+	seeds memo[seedKey, espimage.SeedMatch]
+	sigs  memo[sigKey, sigResult]
 }
 
 // NewScanMemo returns an empty, bounded ScanMemo.
-func NewScanMemo() *ScanMemo { return &ScanMemo{limit: seedMemoLimit} }
+func NewScanMemo() *ScanMemo {
+	return &ScanMemo{seeds: memo[seedKey, espimage.SeedMatch]{limit: scanMemoLimit}, sigs: memo[sigKey, sigResult]{limit: scanMemoLimit}}
+}
 
 func (m *ScanMemo) get(k seedKey) (espimage.SeedMatch, bool) {
 	if m == nil {
 		return espimage.SeedMatch{}, false
 	}
+	return m.seeds.get(k)
+}
+
+func (m *ScanMemo) put(k seedKey, v espimage.SeedMatch) {
+	if m != nil {
+		m.seeds.put(k, v)
+	}
+}
+
+func (m *ScanMemo) sig(k sigKey) (sigResult, bool) {
+	if m == nil {
+		return sigResult{}, false
+	}
+	return m.sigs.get(k)
+}
+
+func (m *ScanMemo) putSig(k sigKey, v sigResult) {
+	if m != nil {
+		m.sigs.put(k, v)
+	}
+}
+
+// memo is a bounded map with two generations: when the current one is
+// full it becomes the previous one and the older entries are dropped. An
+// entry found in the previous generation moves to the current one, so the
+// entries every load uses survive for as long as they fit in one
+// generation.
+type memo[K comparable, V any] struct {
+	limit int
+	mu    sync.Mutex // guards cur and prev
+	cur   map[K]V
+	prev  map[K]V
+}
+
+func (m *memo[K, V]) get(k K) (V, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if v, ok := m.cur[k]; ok {
@@ -283,18 +313,15 @@ func (m *ScanMemo) get(k seedKey) (espimage.SeedMatch, bool) {
 	return v, ok
 }
 
-func (m *ScanMemo) put(k seedKey, v espimage.SeedMatch) {
-	if m == nil {
-		return
-	}
+func (m *memo[K, V]) put(k K, v V) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.putLocked(k, v)
 }
 
-func (m *ScanMemo) putLocked(k seedKey, v espimage.SeedMatch) {
+func (m *memo[K, V]) putLocked(k K, v V) {
 	if m.cur == nil || len(m.cur) >= m.limit {
-		m.prev, m.cur = m.cur, make(map[seedKey]espimage.SeedMatch)
+		m.prev, m.cur = m.cur, make(map[K]V)
 	}
 	m.cur[k] = v
 }

@@ -358,7 +358,7 @@ func TestSeedScanWorkTree(t *testing.T) {
 }
 
 func TestSeedMemoBound(t *testing.T) {
-	m := &ScanMemo{limit: 2}
+	m := &ScanMemo{seeds: memo[seedKey, espimage.SeedMatch]{limit: 2}}
 	k := func(i int) seedKey { return seedKey{sha256: fmt.Sprint(i), platform: "p"} }
 	v := func(i int) espimage.SeedMatch { return espimage.SeedMatch{Version: fmt.Sprintf("%d.0.0", i)} }
 	m.put(k(1), v(1))
@@ -378,13 +378,13 @@ func TestSeedMemoBound(t *testing.T) {
 			t.Errorf("%d was dropped", i)
 		}
 	}
-	if n := len(m.cur) + len(m.prev); n > 2*m.limit {
-		t.Errorf("memo holds %d entries, limit is %d per generation", n, m.limit)
+	if n := len(m.seeds.cur) + len(m.seeds.prev); n > 2*m.seeds.limit {
+		t.Errorf("memo holds %d entries, limit is %d per generation", n, m.seeds.limit)
 	}
 }
 
 func TestSeedMemoConcurrent(t *testing.T) {
-	m := &ScanMemo{limit: 8}
+	m := &ScanMemo{seeds: memo[seedKey, espimage.SeedMatch]{limit: 8}}
 	var hits atomic.Int64
 	var wg sync.WaitGroup
 	for g := range 8 {

@@ -92,6 +92,11 @@ type LoadOptions struct {
 	// Scans remembers scans of whole binaries across loads; nil scans
 	// every binary that needs it at every load.
 	Scans *ScanMemo
+	// Trust is the server's trust in signed firmware: the keys
+	// signatures are verified with, and the platforms that must be
+	// signed. Nil (otagit validate without keys) checks signatures for
+	// their format only, with a warning that who signed is not checked.
+	Trust *Trust
 }
 
 // Result is what LoadTree found.
@@ -169,6 +174,8 @@ type platform struct {
 	// unresolved are versions declared as GitHub releases that could not
 	// be read now (by rollout.VersionKey).
 	unresolved map[string]bool
+	// signing is the signature rule its binaries follow, nil for none.
+	signing *signing
 }
 
 func (l *loader) platforms() map[string]*platform {
@@ -219,6 +226,7 @@ func (l *loader) platform(file, name string) *platform {
 	p.Description, _ = t.str("description", false)
 	p.Paused = t.boolean("paused", false)
 	p.NoRollback = !t.boolean("rollback", true)
+	p.signing = l.signingRule(t, p)
 	var src *follow
 	if gt := t.table("github"); gt != nil {
 		src = l.parseFollow(gt, name)
@@ -256,7 +264,7 @@ func (l *loader) platform(file, name string) *platform {
 			releaseRules(ot, newRelease(p.Name, nil))
 		}
 	}
-	t.finish("chip", "description", "paused", "rollback", "github", "release")
+	t.finish(append([]string{"chip", "description", "paused", "rollback", "github", "release"}, signingKeys...)...)
 	return p
 }
 
@@ -316,7 +324,7 @@ func (l *loader) committed(t *table, p *platform, r *rollout.Release) bool {
 	if !ok {
 		return false
 	}
-	a, b, err := l.artifact(file, p.Chip)
+	a, b, err := l.artifact(file, p)
 	if err != nil {
 		t.errorf("file", "%v", err)
 		return false
@@ -336,8 +344,10 @@ func (l *loader) committed(t *table, p *platform, r *rollout.Release) bool {
 }
 
 // artifact inspects the binary at name (a path in the repository) and
-// checks it is an ESP application image for chip.
-func (l *loader) artifact(name, chip string) (rollout.Artifact, artifact.Blob, error) {
+// checks that it is signed as platform p requires and is an ESP
+// application image for p's chip. The Blob it returns has the head of the
+// image inside a signature container.
+func (l *loader) artifact(name string, p *platform) (rollout.Artifact, artifact.Blob, error) {
 	clean := strings.TrimPrefix(name, "./")
 	if !fs.ValidPath(clean) || clean == "." {
 		return rollout.Artifact{}, artifact.Blob{}, fmt.Errorf("%q is not a path inside the repository (use a relative path with '/', e.g. \"firmware/lamp-1.0.0.bin\")", name)
@@ -360,7 +370,12 @@ func (l *loader) artifact(name, chip string) (rollout.Artifact, artifact.Blob, e
 	case b.Size == 0:
 		return rollout.Artifact{}, b, fmt.Errorf("binary %q is empty", clean)
 	}
-	if err := checkMagic(b.Head, chip); err != nil {
+	head, err := l.signature(clean, b, p)
+	if err != nil {
+		return rollout.Artifact{}, b, fmt.Errorf("binary %q: %w", clean, err)
+	}
+	b.Head = head
+	if err := checkMagic(b.Head, p.Chip); err != nil {
 		return rollout.Artifact{}, b, fmt.Errorf("binary %q: %w", clean, err)
 	}
 	return rollout.Artifact{Source: rollout.Source{Path: clean}, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5, FlashSize: flashSize(b.Head)}, b, nil

@@ -99,7 +99,7 @@ func TestLoadProblems(t *testing.T) {
 				m["platforms/station.toml"] = &fstest.MapFile{Data: []byte("chip = \"esp32\"\ncolour = \"red\"\n[[release]]\nversion = \"2.0.0\"\nfile = \"fw/station-2.0.0.bin\"\nnotes = \"beta\"\n")}
 			},
 			want: []string{
-				`platforms/station.toml:2: colour: unknown key (allowed here: chip, description, paused, rollback, github, release)`,
+				`platforms/station.toml:2: colour: unknown key (allowed here: chip, description, paused, rollback, github, release, signing, signing_key)`,
 				`platforms/station.toml:6: release[0].notes: unknown key (allowed here: version, file, github, tag, asset, sha256, channel, groups, stages, from, yanked, paused, halt_on_failure, halt_min_devices)`,
 			},
 		},
