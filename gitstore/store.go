@@ -39,6 +39,9 @@ type Options struct {
 	// them; nil means such releases cannot be served. It should store
 	// assets in Cache.
 	GitHub config.ReleaseSource
+	// Trust is the server's trust in signed firmware (see config.Trust).
+	// Nil trusts no key; platforms that require signatures are refused.
+	Trust *config.Trust
 	// KeepSnapshots is how many published snapshots, the current one
 	// included, keep their binaries in Cache; the cache collects the
 	// others' after every publish. At least 2 (the snapshot just replaced
@@ -136,6 +139,9 @@ func New(opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Trust == nil {
+		opts.Trust = &config.Trust{}
+	}
 	switch {
 	case opts.KeepSnapshots == 0:
 		opts.KeepSnapshots = DefaultKeepSnapshots
@@ -183,7 +189,7 @@ func (s *Store) Status() Status {
 
 // loadOptions are the options every commit is loaded with.
 func (s *Store) loadOptions(ctx context.Context) config.LoadOptions {
-	return config.LoadOptions{Inspector: s.cache, GitHub: s.opts.GitHub, Ctx: ctx, Scans: s.scans}
+	return config.LoadOptions{Inspector: s.cache, GitHub: s.opts.GitHub, Ctx: ctx, Scans: s.scans, Trust: s.opts.Trust}
 }
 
 // Cache returns the store's artifact cache.

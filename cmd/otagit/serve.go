@@ -46,6 +46,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		failAfter   = fs.Int("failure-after", 3, "check-ins with the old version after an offer that count as a failed update")
 		adminFile   = fs.String("admin-token-file", "", "file holding the token for operator calls such as resuming a halted release (or set $"+envAdminToken+")")
 		keepSnaps   = fs.Int("keep-snapshots", gitstore.DefaultKeepSnapshots, "published snapshots, the served one included, whose binaries the artifact cache keeps (at least 2); the rest is collected")
+		signingOpts = addSigningFlags(fs)
 	)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -74,6 +75,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
+	trust, err := signingOpts.trust(true)
+	if err != nil {
+		return err
+	}
+	if keys, require := describeTrust(trust); len(keys) > 0 {
+		log.Info("signed firmware", "trusted_keys", strings.Join(keys, ","), "required_for", require)
+	}
 	if len(secret) == 0 {
 		log.Warn("no webhook secret: POST /webhook/github is refused; set $" + envWebhookSecret + " or --webhook-secret-file to enable it")
 	}
@@ -87,6 +95,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			Poll:          *poll,
 			FetchTimeout:  *fetchTimout,
 			KeepSnapshots: *keepSnaps,
+			Trust:         trust,
 			Logger:        log,
 		},
 		Listeners:     []server.Listener{{Addr: *listen}},

@@ -16,7 +16,12 @@ import (
 
 func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("validate", "[DIR]", stderr)
+	signing := addSigningFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	trust, err := signing.trust(false)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() > 1 {
@@ -41,7 +46,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	defer cleanup()
 	// A GitHub failure is in the warnings; the config is still checked.
-	res := config.LoadTree(fsys, config.LoadOptions{Inspector: artifact.ReadInspector{}, GitHub: gh, Ctx: ctx})
+	res := config.LoadTree(fsys, config.LoadOptions{Inspector: artifact.ReadInspector{}, GitHub: gh, Ctx: ctx, Trust: trust})
 	fleet, probs := res.Fleet, res.Problems
 	// Config files the commit would not hold are not checked (the server
 	// will not see them either), but their author surely meant them to be.
