@@ -25,6 +25,9 @@ type Snapshot struct {
 	Subject string
 	// Author is the commit author's name.
 	Author string
+	// SignedBy names the key that signed the commit, "" when commit
+	// signatures are not checked.
+	SignedBy string
 	// CommitTime is the committer's timestamp.
 	CommitTime time.Time
 	// PublishedAt is when this server started serving the snapshot.

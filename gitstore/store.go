@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/otagit/otagit/artifact"
+	"github.com/otagit/otagit/commitsig"
 	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/internal/atomicfile"
 )
@@ -42,6 +43,11 @@ type Options struct {
 	// Trust is the server's trust in signed firmware (see config.Trust).
 	// Nil trusts no key; platforms that require signatures are refused.
 	Trust *config.Trust
+	// Commits, when set, are the keys whose signatures make a commit
+	// servable: a branch head that is unsigned or signed by another key
+	// is rejected like an invalid one, and so is a last good commit that
+	// no longer verifies at restart.
+	Commits *commitsig.Keyring
 	// KeepSnapshots is how many published snapshots, the current one
 	// included, keep their binaries in Cache; the cache collects the
 	// others' after every publish. At least 2 (the snapshot just replaced
@@ -83,10 +89,15 @@ type Status struct {
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 	// RejectedCommit is the branch head when it is not served because its
-	// config is invalid; Problems lists why. Both clear once the branch
-	// head is valid again.
+	// config is invalid (Problems lists why) or, with commit signatures
+	// required, its signature is missing or not trusted. RejectedReason
+	// says which, in one line. All clear once the branch head is served.
 	RejectedCommit string          `json:"rejected_commit,omitempty"`
+	RejectedReason string          `json:"rejected_reason,omitempty"`
 	Problems       config.Problems `json:"problems,omitempty"`
+	// SignedBy names the key that signed Commit, when commit signatures
+	// are required.
+	SignedBy string `json:"signed_by,omitempty"`
 	// Warnings are the served commit's warnings.
 	Warnings config.Problems `json:"warnings,omitempty"`
 	// GitHubError is set while the last sync could not read GitHub fully:
@@ -274,7 +285,20 @@ func (s *Store) restore() {
 	// used until the first sync reads GitHub again.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Keys may have changed since it was published: a commit that no
+	// longer verifies is not served, even from the local clone.
+	signer, why, err := s.verify(plumbing.NewHash(st.Commit))
+	if err == nil && why != "" {
+		err = errors.New(why)
+	}
+	if err != nil {
+		s.log.Warn("cannot restore last good commit", "commit", short(st.Commit), "err", err)
+		return
+	}
 	snap, probs, err := LoadCommit(s.repo, plumbing.NewHash(st.Commit), s.loadOptions(ctx), s.hist)
+	if snap != nil {
+		snap.SignedBy = signer
+	}
 	switch {
 	case err != nil:
 		s.log.Warn("cannot restore last good commit", "commit", short(st.Commit), "err", err)
@@ -307,20 +331,32 @@ func (s *Store) sync(ctx context.Context) error {
 	cur := s.Current()
 	switch {
 	case cur != nil && cur.Commit == head.String() && !cur.UsesGitHub:
-		st.RejectedCommit, st.Problems = "", nil
+		st.clearRejection()
 	case st.RejectedCommit == head.String() && !s.rejectedGitHub:
 		// Already checked and reported; nothing changed.
 	default:
+		signer, why, err := s.verify(head)
+		if err != nil {
+			s.failed(err)
+			return err
+		}
+		if why != "" {
+			st.RejectedCommit, st.RejectedReason, st.Problems, s.rejectedGitHub = head.String(), why, nil, false
+			s.log.Error("commit rejected: serving the last good commit", "commit", short(head.String()), "reason", why, "serving", short(st.Commit))
+			break
+		}
 		snap, probs, err := LoadCommit(s.repo, head, s.loadOptions(ctx), s.hist)
 		if err != nil {
 			s.failed(err)
 			return err
 		}
+		snap.SignedBy = signer
 		st.GitHubError = snap.GitHubError
 		switch {
 		case snap.Fleet == nil:
 			errs := probs.Errors()
 			st.RejectedCommit, st.Problems, s.rejectedGitHub = head.String(), errs, snap.UsesGitHub
+			st.RejectedReason = fmt.Sprintf("%d config errors", len(errs))
 			s.log.Error("commit rejected: serving the last good commit",
 				"commit", short(head.String()), "errors", len(errs), "first", errs[0].String(),
 				"serving", short(st.Commit))
@@ -329,14 +365,14 @@ func (s *Store) sync(ctx context.Context) error {
 			}
 		case cur != nil && cur.Digest == snap.Digest:
 			// Same commit, same GitHub releases: nothing to publish.
-			st.RejectedCommit, st.Problems = "", nil
+			st.clearRejection()
 		default:
 			if snap.GitHubError != "" {
 				s.log.Warn("GitHub could not be read fully: serving without what is missing", "commit", snap.ShortCommit(), "err", snap.GitHubError)
 			}
 			s.publish(snap)
 			st.serving(snap)
-			st.RejectedCommit, st.Problems = "", nil
+			st.clearRejection()
 			s.log.Info("synced", "commit", snap.ShortCommit(), "subject", snap.Subject,
 				"platforms", len(snap.Fleet.Platforms()), "devices", len(snap.Fleet.Devices()),
 				"warnings", len(snap.Warnings), "fetch", fetched.Sub(start), "load", time.Since(fetched),
@@ -349,7 +385,7 @@ func (s *Store) sync(ctx context.Context) error {
 	st.Syncs++
 	switch {
 	case st.RejectedCommit != "":
-		st.LastError = fmt.Sprintf("commit %s rejected: %d config errors", short(st.RejectedCommit), len(st.Problems))
+		st.LastError = fmt.Sprintf("commit %s rejected: %s", short(st.RejectedCommit), st.RejectedReason)
 		st.LastErrorAt = st.SyncedAt
 	case st.GitHubError != "":
 		st.LastError = "degraded: " + st.GitHubError
@@ -389,9 +425,14 @@ func (s *Store) publish(snap *Snapshot) {
 	}
 }
 
+// clearRejection records that the branch head is not rejected.
+func (st *Status) clearRejection() {
+	st.RejectedCommit, st.RejectedReason, st.Problems = "", "", nil
+}
+
 // serving records snap as the served snapshot in st.
 func (st *Status) serving(snap *Snapshot) {
-	st.Commit, st.Subject, st.Author = snap.Commit, snap.Subject, snap.Author
+	st.Commit, st.Subject, st.Author, st.SignedBy = snap.Commit, snap.Subject, snap.Author, snap.SignedBy
 	st.CommitTime, st.PublishedAt, st.Warnings = snap.CommitTime, snap.PublishedAt, snap.Warnings
 }
 

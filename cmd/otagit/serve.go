@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otagit/otagit/commitsig"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/server"
 )
@@ -47,7 +48,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		adminFile   = fs.String("admin-token-file", "", "file holding the token for operator calls such as resuming a halted release (or set $"+envAdminToken+")")
 		keepSnaps   = fs.Int("keep-snapshots", gitstore.DefaultKeepSnapshots, "published snapshots, the served one included, whose binaries the artifact cache keeps (at least 2); the rest is collected")
 		signingOpts = addSigningFlags(fs)
+		commitKeys  []string
 	)
+	fs.Func("verify-commits", "serve only commits signed by a key of `FILE`: armored OpenPGP public keys, or an SSH allowed signers file; repeat for more files",
+		func(f string) error { commitKeys = append(commitKeys, f); return nil })
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -82,6 +86,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if keys, require := describeTrust(trust); len(keys) > 0 {
 		log.Info("signed firmware", "trusted_keys", strings.Join(keys, ","), "required_for", require)
 	}
+	var commits *commitsig.Keyring
+	if len(commitKeys) > 0 {
+		if commits, err = commitsig.Load(commitKeys...); err != nil {
+			return err
+		}
+		pgp, ssh := commits.Len()
+		log.Info("signed commits required", "openpgp_keys", pgp, "ssh_keys", ssh)
+	}
 	if len(secret) == 0 {
 		log.Warn("no webhook secret: POST /webhook/github is refused; set $" + envWebhookSecret + " or --webhook-secret-file to enable it")
 	}
@@ -96,6 +108,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			FetchTimeout:  *fetchTimout,
 			KeepSnapshots: *keepSnaps,
 			Trust:         trust,
+			Commits:       commits,
 			Logger:        log,
 		},
 		Listeners:     []server.Listener{{Addr: *listen}},

@@ -2,15 +2,19 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/otagit/otagit/commitsig"
 	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/imagesig"
+	"github.com/otagit/otagit/internal/testgitsig"
 	"github.com/otagit/otagit/internal/testrepo"
 	"github.com/otagit/otagit/internal/testsign"
 	"github.com/otagit/otagit/server"
@@ -158,5 +162,73 @@ func TestValidateSigned(t *testing.T) {
 	code, out, _ = runCLI(t, "validate", dir)
 	if code != 1 || !strings.Contains(out, `binary "fw/lamp-1.0.0.bin": not signed: no signature trailer`) {
 		t.Errorf("unsigned, without keys: exit %d:\n%s", code, out)
+	}
+}
+
+// TestSignedCommitsEndToEnd runs the server with --verify-commits: an
+// unsigned head is refused and shown in /api/status, the last good commit
+// keeps serving, and a commit signed with ssh-keygen, as git signs with
+// gpg.format=ssh, is served.
+func TestSignedCommitsEndToEnd(t *testing.T) {
+	signer := testgitsig.NewSSHKeygen(t)
+	allowed := filepath.Join(t.TempDir(), "allowed_signers")
+	if err := os.WriteFile(allowed, []byte("dev@example.com "+signer.Public+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := commitsig.Load(allowed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := testrepo.Image(t, espimage.ESP8266, "lamp", "1.0.0", 4096)
+	repo := testrepo.New(t)
+	repo.Signer = signer
+	repo.WriteString("platforms/lamp.toml", "chip = \"esp8266\"\n[[release]]\nversion = \"1.0.0\"\nfile = \"fw/lamp.bin\"\n")
+	repo.WriteString("devices/all.toml", "[[device]]\nmac = \"18:FE:34:A1:00:01\"\nplatform = \"lamp\"\n")
+	repo.Write("fw/lamp.bin", img)
+	good := repo.CommitPush("signed with ssh-keygen")
+	ts := startServer(t, repo.Bare, slog.New(slog.DiscardHandler), func(cfg *server.Config) { cfg.Store.Commits = kr })
+	waitUntil(t, "signed commit served", func() bool { return ts.status(t).Commit == good })
+	if st := ts.status(t); !strings.HasPrefix(st.SignedBy, "ssh SHA256:") || !strings.HasSuffix(st.SignedBy, "(dev@example.com)") {
+		t.Errorf("signed_by %q", st.SignedBy)
+	}
+
+	repo.Signer = nil
+	repo.WriteString("platforms/lamp.toml", "chip = \"esp8266\"\n[[release]]\nversion = \"9.9.9\"\nfile = \"fw/lamp.bin\"\n")
+	bad := repo.CommitPush("unsigned")
+	ts.push(t, bad)
+	waitUntil(t, "unsigned commit rejected", func() bool { return ts.status(t).RejectedCommit == bad })
+	raw := ts.rawStatus(t)
+	for _, want := range []string{`"rejected_commit": "` + bad + `"`, `"rejected_reason": "commit is not signed"`, `"commit": "` + good + `"`} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("/api/status lacks %s:\n%s", want, raw)
+		}
+	}
+	if res, body := ts.deviceGet(t, "/update", esp8266("18:FE:34:A1:00:01", "0.1.0")); res.StatusCode != 200 || !bytes.Equal(body, img) || res.Header.Get("x-MD5") != md5hex(img) {
+		t.Errorf("device got %d, want 1.0.0 from the signed commit", res.StatusCode)
+	}
+}
+
+func (ts *testServer) rawStatus(t testing.TB) string {
+	t.Helper()
+	res, err := http.Get("http://" + ts.addr + "/api/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestVerifyCommitsFlag(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "allowed_signers")
+	if err := os.WriteFile(empty, []byte("# nobody\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCLI(t, "serve", "--repo", t.TempDir(), "--data", t.TempDir(), "--verify-commits", empty)
+	if code == 0 || !strings.Contains(errs, "no keys") {
+		t.Errorf("exit %d: %s", code, errs)
 	}
 }

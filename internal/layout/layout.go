@@ -11,8 +11,8 @@ package layout
 var Layers = [][]string{
 	// The domain and leaf helpers: no project imports, or only each other
 	// below.
-	{"rollout", "espimage", "internal/tomlpos", "internal/atomicfile", "internal/fakegithub", "internal/testwait",
-		"internal/clock", "internal/testsign"},
+	{"rollout", "espimage", "commitsig", "internal/tomlpos", "internal/atomicfile", "internal/fakegithub", "internal/testwait",
+		"internal/clock", "internal/testsign", "internal/testgitsig"},
 	// Firmware signatures, read with the image header's rules.
 	{"imagesig"},
 	// Stores of things: binaries on disk, check-ins.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -28,6 +29,11 @@ type Repo struct {
 	repo *git.Repository
 	wt   *git.Worktree
 	when time.Time
+	// SignKey, when set, signs the commits Commit makes with an OpenPGP
+	// key, as go-git does; Signer, when set, signs them instead (an SSH
+	// key, for example).
+	SignKey *openpgp.Entity
+	Signer  git.Signer
 }
 
 // New creates an empty bare repository and a work tree for it.
@@ -110,6 +116,8 @@ func (r *Repo) Commit(msg string) string {
 	h, err := r.wt.Commit(msg, &git.CommitOptions{
 		Author:            &object.Signature{Name: "Test", Email: "test@example.invalid", When: r.when},
 		AllowEmptyCommits: true,
+		SignKey:           r.SignKey,
+		Signer:            r.Signer,
 	})
 	if err != nil {
 		r.t.Fatal(err)
@@ -159,4 +167,14 @@ func (r *Repo) PushTo(ref string) {
 	if err != nil && err != git.NoErrAlreadyUpToDate {
 		r.t.Fatal(err)
 	}
+}
+
+// OpenBare opens the bare repository, to read what was pushed to it.
+func (r *Repo) OpenBare() *git.Repository {
+	r.t.Helper()
+	repo, err := git.PlainOpen(r.Bare)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return repo
 }

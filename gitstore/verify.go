@@ -1,0 +1,37 @@
+package gitstore
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/otagit/otagit/commitsig"
+)
+
+// verify checks the signature of commit h when Options.Commits asks for
+// signed commits. It returns who signed, or why the commit may not be
+// served; err is for a commit that cannot be read, which is a storage
+// fault and not a verdict on the commit.
+//
+// Only the commit to be served is checked. Its signer vouches for the
+// history it builds on, as with git verify-commit on a branch head and
+// Flux's verification of the revision it applies: the commits of a merged
+// pull request need not be signed when the merge commit is.
+func (s *Store) verify(h plumbing.Hash) (signer, why string, err error) {
+	if s.opts.Commits == nil {
+		return "", "", nil
+	}
+	c, err := s.repo.CommitObject(h)
+	if err != nil {
+		return "", "", fmt.Errorf("commit %s: %w", short(h.String()), err)
+	}
+	sg, err := s.opts.Commits.Verify(c)
+	switch {
+	case errors.Is(err, commitsig.ErrUnsigned), errors.Is(err, commitsig.ErrUntrusted):
+		return "", err.Error(), nil
+	case err != nil:
+		return "", "", err
+	}
+	return sg.String(), "", nil
+}
