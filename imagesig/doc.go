@@ -17,10 +17,11 @@
 // The Updater reads n from the last 4 bytes, requires it to equal its
 // key's modulus length, hashes the image with SHA-256 and checks an RSA
 // PKCS#1 v1.5 signature (BearSSL br_rsa_pkcs1_vrfy with the SHA-256
-// OID). signing.py's legacy output, for cores before 2.7, signs the bare
-// digest without the OID (`openssl rsautl -sign`); both are accepted.
-// signing.py always writes n = 256, so its images need an RSA-2048 key.
-// The device flashes only the image: its sketch MD5 is the image's.
+// OID). signing.py's legacy output, for devices on older cores, signs
+// the bare digest without the OID (`openssl rsautl -sign`); both are
+// accepted. signing.py always writes n = 256, so its images need an
+// RSA-2048 key. The Updater stages only the image, without the trailer,
+// for the bootloader to copy.
 //
 // ESP32 Secure Boot v2 ("secure-boot-v2"): ESP-IDF's signed apps
 // (esptool espsecure sign_data --version 2; ESP-IDF

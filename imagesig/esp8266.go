@@ -75,7 +75,7 @@ func checkESP8266(r *reader, size int64, keys []Key) (*Signed, error) {
 			s.Key = k.Name
 			return s, nil
 		}
-		// signing.py --legacy: the bare digest, for cores before 2.7.
+		// signing.py --legacy: the bare digest, for older cores.
 		if rsa.VerifyPKCS1v15(pub, crypto.Hash(0), digest, sig) == nil {
 			s.Key = k.Name
 			s.Signatures[0].Scheme = "RSA PKCS#1 v1.5 over the bare SHA-256 (legacy)"
