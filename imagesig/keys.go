@@ -27,6 +27,9 @@ type Key struct {
 	Public crypto.PublicKey
 	// id is the hex SHA-256 of the key's PKIX encoding.
 	id string
+	// sbv2 is the key as a Secure Boot v2 signature block holds it, nil
+	// when the format cannot use it.
+	sbv2 []byte
 }
 
 // keyName is what a key may be called: a file name without ".pem".
@@ -84,7 +87,9 @@ func ParseKey(name string, data []byte) (Key, error) {
 		return Key{}, err
 	}
 	sum := sha256.Sum256(der)
-	return Key{Name: name, Public: pub, id: hex.EncodeToString(sum[:])}, nil
+	k := Key{Name: name, Public: pub, id: hex.EncodeToString(sum[:])}
+	k.sbv2 = encodeSecureBootV2Key(k.Public)
+	return k, nil
 }
 
 // ID identifies the key's content: the hex SHA-256 of its PKIX encoding.

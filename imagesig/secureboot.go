@@ -265,7 +265,16 @@ func parseBlock(raw []byte, index int) (*sbBlock, string) {
 // `espsecure digest_sbv2_public_key` digests it), or nil for a key
 // Secure Boot v2 cannot use.
 func secureBootV2Key(k Key) []byte {
-	switch p := k.Public.(type) {
+	if k.sbv2 != nil {
+		return k.sbv2
+	}
+	return encodeSecureBootV2Key(k.Public)
+}
+
+// encodeSecureBootV2Key computes what secureBootV2Key returns; ParseKey
+// does it once per key.
+func encodeSecureBootV2Key(pub any) []byte {
+	switch p := pub.(type) {
 	case *rsa.PublicKey:
 		if p.N.BitLen() != 3072 {
 			return nil
