@@ -58,3 +58,32 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSignatureSector parses arbitrary Secure Boot v2 signature sectors
+// directly (FuzzCheck reaches them only behind a well-formed image): no
+// panic, and every block it accepts has a digest, key and signature of
+// the sizes its scheme uses.
+func FuzzSignatureSector(f *testing.F) {
+	signed := testsign.SecureBootV2(f, image(f, espimage.ESP32C3, 0), testsign.RSA3072, testsign.P256, testsign.P384)
+	f.Add(signed[len(signed)-sectorSize:])
+	f.Add([]byte{sigBlockMagic, sigVersionEC, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sector := make([]byte, sectorSize)
+		copy(sector, data)
+		blocks, err := parseSignatureSector(sector, 0)
+		if err != nil {
+			return
+		}
+		for _, b := range blocks {
+			want := map[string][3]int{ // digest, key, signature
+				"RSA-PSS 3072": {32, 776, 384},
+				"ECDSA P-192":  {32, 65, 48},
+				"ECDSA P-256":  {32, 65, 64},
+				"ECDSA P-384":  {48, 97, 96},
+			}[b.scheme]
+			if got := [3]int{len(b.digest), len(b.key), len(b.sig)}; got != want {
+				t.Fatalf("%s block: digest, key, signature of %v bytes, want %v", b.scheme, got, want)
+			}
+		}
+	})
+}
