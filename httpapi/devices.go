@@ -134,22 +134,11 @@ func (a *API) apiDevice(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, doc)
 }
 
-// decideNow runs the server's decision for a device as if it checked in
-// now with what it reported last.
+// decideNow is the decision the server would make for a device now (see
+// checkin.DecideNow), as the device API shows it.
 func (a *API) decideNow(f *rollout.Fleet, dev *rollout.Device, sum *checkin.Device, last *checkin.CheckIn) *decisionDoc {
-	req := rollout.Request{MAC: dev.MAC, Platform: dev.Platform, Now: a.now()}
-	assumes := "the device runs no release yet (it has not checked in)"
-	if sum != nil {
-		req.Version, req.SketchMD5 = sum.LastVersion, sum.LastMD5
-		assumes = "the device reports what it reported last (version " + sum.LastVersion + ")"
-	} else {
-		req.Version = "0.0.0"
-	}
-	if last != nil {
-		req.FreeSpace, req.ChipSize = max(last.FreeSpace, 0), max(last.ChipSize, 0)
-	}
-	dec := rollout.Decide(f, req, a.halts)
-	doc := &decisionDoc{Outcome: dec.Outcome.String(), Why: dec.Why.String(), Reason: dec.Reason(), Status: statusOf(dec.Outcome), Assumes: assumes}
+	dec := checkin.DecideNow(f, dev, sum, last, a.now(), a.halts)
+	doc := &decisionDoc{Outcome: dec.Outcome.String(), Why: dec.Why.String(), Reason: dec.Reason(), Status: statusOf(dec.Outcome), Assumes: dec.Assumes}
 	if dec.Outcome == rollout.Update {
 		doc.Offered = dec.Release.Version.String()
 	}
