@@ -57,6 +57,7 @@ type Tracker struct {
 	seed   maphash.Seed
 
 	shards [64]shard
+	index  macIndex // every MAC in shards
 
 	statsMu sync.Mutex // guards stats
 	stats   map[rollout.ReleaseID]*releaseStats
@@ -209,10 +210,14 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkin: load devices: %w", err)
 	}
+	macs := make([]rollout.MAC, 0, len(devices))
 	for _, d := range devices {
 		t.shard(d.MAC).devs[d.MAC] = &devState{Device: d}
 		t.countDevice(d)
+		macs = append(macs, d.MAC)
 	}
+	slices.SortFunc(macs, compareMAC) // Stores return them sorted; this costs nothing then
+	t.index.init(macs)
 	return t, nil
 }
 
@@ -318,6 +323,7 @@ func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
 	if d == nil {
 		d = &devState{Device: Device{MAC: c.MAC, FirstSeen: c.At}}
 		sh.devs[c.MAC] = d
+		t.index.add(c.MAC)
 	}
 	changed := false
 	if dec.Current != nil && d.Offer != nil {
@@ -580,23 +586,15 @@ func (t *Tracker) Reported(mac rollout.MAC) (string, bool) {
 	return d.LastVersion, ok
 }
 
-// Filter selects devices for Devices. Empty fields match everything.
-type Filter struct {
-	Platform string
-	Version  string // the version last reported, compared as semver text
-	// Outcome is "success" or "failure" (the latest outcome), "pending"
-	// (an offer not yet resolved) or "none" (neither).
-	Outcome string
-}
-
 // Devices returns the summaries matching f, sorted by MAC.
 func (t *Tracker) Devices(f Filter) []Device {
 	var out []Device
+	m := f.Matcher()
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		for _, d := range sh.devs {
-			if f.matches(&d.Device) {
+			if m.Match(&d.Device) {
 				out = append(out, d.copy())
 			}
 		}
@@ -604,25 +602,6 @@ func (t *Tracker) Devices(f Filter) []Device {
 	}
 	slices.SortFunc(out, func(a, b Device) int { return strings.Compare(a.MAC.String(), b.MAC.String()) })
 	return out
-}
-
-func (f Filter) matches(d *Device) bool {
-	if f.Platform != "" && !strings.EqualFold(f.Platform, d.Platform) {
-		return false
-	}
-	if f.Version != "" && !sameVersion(f.Version, d.LastVersion) {
-		return false
-	}
-	switch f.Outcome {
-	case "":
-	case "pending":
-		return d.Offer != nil
-	case "none":
-		return d.Offer == nil && len(d.Outcomes) == 0
-	default:
-		return len(d.Outcomes) > 0 && d.Outcomes[0].Result.String() == f.Outcome
-	}
-	return true
 }
 
 // History returns a device's stored check-ins, newest first. Check-ins

@@ -38,8 +38,9 @@ type Recorder interface {
 type DeviceSource interface {
 	// Device returns a device's summary, false if it never checked in.
 	Device(mac rollout.MAC) (checkin.Device, bool)
-	// Devices returns the summaries matching f.
-	Devices(f checkin.Filter) []checkin.Device
+	// Page returns the summaries matching f in MAC order, from offset,
+	// at most limit, and how many match in all.
+	Page(f checkin.Filter, offset, limit int) ([]checkin.Device, int)
 	// History returns a device's last check-ins, newest first.
 	History(ctx context.Context, mac rollout.MAC, limit int) ([]checkin.CheckIn, error)
 }

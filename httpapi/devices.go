@@ -76,11 +76,11 @@ func (a *API) apiDevices(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	all := a.devices.Devices(f)
+	page, total := a.devices.Page(f, 0, limit)
 	doc := struct {
 		Total   int              `json:"total"`
 		Devices []checkin.Device `json:"devices"`
-	}{Total: len(all), Devices: all[:min(limit, len(all))]}
+	}{Total: total, Devices: page}
 	if doc.Devices == nil {
 		doc.Devices = []checkin.Device{}
 	}
