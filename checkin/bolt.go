@@ -15,13 +15,14 @@ import (
 	"github.com/otagit/otagit/rollout"
 )
 
-// The bbolt file holds four buckets:
+// The bbolt file holds five buckets:
 //
 //	meta      "schema"                          -> one byte, boltSchema
 //	checkins  MAC(6)                            -> uvarint count of the MAC's check-ins
 //	          MAC(6) | timeKey(At)(8) | seq(8)  -> CheckIn record
 //	devices   MAC(6)                            -> Device record
 //	halts     platform | 0x00 | version         -> Halt record
+//	adoption  platform                          -> the platform's adoption series, JSON
 //
 // Keys are big-endian so that bbolt's byte order is the order we want: a
 // device's check-ins are adjacent and oldest first, after their count, so
@@ -41,6 +42,9 @@ var (
 	bucketCheckins = []byte("checkins")
 	bucketDevices  = []byte("devices")
 	bucketHalts    = []byte("halts")
+	// bucketAdoption came after schema 1 without changing it: a file
+	// without it gets it at open, and older versions ignore it.
+	bucketAdoption = []byte("adoption")
 	keySchema      = []byte("schema")
 )
 
@@ -66,7 +70,10 @@ type BoltOptions struct {
 	Timeout time.Duration
 }
 
-var _ Store = (*Bolt)(nil)
+var (
+	_ Store         = (*Bolt)(nil)
+	_ AdoptionStore = (*Bolt)(nil)
+)
 
 // OpenBolt opens the bbolt file at path, creating it (mode 0600: it holds
 // device addresses) if it does not exist. It fails if the file is locked by
@@ -95,7 +102,7 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		return nil, fmt.Errorf("checkin: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketCheckins, bucketDevices, bucketHalts} {
+		for _, name := range [][]byte{bucketMeta, bucketCheckins, bucketDevices, bucketHalts, bucketAdoption} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -312,6 +319,36 @@ func (s *Bolt) Halts(ctx context.Context) ([]Halt, error) {
 				return fmt.Errorf("checkin: halt %q: %w", k, err)
 			}
 			out = append(out, h)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SaveAdoption implements AdoptionStore.
+func (s *Bolt) SaveAdoption(ctx context.Context, platform string, samples []AdoptionSample) error {
+	v, err := encodeAdoption(platform, samples)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketAdoption).Put([]byte(platform), v)
+	})
+}
+
+// LoadAdoption implements AdoptionStore.
+func (s *Bolt) LoadAdoption(ctx context.Context) (map[string][]AdoptionSample, error) {
+	out := map[string][]AdoptionSample{}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketAdoption).ForEach(func(k, v []byte) error {
+			samples, err := decodeAdoption(k, v)
+			if err != nil {
+				return err
+			}
+			out[string(k)] = samples
 			return nil
 		})
 	})

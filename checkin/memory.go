@@ -25,6 +25,7 @@ type Memory struct {
 	checkins map[rollout.MAC][]memCheckIn // oldest first
 	devices  map[rollout.MAC][]byte
 	halts    map[string][]byte // by haltKey
+	adoption map[string][]byte // by platform
 }
 
 // memCheckIn is a stored check-in, ordered by (tkey, seq) as Bolt's key
@@ -34,7 +35,10 @@ type memCheckIn struct {
 	value     []byte
 }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store         = (*Memory)(nil)
+	_ AdoptionStore = (*Memory)(nil)
+)
 
 // NewMemory returns an empty Memory that keeps DefaultKeepPerDevice
 // check-ins per device.
@@ -52,6 +56,7 @@ func NewMemoryKeep(keepPerDevice int) *Memory {
 		checkins: make(map[rollout.MAC][]memCheckIn),
 		devices:  make(map[rollout.MAC][]byte),
 		halts:    make(map[string][]byte),
+		adoption: make(map[string][]byte),
 	}
 }
 
@@ -60,7 +65,7 @@ func (m *Memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
-	m.checkins, m.devices, m.halts = nil, nil, nil
+	m.checkins, m.devices, m.halts, m.adoption = nil, nil, nil, nil
 	return nil
 }
 
@@ -236,4 +241,35 @@ func compareMAC(a, b rollout.MAC) int {
 		}
 	}
 	return 0
+}
+
+// SaveAdoption implements AdoptionStore.
+func (m *Memory) SaveAdoption(ctx context.Context, platform string, samples []AdoptionSample) error {
+	v, err := encodeAdoption(platform, samples)
+	if err != nil {
+		return err
+	}
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	m.adoption[platform] = v
+	return nil
+}
+
+// LoadAdoption implements AdoptionStore.
+func (m *Memory) LoadAdoption(ctx context.Context) (map[string][]AdoptionSample, error) {
+	if err := m.rlock(ctx); err != nil {
+		return nil, err
+	}
+	defer m.mu.RUnlock()
+	out := make(map[string][]AdoptionSample, len(m.adoption))
+	for p, v := range m.adoption {
+		samples, err := decodeAdoption([]byte(p), v)
+		if err != nil {
+			return nil, err
+		}
+		out[p] = samples
+	}
+	return out, nil
 }

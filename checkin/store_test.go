@@ -103,6 +103,7 @@ func checkDevices(t *testing.T, what string, got, want []Device) {
 // testStore runs the Store contract against the stores h opens.
 func testStore(t *testing.T, h storeHarness) {
 	ctx := context.Background()
+	t.Run("Adoption", func(t *testing.T) { testAdoptionStore(t, h) })
 
 	t.Run("DevicesRoundTrip", func(t *testing.T) {
 		s := h.open(t, 10)

@@ -59,6 +59,8 @@ type Tracker struct {
 	shards [64]shard
 	index  macIndex // every MAC in shards
 
+	adoption *adoption
+
 	statsMu sync.Mutex // guards stats
 	stats   map[rollout.ReleaseID]*releaseStats
 
@@ -176,6 +178,8 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 		seed:   maphash.MakeSeed(),
 		stats:  map[rollout.ReleaseID]*releaseStats{},
 		haltq:  make(chan haltOp, 256),
+
+		adoption: newAdoption(),
 	}
 	for i := range t.shards {
 		t.shards[i].devs = map[rollout.MAC]*devState{}
@@ -214,10 +218,18 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 	for _, d := range devices {
 		t.shard(d.MAC).devs[d.MAC] = &devState{Device: d}
 		t.countDevice(d)
+		t.adoption.move(false, "", "", d.Platform, d.LastVersion)
 		macs = append(macs, d.MAC)
 	}
 	slices.SortFunc(macs, compareMAC) // Stores return them sorted; this costs nothing then
 	t.index.init(macs)
+	if as, ok := opts.Store.(AdoptionStore); ok {
+		series, err := as.LoadAdoption(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("checkin: load adoption series: %w", err)
+		}
+		t.adoption.load(series)
+	}
 	return t, nil
 }
 
@@ -239,12 +251,14 @@ func (t *Tracker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			t.flushSummaries()
 			t.drainHalts(context.WithoutCancel(ctx))
+			t.saveAdoption(ctx)
 			stopWriter()
 			return <-werr
 		case op := <-t.haltq:
 			t.persistHalt(ctx, op)
 		case <-tick.C:
 			t.flushSummaries()
+			t.saveAdoption(ctx)
 		}
 	}
 }
@@ -316,10 +330,12 @@ func (t *Tracker) Reconcile(f *rollout.Fleet) {
 func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
 	// Headers come from devices: keep what is stored small.
 	c.Version, c.SketchMD5, c.SDK, c.Platform = clip(c.Version), clip(c.SketchMD5), clip(c.SDK), clip(c.Platform)
+	t.adoption.tick(c.At)
 	sh := t.shard(c.MAC)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	d := sh.devs[c.MAC]
+	had := d != nil
 	if d == nil {
 		d = &devState{Device: Device{MAC: c.MAC, FirstSeen: c.At}}
 		sh.devs[c.MAC] = d
@@ -333,6 +349,9 @@ func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
 		changed = t.offer(d, c, &dec) || changed
 	}
 	if d.Platform != c.Platform || d.LastVersion != c.Version || d.LastMD5 != c.SketchMD5 {
+		if !had || d.Platform != c.Platform || d.LastVersion != c.Version {
+			t.adoption.move(had, d.Platform, d.LastVersion, c.Platform, c.Version)
+		}
 		d.Platform, d.LastVersion, d.LastMD5 = c.Platform, c.Version, c.SketchMD5
 		changed = true
 	}
