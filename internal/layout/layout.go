@@ -27,7 +27,7 @@ var Layers = [][]string{
 	// What a change does to every device, between two snapshots.
 	{"plan"},
 	// HTTP front ends.
-	{"httpapi", "webhook"},
+	{"httpapi", "webhook", "dashboard"},
 	// The update server: stores, front ends and workers wired together.
 	{"server"},
 	// Programs.
