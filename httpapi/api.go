@@ -91,6 +91,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now. Simulations set it.
 	Now func() time.Time
+	// Read wraps the read API, which lists devices and their addresses
+	// (/api/devices and /api/releases): the operator's access rule, which
+	// the server also puts in front of the dashboard. Nil lets every
+	// request through.
+	Read func(http.Handler) http.Handler
 }
 
 // UseTracker sets every check-in source of c to t, which is all of them.
@@ -111,6 +116,7 @@ type API struct {
 	admin     []byte
 	log       *slog.Logger
 	now       func() time.Time
+	read      func(http.Handler) http.Handler
 }
 
 // New returns an API for cfg.
@@ -121,11 +127,14 @@ func New(cfg Config) *API {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Read == nil {
+		cfg.Read = func(h http.Handler) http.Handler { return h }
+	}
 	return &API{
 		snaps: cfg.Snapshots, status: cfg.Status,
 		halts: cfg.Halts, recorder: cfg.Recorder, devices: cfg.Devices, releases: cfg.Releases,
 		resumer: cfg.Resumer, recording: cfg.Recording,
-		admin: []byte(cfg.AdminToken), log: cfg.Logger, now: cfg.Now,
+		admin: []byte(cfg.AdminToken), log: cfg.Logger, now: cfg.Now, read: cfg.Read,
 	}
 }
 
@@ -134,8 +143,8 @@ func (a *API) Register(r *mux.Router) {
 	r.HandleFunc("/update", a.update).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/api/status", a.apiStatus).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/api/devices", a.apiDevices).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/api/devices/{mac}", a.apiDevice).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/api/releases/{platform}/{version}", a.apiRelease).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/api/devices", a.read(http.HandlerFunc(a.apiDevices))).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/api/devices/{mac}", a.read(http.HandlerFunc(a.apiDevice))).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/api/releases/{platform}/{version}", a.read(http.HandlerFunc(a.apiRelease))).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/api/releases/{platform}/{version}/resume", a.apiResume).Methods(http.MethodPost)
 }

@@ -49,6 +49,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger receives the server's records. Default slog.Default().
 	Logger *slog.Logger
+	// Now is the clock that device decisions, check-ins and the dashboard
+	// see; default time.Now. Simulations and browser tests set it.
+	Now func() time.Time
 	// Ready, if set, is called once every listener accepts connections,
 	// with their addresses in the order of Listeners (useful with port 0).
 	Ready func(addrs []string)
