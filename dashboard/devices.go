@@ -242,6 +242,8 @@ func (d *Dashboard) deviceRow(f *rollout.Fleet, mac rollout.MAC, now time.Time) 
 // deviceState says in a few words where a device's updates stand.
 func deviceState(sum *checkin.Device) (text, class string) {
 	switch {
+	case sum.Offer != nil && len(sum.Outcomes) > 0 && sum.Outcomes[0].Result == checkin.Failure:
+		return "offered " + sum.Offer.Version + ", pending; the last update, to " + sum.Outcomes[0].Version + ", failed", "bad"
 	case sum.Offer != nil:
 		return "offered " + sum.Offer.Version + ", pending", "pending"
 	case len(sum.Outcomes) > 0:

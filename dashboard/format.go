@@ -41,11 +41,11 @@ func ago(t, now time.Time) string {
 		return "never"
 	}
 	d := now.Sub(t)
+	if d < time.Minute && d > -time.Minute {
+		return "just now" // also a little ahead: clocks of two machines differ
+	}
 	if d < 0 {
 		return "in " + span(-d)
-	}
-	if d < time.Minute {
-		return "just now"
 	}
 	return span(d) + " ago"
 }

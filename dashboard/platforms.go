@@ -147,6 +147,14 @@ func (d *Dashboard) releaseCard(rel *rollout.Release, cohort []int, halts []chec
 			c.StageNow += " (last)"
 		}
 	}
+	switch {
+	case c.Halted:
+		c.StageNow = "halted: offered to no device until resumed or changed in a commit"
+	case rel.Yanked:
+		c.StageNow = "yanked: offered to no device; devices on it roll back"
+	case rel.Paused:
+		c.StageNow = "paused in the config: offered to no device"
+	}
 	c.NextStage = rel.NextStage(now)
 	counts := map[int]rollout.StageCounts{}
 	if d.releases != nil {

@@ -7,9 +7,15 @@
   if (!box) {
     return;
   }
+  var show = function () {
+    // For style sheets and tests: whether the page refreshes itself.
+    document.body.dataset.refresh = box.checked ? "on" : "off";
+  };
   box.checked = window.localStorage.getItem("otagit-refresh") !== "off";
+  show();
   box.addEventListener("change", function () {
     window.localStorage.setItem("otagit-refresh", box.checked ? "on" : "off");
+    show();
   });
   window.setInterval(function () {
     if (!box.checked || document.hidden) {
