@@ -109,10 +109,18 @@ func (r *Repo) Remove(path string) {
 // Commit times advance one minute per commit from 2026-01-01.
 func (r *Repo) Commit(msg string) string {
 	r.t.Helper()
+	return r.CommitAt(msg, r.when.Add(time.Minute))
+}
+
+// CommitAt is Commit with the commit time when, from which later commits
+// advance: releases are dated by the commit that introduced them, so a
+// test of staged rollouts sets it.
+func (r *Repo) CommitAt(msg string, when time.Time) string {
+	r.t.Helper()
 	if err := r.wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
 		r.t.Fatal(err)
 	}
-	r.when = r.when.Add(time.Minute)
+	r.when = when
 	h, err := r.wt.Commit(msg, &git.CommitOptions{
 		Author:            &object.Signature{Name: "Test", Email: "test@example.invalid", When: r.when},
 		AllowEmptyCommits: true,
