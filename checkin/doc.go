@@ -10,11 +10,15 @@
 //   - [Tracker], which turns check-ins into update outcomes and per-stage
 //     counts, and halts a release when rollout.HaltVerdict says its counts
 //     do, judging the release as the snapshot the check-in was decided
-//     from has it;
+//     from has it. It also pages through devices without copying them
+//     ([Tracker.Page], [Tracker.Index], [Tracker.Match]), keeps the
+//     hourly series of the versions devices run ([Tracker.Adoption]),
+//     and gives the decision a device would get now ([DecideNow]);
 //   - [Store], the storage contract, with two implementations: [Bolt], a
 //     bbolt file for a single server, and [Memory], for tests and setups
 //     that keep nothing across restarts. A PostgreSQL store for several
-//     replicas can be added behind the same interface;
+//     replicas can be added behind the same interface; [AdoptionStore]
+//     is the optional part that keeps the adoption series;
 //   - [Writer], which takes check-ins on the request path without blocking
 //     and saves them in batches from one goroutine, so that recording costs
 //     a device request almost nothing and no acknowledged record is lost on

@@ -253,3 +253,24 @@ func TestDeviceList(t *testing.T) {
 }
 
 func itoa(n int) string { return count(n) }
+
+// TestWithoutCheckIns: a server that records no check-ins shows the
+// config alone, on every page.
+func TestWithoutCheckIns(t *testing.T) {
+	fx := newFixture(t, 5, 2)
+	d := New(Config{Snapshots: fixedSnapshots{fx.dash.snaps.Current()}})
+	r := mux.NewRouter()
+	d.Register(r)
+	for _, tt := range []struct{ target, want string }{
+		{"/", "not recorded by this server"},
+		{"/ui/platforms/lamp", "no adoption to show"},
+		{"/ui/devices", "only the whitelist is shown"},
+		{"/ui/devices/" + fx.devs[0].MAC.String(), "Check-ins are not recorded"},
+	} {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, tt.target, nil))
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), tt.want) {
+			t.Errorf("%s: %d, %q in the page: %v", tt.target, w.Code, tt.want, strings.Contains(w.Body.String(), tt.want))
+		}
+	}
+}
