@@ -16,6 +16,7 @@ import (
 	"github.com/otagit/otagit/checkin"
 	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/internal/testwait"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -152,9 +153,9 @@ func (fx *fixture) simulate(end time.Time, period time.Duration) {
 // settle waits until the tracker has saved every check-in, so that
 // device history is complete.
 func (fx *fixture) settle() {
-	for fx.tracker.WriterStats().Queued > 0 {
-		time.Sleep(time.Millisecond)
-	}
+	fx.tb.Helper()
+	testwait.ForProgress(fx.tb, "the tracker to save every check-in", func() bool { return fx.tracker.WriterStats().Queued == 0 },
+		func() uint64 { return fx.tracker.WriterStats().Saved })
 }
 
 // get serves a GET of target and returns the response and body.

@@ -21,6 +21,7 @@ import (
 	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/internal/chromium"
 	"github.com/otagit/otagit/internal/testrepo"
+	"github.com/otagit/otagit/internal/testwait"
 	"github.com/otagit/otagit/webhook"
 )
 
@@ -227,7 +228,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	bad := repo.CommitAt("lamp 1.3 (broken)", end)
 	repo.Push()
 	pushWebhook(t, addr, secret, bad)
-	st := waitStatus(t, addr, func(st statusView) bool { return st.RejectedCommit == bad && st.Recording.Queued == 0 })
+	st := waitStatus(t, addr, "the broken commit rejected and every check-in saved", func(st statusView) bool { return st.RejectedCommit == bad && st.Recording.Queued == 0 })
 	if len(st.Problems) < 2 {
 		t.Fatalf("rejected commit: %d problems, want at least 2: %+v", len(st.Problems), st.Problems)
 	}
@@ -338,24 +339,22 @@ type statusView struct {
 	} `json:"recording"`
 }
 
-// waitStatus polls /api/status until cond holds. It has no deadline of its
-// own, like waitServing.
-func waitStatus(t *testing.T, addr string, cond func(statusView) bool) statusView {
+// waitStatus polls /api/status until cond holds.
+func waitStatus(t *testing.T, addr string, what string, cond func(statusView) bool) statusView {
 	t.Helper()
-	for {
+	var st statusView
+	testwait.For(t, what, func() bool {
 		res, err := http.Get("http://" + addr + "/api/status")
 		if err != nil {
 			t.Fatal(err)
 		}
-		var st statusView
+		st = statusView{}
 		err = json.NewDecoder(res.Body).Decode(&st)
 		res.Body.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cond(st) {
-			return st
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return cond(st)
+	})
+	return st
 }
