@@ -83,6 +83,17 @@ func TestPages(t *testing.T) {
 	mustContain(t, "updated lamp", body, "nothing to install (304)", "1.2.0: stage 1 of 2: not yet in the 20% cohort", "updated to 1.1.0")
 }
 
+// TestUnsignedCommitRejected: a commit refused for its signature has no
+// problems; the overview gives the reason instead.
+func TestUnsignedCommitRejected(t *testing.T) {
+	fx := newFixture(t, 3, 0)
+	fx.status.RejectedCommit, fx.status.RejectedReason = "fedcba9876543210fedcba9876543210fedcba98", "commit is not signed"
+	fx.status.SignedBy = "ops@example.com (SSH key SHA256:abc)"
+	_, body := fx.get("/")
+	mustContain(t, "overview", body, "Commit rejected:</strong> commit fedcba987654: commit is not signed",
+		"The branch head is not served: commit is not signed.", "Signed by</dt><dd>ops@example.com (SSH key SHA256:abc)")
+}
+
 func TestNotFound(t *testing.T) {
 	fx := newFixture(t, 3, 0)
 	for _, target := range []string{"/ui/platforms/toaster", "/ui/devices/00:11:22:33:44:55", "/ui/devices/not-a-mac"} {

@@ -106,6 +106,9 @@ func notices(p *overviewPage, now time.Time) []notice {
 	}
 	if st.RejectedCommit != "" {
 		text := "commit " + shortHash(st.RejectedCommit) + " has " + plural(len(p.Rejected), "problem")
+		if len(p.Rejected) == 0 && st.RejectedReason != "" {
+			text = "commit " + shortHash(st.RejectedCommit) + ": " + st.RejectedReason
+		}
 		if p.Snap != nil {
 			text += "; still serving " + p.Snap.ShortCommit()
 		}
