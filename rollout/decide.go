@@ -29,6 +29,17 @@ type Request struct {
 	ChipSize int64
 	// Now is when the request is decided; stages are evaluated at it.
 	Now time.Time
+	// Mode is what the device asks for (x-*-mode). Every mode is decided
+	// alike; a filesystem request then gets the filesystem image of the
+	// release it would be offered as an app, unless it took that image
+	// already (see FilesystemTaken).
+	Mode Mode
+	// FilesystemTaken is the SHA-256 of the last filesystem image the
+	// server sent this device in full, "" when none (or not known): a
+	// filesystem request for the same image is answered UpToDate, so that
+	// a device whose app update has not gone through yet is not sent the
+	// same filesystem on every poll.
+	FilesystemTaken string
 }
 
 // Halts tells which releases were stopped at run time (by auto-halt or an
@@ -129,6 +140,12 @@ const (
 	WhyUnknownPlatform
 	// WhyBadVersion: the device's version cannot be read.
 	WhyBadVersion
+	// WhyNoFilesystem: a filesystem request, and Release has no
+	// filesystem image.
+	WhyNoFilesystem
+	// WhyFilesystemTaken: a filesystem request, and the device already
+	// took Release's filesystem image (Request.FilesystemTaken).
+	WhyFilesystemTaken
 )
 
 var whyNames = [...]string{
@@ -138,6 +155,7 @@ var whyNames = [...]string{
 	WhyFrom: "upgrade_path", WhyNoSpace: "no_space", WhyFlashTooSmall: "flash_too_small",
 	WhyAlreadyRunning: "already_running", WhyNotWhitelisted: "not_whitelisted",
 	WhyOtherPlatform: "other_platform", WhyUnknownPlatform: "unknown_platform", WhyBadVersion: "bad_version",
+	WhyNoFilesystem: "no_filesystem", WhyFilesystemTaken: "filesystem_taken",
 }
 
 // String returns a stable snake_case name, used in logs and JSON.
@@ -279,19 +297,66 @@ func (d Decision) pinned(halts Halts) Decision {
 }
 
 // offer returns an Update for r unless the device cannot take it or
-// already runs it; then it stays UpToDate and keeps working.
+// already runs it; then it stays UpToDate and keeps working. A filesystem
+// request is offered r's filesystem image on the same terms, unless r has
+// none or the device took it already.
 func (d Decision) offer(r *Release, why Why) Decision {
 	d.Release = r
 	req := d.Request
 	switch {
-	case req.SketchMD5 != "" && strings.EqualFold(req.SketchMD5, r.Artifact.MD5):
+	case r.Artifact.RunBy(req.SketchMD5):
 		return d.done(UpToDate, WhyAlreadyRunning)
 	case req.FreeSpace > 0 && r.Artifact.Size > req.FreeSpace:
 		return d.done(UpToDate, WhyNoSpace)
 	case req.ChipSize > 0 && r.Artifact.FlashSize > req.ChipSize:
 		return d.done(UpToDate, WhyFlashTooSmall)
 	}
+	if req.Mode == ModeFilesystem {
+		switch {
+		case r.Filesystem == nil:
+			return d.done(UpToDate, WhyNoFilesystem)
+		case req.FilesystemTaken != "" && req.FilesystemTaken == r.Filesystem.SHA256:
+			return d.done(UpToDate, WhyFilesystemTaken)
+		}
+	}
 	return d.done(Update, why)
+}
+
+// Served returns the binary an Update sends: the release's filesystem
+// image for a filesystem request, its application image otherwise. It is
+// nil for other outcomes, and for a version request, which gets no body.
+func (d *Decision) Served() *Artifact {
+	if d.Outcome != Update || d.Release == nil {
+		return nil
+	}
+	switch d.Request.Mode {
+	case ModeFilesystem:
+		return d.Release.Filesystem
+	case ModeVersion:
+		return nil
+	}
+	return &d.Release.Artifact
+}
+
+// RunVersion returns the version the device should be running, for a
+// version request (ESP8266 getAvailableVersion()): the version an Update
+// offers, or that the device already runs by its sketch MD5; else the
+// version it reports, verbatim, since it is to stay on it. The offered
+// version is written the way the device writes its own: with a leading
+// "v" when it reports one, so that a sketch comparing the two strings
+// sees equal versions as equal. It is "" for refusals (403, 404, 400).
+func (d *Decision) RunVersion() string {
+	switch {
+	case d.Outcome == Update, d.Outcome == UpToDate && d.Why == WhyAlreadyRunning:
+		v := d.Release.Version.String()
+		if t := strings.TrimSpace(d.Request.Version); t != "" && (t[0] == 'v' || t[0] == 'V') {
+			v = t[:1] + v
+		}
+		return v
+	case d.Outcome == UpToDate:
+		return d.Request.Version
+	}
+	return ""
 }
 
 func (d Decision) done(o Outcome, w Why) Decision {
@@ -413,6 +478,10 @@ func (d Decision) ReasonRunning(running string) string {
 		return fmt.Sprintf("unknown platform %q", d.Request.Platform)
 	case WhyBadVersion:
 		return fmt.Sprintf("cannot read device version: %v", d.Err)
+	case WhyNoFilesystem:
+		return fmt.Sprintf("%s has no filesystem image", rel(d.Release))
+	case WhyFilesystemTaken:
+		return fmt.Sprintf("already took the filesystem image of %s", rel(d.Release))
 	}
 	return d.Outcome.String()
 }

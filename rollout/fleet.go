@@ -47,8 +47,12 @@ type Release struct {
 	Platform string
 	// Version is the release's semantic version.
 	Version *semver.Version
-	// Artifact is the binary devices download.
+	// Artifact is the application image devices download.
 	Artifact Artifact
+	// Filesystem is the filesystem image (SPIFFS or LittleFS) devices get
+	// when they ask for one (x-*-mode: spiffs) while this release is what
+	// Decide offers them; nil when the release has none.
+	Filesystem *Artifact
 	// Channel is the release's track; devices following it or a less
 	// stable one may get it.
 	Channel Channel
@@ -82,23 +86,6 @@ type Release struct {
 	// any of the release's settings or its binary change, which clears a
 	// halt.
 	Fingerprint string
-}
-
-// Artifact describes a firmware binary and where it is served from.
-type Artifact struct {
-	// Source is where the binary comes from.
-	Source Source
-	// File is the local file the binary is served from; empty when the
-	// binary was only checked, not stored (as by `otagit validate`).
-	File string
-	// Size is the binary's length in bytes.
-	Size int64
-	// SHA256 and MD5 are lower-case hex digests of the binary.
-	SHA256 string
-	MD5    string
-	// FlashSize is the flash size in bytes the image's header requires,
-	// 0 when unknown.
-	FlashSize int64
 }
 
 // Source says where a release's binary comes from: a file committed to
