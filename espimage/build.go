@@ -34,6 +34,13 @@ type BuildOptions struct {
 	IDFVersion string
 	// NoDescriptor leaves the app descriptor out of ESP32-family images.
 	NoDescriptor bool
+	// RAMOnly loads every segment into RAM, as a bootloader's do: Scan
+	// reports KindRAMOnly, and no OTA update may install the image.
+	RAMOnly bool
+	// Arduino lays an ESP8266 image out as the Arduino core's elf2bin
+	// does: a small eboot image padded with 0xAA to 4 KiB, then the
+	// application, which Size then includes. ESP8266 only.
+	Arduino bool
 }
 
 // Defaults Build uses for empty BuildOptions fields.
@@ -78,6 +85,9 @@ func Build(opts BuildOptions) ([]byte, error) {
 	}
 	if opts.Size < 0 {
 		return nil, fmt.Errorf("%w: negative size %d", errBuild, opts.Size)
+	}
+	if opts.Arduino {
+		return buildArduino(opts)
 	}
 
 	var content []byte
@@ -148,7 +158,11 @@ func Build(opts BuildOptions) ([]byte, error) {
 	seg0 := make([]byte, dataLen)
 	copy(seg0, content)
 	fill.read(seg0[len(content):])
-	segment(spec.drom, seg0)
+	seg0Addr := spec.drom
+	if opts.RAMOnly {
+		seg0Addr = spec.ram + ramSegmentLen
+	}
+	segment(seg0Addr, seg0)
 	code := make([]byte, ramSegmentLen)
 	fill.read(code)
 	segment(spec.ram, code)
@@ -164,6 +178,48 @@ func Build(opts BuildOptions) ([]byte, error) {
 		img = append(img, 0xFF)
 	}
 	return img, nil
+}
+
+// ebootAddr is where Arduino's eboot loads and starts.
+const ebootAddr = 0x4010F000
+
+// buildArduino builds an ESP8266 image with the Arduino core's layout:
+// eboot, then at arduinoAppOffset the application Build makes for opts.
+func buildArduino(opts BuildOptions) ([]byte, error) {
+	if opts.Chip != ESP8266 {
+		return nil, fmt.Errorf("%w: the Arduino layout is for the ESP8266, not %s", errBuild, opts.Chip)
+	}
+	app := opts
+	app.Arduino = false
+	if opts.Size > 0 {
+		if app.Size -= arduinoAppOffset; app.Size <= 0 {
+			return nil, fmt.Errorf("%w: size %d leaves no room for the application after eboot", errBuild, opts.Size)
+		}
+	}
+	body, err := Build(app)
+	if err != nil {
+		return nil, err
+	}
+	// eboot: one small IRAM segment, its checksum, padding to 4 KiB.
+	code := make([]byte, 32)
+	newFiller(opts, -1).read(code)
+	img := []byte{imageMagic, 1, body[2], body[3]}
+	img = binary.LittleEndian.AppendUint32(img, ebootAddr+4)
+	img = binary.LittleEndian.AppendUint32(img, ebootAddr)
+	img = binary.LittleEndian.AppendUint32(img, uint32(len(code)))
+	img = append(img, code...)
+	checksum := byte(0xEF)
+	for _, b := range code {
+		checksum ^= b
+	}
+	for len(img)%16 != 15 {
+		img = append(img, 0)
+	}
+	img = append(img, checksum)
+	for len(img) < arduinoAppOffset {
+		img = append(img, 0xAA)
+	}
+	return append(img, body...), nil
 }
 
 // buildAppDescriptor encodes the esp_app_desc_t for opts.

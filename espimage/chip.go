@@ -24,42 +24,69 @@ const (
 	ESP32H4  Chip = "esp32h4"
 	ESP32P4  Chip = "esp32p4"
 	ESP32S31 Chip = "esp32s31"
+	ESP32E22 Chip = "esp32e22"
 )
 
 // chipSpec holds what this package knows about one chip family.
 //
 // id is the esp_chip_id_t value written into the extended header (ESP-IDF
 // components/bootloader_support/include/esp_app_format.h; esptool
-// targets/*.py IMAGE_CHIP_ID). drom is a load address inside the
-// flash-mapped read-only data window and ram a load address inside the
-// internal instruction RAM (esptool MEMORY_MAP); Build uses them so its
-// images look like real application images.
+// targets/*.py IMAGE_CHIP_ID). flash are the address windows the chip's
+// cache maps flash into (esptool's IROM_MAP and DROM_MAP ranges, widened
+// to its MEMORY_MAP where that is larger): an application has a segment
+// that loads there, a bootloader or an image run from RAM has none. drom is
+// a load address inside the flash-mapped read-only data window and ram a
+// load address inside the internal instruction RAM (esptool MEMORY_MAP);
+// Build uses them so its images look like real application images.
 type chipSpec struct {
 	chip  Chip
 	id    uint16
 	hasID bool
+	flash []addrRange
 	drom  uint32
 	ram   uint32
 }
+
+// addrRange is the half-open address range [lo, hi).
+type addrRange struct{ lo, hi uint32 }
+
+func (r addrRange) contains(a uint32) bool { return a >= r.lo && a < r.hi }
 
 // chipSpecs lists the known chips in the order KnownChips reports them.
 // Engineering-sample ids (ESP32-S3 beta2 = 4, ESP32-C6 beta = 7,
 // ESP32-H2 beta1/beta2 = 10/14, ESP32-C5 beta3 = 17) are deliberately absent.
 var chipSpecs = []chipSpec{
-	{chip: ESP8266, drom: 0x40201010, ram: 0x40100000}, // drom: IROM window, as in Arduino's elf2bin
-	{chip: ESP32, id: 0, hasID: true, drom: 0x3F400020, ram: 0x40080000},
-	{chip: ESP32S2, id: 2, hasID: true, drom: 0x3F000020, ram: 0x40022000},
-	{chip: ESP32S3, id: 9, hasID: true, drom: 0x3C000020, ram: 0x40374000},
-	{chip: ESP32C2, id: 12, hasID: true, drom: 0x3C000020, ram: 0x40380000},
-	{chip: ESP32C3, id: 5, hasID: true, drom: 0x3C000020, ram: 0x40380000},
-	{chip: ESP32C5, id: 23, hasID: true, drom: 0x42000020, ram: 0x40800000},
-	{chip: ESP32C6, id: 13, hasID: true, drom: 0x42800020, ram: 0x40800000},
-	{chip: ESP32C61, id: 20, hasID: true, drom: 0x41800020, ram: 0x40800000},
-	{chip: ESP32H2, id: 16, hasID: true, drom: 0x42800020, ram: 0x40800000},
-	{chip: ESP32H21, id: 25, hasID: true, drom: 0x42800020, ram: 0x40800000},
-	{chip: ESP32H4, id: 28, hasID: true, drom: 0x42800020, ram: 0x40800000},
-	{chip: ESP32P4, id: 18, hasID: true, drom: 0x40000020, ram: 0x4FF00000},
-	{chip: ESP32S31, id: 32, hasID: true, drom: 0x40000020, ram: 0x2F000000},
+	// ESP8266: the 1 MiB IROM window; drom as in Arduino's elf2bin.
+	{chip: ESP8266, flash: []addrRange{{0x40200000, 0x40300000}}, drom: 0x40201010, ram: 0x40100000},
+	{chip: ESP32, id: 0, hasID: true, flash: []addrRange{{0x3F400000, 0x3F800000}, {0x400D0000, 0x40400000}}, drom: 0x3F400020, ram: 0x40080000},
+	{chip: ESP32S2, id: 2, hasID: true, flash: []addrRange{{0x3F000000, 0x3F3F0000}, {0x40080000, 0x40B80000}}, drom: 0x3F000020, ram: 0x40022000},
+	{chip: ESP32S3, id: 9, hasID: true, flash: []addrRange{{0x3C000000, 0x3E000000}, {0x42000000, 0x44000000}}, drom: 0x3C000020, ram: 0x40374000},
+	{chip: ESP32C2, id: 12, hasID: true, flash: []addrRange{{0x3C000000, 0x3C400000}, {0x42000000, 0x42400000}}, drom: 0x3C000020, ram: 0x40380000},
+	{chip: ESP32C3, id: 5, hasID: true, flash: []addrRange{{0x3C000000, 0x3C800000}, {0x42000000, 0x42800000}}, drom: 0x3C000020, ram: 0x40380000},
+	{chip: ESP32C5, id: 23, hasID: true, flash: []addrRange{{0x42000000, 0x44000000}}, drom: 0x42000020, ram: 0x40800000},
+	{chip: ESP32C6, id: 13, hasID: true, flash: []addrRange{{0x42000000, 0x43000000}}, drom: 0x42800020, ram: 0x40800000},
+	{chip: ESP32C61, id: 20, hasID: true, flash: []addrRange{{0x42000000, 0x44000000}}, drom: 0x42000020, ram: 0x40800000},
+	{chip: ESP32H2, id: 16, hasID: true, flash: []addrRange{{0x42000000, 0x43000000}}, drom: 0x42800020, ram: 0x40800000},
+	{chip: ESP32H21, id: 25, hasID: true, flash: []addrRange{{0x42000000, 0x43000000}}, drom: 0x42800020, ram: 0x40800000},
+	{chip: ESP32H4, id: 28, hasID: true, flash: []addrRange{{0x42000000, 0x44000000}}, drom: 0x42800020, ram: 0x40810000},
+	{chip: ESP32P4, id: 18, hasID: true, flash: []addrRange{{0x40000000, 0x4C000000}}, drom: 0x40000020, ram: 0x4FF00000},
+	{chip: ESP32S31, id: 32, hasID: true, flash: []addrRange{{0x40000000, 0x54000000}}, drom: 0x40000020, ram: 0x2F000000},
+	{chip: ESP32E22, id: 31, hasID: true, flash: []addrRange{{0x3C000000, 0x40000000}}, drom: 0x3C000020, ram: 0x30FE0000},
+}
+
+// flashMapped reports whether addr lies in a window chip c maps flash
+// into. It reports false for unknown chips.
+func (c Chip) flashMapped(addr uint32) bool {
+	s, ok := lookupChip(c)
+	if !ok {
+		return false
+	}
+	for _, r := range s.flash {
+		if r.contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func lookupChip(c Chip) (chipSpec, bool) {

@@ -427,8 +427,9 @@ func TestParse(t *testing.T) {
 		{name: "ELF file", in: []byte("\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), wantErr: ErrBadMagic},
 		{name: "zero byte", in: make([]byte, 64), wantErr: ErrBadMagic},
 		{name: "ESP8266 v2 OTA magic 0xEA", in: append([]byte{0xEA}, arduinoESP8266[1:]...), wantErr: ErrBadMagic},
-		{name: "gzip", in: []byte{0x1F, 0x8B, 0x08, 0x00, 0, 0, 0, 0, 0, 3}, want: Info{Chip: ESP8266, Compressed: true}},
-		{name: "gzip magic only", in: []byte{0x1F, 0x8B}, want: Info{Chip: ESP8266, Compressed: true}},
+		{name: "gzip", in: []byte{0x1F, 0x8B, 0x08, 0x00, 0, 0, 0, 0, 0, 3}, want: Info{Compressed: true}},
+		{name: "gzip magic only", in: []byte{0x1F, 0x8B}, want: Info{Compressed: true}},
+		{name: "zlib", in: []byte{0x78, 0xDA, 0xED}, want: Info{Compressed: true}},
 		{name: "gzip first byte only", in: []byte{0x1F}, wantErr: ErrTooShort},
 		{name: "0x1F without gzip second byte", in: []byte{0x1F, 0x00, 0x08}, wantErr: ErrBadMagic},
 		{
@@ -533,7 +534,7 @@ func TestFlashSizeTables(t *testing.T) {
 }
 
 func TestChips(t *testing.T) {
-	want := []Chip{"esp8266", "esp32", "esp32s2", "esp32s3", "esp32c2", "esp32c3", "esp32c5", "esp32c6", "esp32c61", "esp32h2", "esp32h21", "esp32h4", "esp32p4", "esp32s31"}
+	want := []Chip{"esp8266", "esp32", "esp32s2", "esp32s3", "esp32c2", "esp32c3", "esp32c5", "esp32c6", "esp32c61", "esp32h2", "esp32h21", "esp32h4", "esp32p4", "esp32s31", "esp32e22"}
 	if got := KnownChips(); !reflect.DeepEqual(got, want) {
 		t.Errorf("KnownChips: got %v, want %v", got, want)
 	}
@@ -541,7 +542,7 @@ func TestChips(t *testing.T) {
 	if got := KnownChips()[0]; got != ESP8266 {
 		t.Errorf("KnownChips shares its slice: got %q after modifying a copy", got)
 	}
-	ids := map[Chip]uint16{ESP32: 0, ESP32S2: 2, ESP32C3: 5, ESP32S3: 9, ESP32C2: 12, ESP32C6: 13, ESP32H2: 16, ESP32P4: 18, ESP32C61: 20, ESP32C5: 23, ESP32H21: 25, ESP32H4: 28, ESP32S31: 32}
+	ids := map[Chip]uint16{ESP32: 0, ESP32S2: 2, ESP32C3: 5, ESP32S3: 9, ESP32C2: 12, ESP32C6: 13, ESP32H2: 16, ESP32P4: 18, ESP32C61: 20, ESP32C5: 23, ESP32H21: 25, ESP32H4: 28, ESP32E22: 31, ESP32S31: 32}
 	for chip, id := range ids {
 		if got, ok := chip.ImageChipID(); !ok || got != id {
 			t.Errorf("%s.ImageChipID(): got %d, %v, want %d, true", chip, got, ok, id)
@@ -569,7 +570,7 @@ func TestChips(t *testing.T) {
 			t.Errorf("Chip(%q).Known(): got true, want false", c)
 		}
 	}
-	parse := map[string]Chip{"ESP32-S3": ESP32S3, " esp32_c3 ": ESP32C3, "ESP8266": ESP8266, "esp32c61": ESP32C61, "ESP32-H2": ESP32H2}
+	parse := map[string]Chip{"ESP32-S3": ESP32S3, " esp32_c3 ": ESP32C3, "ESP8266": ESP8266, "esp32c61": ESP32C61, "ESP32-H2": ESP32H2, "ESP32-E22": ESP32E22}
 	for in, want := range parse {
 		if got, ok := ParseChip(in); !ok || got != want {
 			t.Errorf("ParseChip(%q): got %q, %v, want %q, true", in, got, ok, want)

@@ -3,6 +3,7 @@ package espimage
 import (
 	"bytes"
 	"errors"
+	"io"
 	"reflect"
 	"regexp"
 	"testing"
@@ -65,13 +66,12 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		} else {
-			if !info.Chip.Known() {
-				t.Fatalf("no error but Chip %q is not known", info.Chip)
-			}
 			if info.Compressed {
-				if info.Chip != ESP8266 || !reflect.DeepEqual(info, Info{Chip: ESP8266, Compressed: true}) {
-					t.Errorf("compressed image with more than Chip set: %+v", info)
+				if !reflect.DeepEqual(info, Info{Compressed: true}) {
+					t.Errorf("compressed image with more than Compressed set: %+v", info)
 				}
+			} else if !info.Chip.Known() {
+				t.Fatalf("no error but Chip %q is not known", info.Chip)
 			} else if info.SegmentCount < 1 || info.SegmentCount > MaxSegments {
 				t.Errorf("no error but SegmentCount %d", info.SegmentCount)
 			}
@@ -151,6 +151,67 @@ func FuzzScanSeedConvention(f *testing.F) {
 		whole, err := ScanSeedConvention(iotest.HalfReader(bytes.NewReader(data)), platform)
 		if err != nil || whole != got {
 			t.Errorf("ScanSeedConvention: got %+v, %v, want %+v", whole, err, got)
+		}
+	})
+}
+
+func FuzzScan(f *testing.F) {
+	app, _ := Build(BuildOptions{Chip: ESP32C3, ProjectName: "fuzz", Version: "1.0.0", Size: 2048})
+	arduino, _ := Build(BuildOptions{Chip: ESP8266, ProjectName: "fuzz", Version: "1.0.0", Arduino: true})
+	f.Add(app)
+	f.Add(arduino)
+	f.Add(gzipped(f, app))
+	f.Add(zlibbed(f, arduino))
+	f.Add(append(bytes.Repeat([]byte{0x42}, SignatureLen), app...))
+	f.Add(gzipped(f, make([]byte, 1<<16)))
+	f.Add(littlefsImage(4096, 2, 0))
+	f.Add([]byte{0x1F, 0x8B, 0x08})
+	f.Add([]byte{0x78, 0x9C, 0x00})
+	const limit = 1 << 17
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var seen bytes.Buffer
+		img, err := Scan(io.TeeReader(bytes.NewReader(data), &seen), limit)
+		if err != nil {
+			t.Fatalf("Scan of a reader that never fails: %v", err)
+		}
+		if !bytes.Equal(seen.Bytes(), data) {
+			t.Fatalf("Scan read %d of %d bytes", seen.Len(), len(data))
+		}
+		if img.Size > limit {
+			t.Fatalf("inflated %d bytes past the %d limit", img.Size, limit)
+		}
+		if len(img.Head) > HeaderLen || int64(len(img.Head)) > img.Size {
+			t.Fatalf("Head of %d bytes for content of %d", len(img.Head), img.Size)
+		}
+		if img.SketchLen > img.Size || (img.SketchLen > 0) != (img.FlashedMD5 != "") {
+			t.Fatalf("SketchLen %d, FlashedMD5 %q, Size %d", img.SketchLen, img.FlashedMD5, img.Size)
+		}
+		info, perr := img.Info()
+		if img.Kind != KindUnknown && (perr != nil && !errors.Is(perr, ErrUnknownChipID) || info.Chip == "") {
+			t.Fatalf("Kind %v for a head Parse refuses: %v", img.Kind, perr)
+		}
+		if img.Encoding == Raw && img.SignatureLen == 0 && img.Size != int64(len(data)) {
+			t.Fatalf("raw content Size %d of a %d-byte file", img.Size, len(data))
+		}
+		again, _ := Scan(bytes.NewReader(data), limit)
+		if !reflect.DeepEqual(img, again) {
+			t.Fatalf("Scan is not deterministic:\n%+v\n%+v", img, again)
+		}
+	})
+}
+
+func FuzzDetectFilesystem(f *testing.F) {
+	f.Add(littlefsImage(4096, 2, 1), int64(8192))
+	f.Add(spiffsImage(256, 4096, 2, true), int64(8192))
+	f.Add(fatImage(), int64(65536))
+	f.Add([]byte{}, int64(0))
+	f.Fuzz(func(t *testing.T, p []byte, size int64) {
+		got := DetectFilesystem(p, size)
+		if got != DetectFilesystem(bytes.Clone(p), size) {
+			t.Fatal("not deterministic")
+		}
+		if got > FAT {
+			t.Fatalf("unknown result %d", got)
 		}
 	})
 }

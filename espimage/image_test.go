@@ -2,7 +2,6 @@ package espimage
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -17,19 +16,6 @@ func buildImage(t *testing.T, chip Chip) []byte {
 		t.Fatal(err)
 	}
 	return img
-}
-
-func gzipped(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var z bytes.Buffer
-	zw := gzip.NewWriter(&z)
-	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return z.Bytes()
 }
 
 func TestReadFile(t *testing.T) {

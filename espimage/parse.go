@@ -19,7 +19,7 @@
 //
 // ESP8266 images continue directly with the first segment header (load
 // address and length, 4 bytes each). ESP32-family images (ESP32, -S2, -S3,
-// -C2, -C3, -C5, -C6, -C61, -H2, -H21, -H4, -P4, -S31) insert a 16-byte
+// -C2, -C3, -C5, -C6, -C61, -H2, -H21, -H4, -P4, -S31, -E22) insert a 16-byte
 // extended header first:
 //
 //	8      WP pin (0xEE: disabled)
@@ -35,8 +35,13 @@
 // first segment with the 256-byte esp_app_desc_t, so it sits at file offset
 // 24+8 = 32.
 //
-// The ESP8266 Arduino core also accepts gzip-compressed images; those start
-// with the gzip magic 0x1F 0x8B and reveal nothing without decompression.
+// The ESP8266 Arduino core also accepts gzip-compressed images, and
+// esp32FOTA gzip and zlib ones; those reveal nothing without
+// decompression, which Scan does (bounded) over a whole file. Scan also
+// sees through the 512-byte signature esp32FOTA signed images start with,
+// walks the segments to tell applications from bootloaders, computes the
+// MD5 a device reports once it runs the image, and recognises filesystem
+// images (DetectFilesystem).
 package espimage
 
 import (
@@ -72,7 +77,7 @@ var (
 	// needs to classify it.
 	ErrTooShort = errors.New("espimage: image too short")
 	// ErrBadMagic reports an image that starts neither with the firmware
-	// magic byte 0xE9 nor with the gzip magic 0x1F 0x8B.
+	// magic byte 0xE9 nor with a gzip (0x1F 0x8B) or zlib header.
 	ErrBadMagic = errors.New("espimage: not a firmware image (bad magic)")
 	// ErrUnknownChipID reports an ESP32-family extended header whose chip id
 	// is not a known chip. Parse still returns everything else it read.
@@ -92,6 +97,7 @@ const (
 	imageMagic       = 0xE9
 	gzipMagic0       = 0x1F
 	gzipMagic1       = 0x8B
+	zlibMagic        = 0x78 // deflate with a 32 KiB window, as pigz -z and zlib write
 	appDescMagic     = 0xABCD5432
 	appDescLen       = 256
 	appDescOffset    = 24 + 8 // extended header, first segment header
@@ -115,12 +121,13 @@ func (r Revision) String() string { return fmt.Sprintf("v%d.%d", r.Major(), r.Mi
 
 // Info is what Parse learns from the start of an image.
 type Info struct {
-	// Chip is the detected chip family: ESP8266 for ESP8266 images
-	// (including gzip-compressed ones), the family named by the chip id for
-	// ESP32-family images, and "" when Parse could not tell.
+	// Chip is the detected chip family: ESP8266 for ESP8266 images, the
+	// family named by the chip id for ESP32-family images, and "" when
+	// Parse could not tell (a compressed image among them).
 	Chip Chip
-	// Compressed is true for a gzip-compressed ESP8266 image (first bytes
-	// 0x1F 0x8B); all other fields except Chip are then zero.
+	// Compressed is true for a prefix that starts with a gzip or zlib
+	// header: a compressed image, whose header only Scan reads. All other
+	// fields are then zero.
 	Compressed bool
 	// SegmentCount is the segment count from header byte 1.
 	SegmentCount int
@@ -230,17 +237,15 @@ func Parse(prefix []byte) (Info, error) {
 	if len(prefix) > HeaderLen {
 		prefix = prefix[:HeaderLen]
 	}
-	switch prefix[0] {
-	case gzipMagic0:
-		if len(prefix) < 2 {
-			return Info{}, fmt.Errorf("gzip image: got 1 byte, need 2: %w", ErrTooShort)
-		}
-		if prefix[1] != gzipMagic1 {
+	switch enc := compression(prefix); {
+	case enc != Raw:
+		return Info{Compressed: true}, nil
+	case prefix[0] == gzipMagic0 && len(prefix) < 2:
+		return Info{}, fmt.Errorf("gzip image: got 1 byte, need 2: %w", ErrTooShort)
+	case prefix[0] != imageMagic:
+		if len(prefix) > 1 && (prefix[0] == gzipMagic0 || prefix[0] == zlibMagic) {
 			return Info{}, fmt.Errorf("first bytes %#02x %#02x: %w", prefix[0], prefix[1], ErrBadMagic)
 		}
-		return Info{Chip: ESP8266, Compressed: true}, nil
-	case imageMagic:
-	default:
 		return Info{}, fmt.Errorf("first byte %#02x: %w", prefix[0], ErrBadMagic)
 	}
 	if len(prefix) < MinHeaderLen {
@@ -274,6 +279,21 @@ func Parse(prefix []byte) (Info, error) {
 		err = fmt.Errorf("%d segments, want 1 to %d: %w", info.SegmentCount, MaxSegments, ErrBadSegmentCount)
 	}
 	return info, err
+}
+
+// compression returns the encoding whose header p starts with: Gzip for
+// the gzip magic and deflate method (1F 8B 08; 1F 8B when p is that
+// short), Zlib for a valid zlib
+// header (deflate, a 32 KiB window, no preset dictionary, the check
+// bits right), Raw otherwise.
+func compression(p []byte) Encoding {
+	switch {
+	case len(p) >= 2 && p[0] == gzipMagic0 && p[1] == gzipMagic1 && (len(p) == 2 || p[2] == 8):
+		return Gzip
+	case len(p) >= 2 && p[0] == zlibMagic && p[1]&0x20 == 0 && (uint16(p[0])<<8|uint16(p[1]))%31 == 0:
+		return Zlib
+	}
+	return Raw
 }
 
 // ParseReader reads up to HeaderLen bytes from r and parses them as Parse
