@@ -2,8 +2,7 @@ package artifact
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -85,7 +84,7 @@ func (c *Cache) Put(r io.Reader, limit int64) (Blob, error) {
 	defer tmp.Close()
 	bw := bufio.NewWriterSize(tmp, 256<<10)
 	d := newDigester(bw)
-	if _, err := io.Copy(d, io.LimitReader(r, limit+1)); err != nil {
+	if err := d.consume(r, limit); err != nil {
 		return Blob{}, fmt.Errorf("artifact cache: %w", err)
 	}
 	if d.size > limit {
@@ -180,12 +179,25 @@ func (c *Cache) Lookup(key Key, size int64) (Blob, bool) {
 // Remember records that the content identified by key is stored as b, in
 // memory and on disk. Failing to write the index only costs a re-read
 // after a restart.
+//
+// An index entry is a line "SHA256 MD5 SIZE", then a line "image1 JSON"
+// with what espimage.Scan learned (b.Image), so a restart reads neither
+// the content nor, for a compressed binary, inflates it again. An entry
+// without that line (written before it existed, or by another layout)
+// has its content scanned once when read, and is rewritten.
 func (c *Cache) Remember(key Key, b Blob) {
 	c.mu.Lock()
 	c.byKey[key] = b
 	c.mu.Unlock()
-	line := fmt.Sprintf("%s %s %d\n", b.SHA256, b.MD5, b.Size)
-	_ = atomicfile.Write(c.indexPath(key), []byte(line), 0o644)
+	c.writeIndex(key, b)
+}
+
+func (c *Cache) writeIndex(key Key, b Blob) {
+	entry := fmt.Sprintf("%s %s %d\n", b.SHA256, b.MD5, b.Size)
+	if img, err := json.Marshal(imageRecord(b.Image)); err == nil {
+		entry += imageLine + string(img) + "\n"
+	}
+	_ = atomicfile.Write(c.indexPath(key), []byte(entry), 0o644)
 }
 
 // indexPath is the index file for key: Git blob hashes as they are, other
@@ -193,8 +205,7 @@ func (c *Cache) Remember(key Key, b Blob) {
 func (c *Cache) indexPath(key Key) string {
 	name := key.id
 	if key.kind != gitBlob {
-		sum := sha256.Sum256([]byte(string(key.kind) + ":" + key.id))
-		name = hex.EncodeToString(sum[:])
+		name = contentName(key.kind, key.id)
 	}
 	return filepath.Join(c.dir, "blobs", name)
 }
@@ -204,7 +215,8 @@ func (c *Cache) readIndex(key Key) (Blob, error) {
 	if err != nil {
 		return Blob{}, err
 	}
-	fields := strings.Fields(string(raw))
+	first, rest, _ := strings.Cut(string(raw), "\n")
+	fields := strings.Fields(first)
 	if len(fields) != 3 || len(fields[0]) != 64 || len(fields[1]) != 32 {
 		return Blob{}, errors.New("bad index entry")
 	}
@@ -223,8 +235,29 @@ func (c *Cache) readIndex(key Key) (Blob, error) {
 		return Blob{}, err
 	}
 	b.Head = head
+	var rec imageRecord
+	if img, ok := strings.CutPrefix(strings.TrimSpace(rest), imageLine); ok && json.Unmarshal([]byte(img), &rec) == nil {
+		b.Image = espimage.File(rec)
+		return b, nil
+	}
+	// An entry from before the index kept image facts: scan once.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return Blob{}, err
+	}
+	if b.Image, err = espimage.Scan(f, MaxImageSize); err != nil {
+		return Blob{}, err
+	}
+	c.writeIndex(key, b)
 	return b, nil
 }
+
+// imageRecord is espimage.File as an index entry stores it, as JSON.
+type imageRecord espimage.File
+
+// imageLine starts the index line of an imageRecord. Change the number
+// when espimage.File changes: entries with another number are scanned
+// again.
+const imageLine = "image1 "
 
 // Key identifies a content by where it comes from, so that a sync finds
 // the artifact of a binary it has seen before without reading it. Build
@@ -239,6 +272,7 @@ type keyKind string
 const (
 	gitBlob     keyKind = "git"
 	githubAsset keyKind = "github"
+	gzipCopy    keyKind = "gzip"
 )
 
 // GitBlobKey identifies the content of a Git blob.
