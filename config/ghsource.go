@@ -155,7 +155,7 @@ func (l *loader) followed(p *platform, f *follow, overrides map[string]*table, t
 		r.IntroducedAt = gr.PublishedAt
 		if ot, ok := overrides[key]; ok {
 			delete(overrides, key)
-			if !releaseRules(ot, r) {
+			if !releaseRules(ot, r) || !l.releaseFilesystem(ot, r) {
 				continue
 			}
 		}
@@ -265,12 +265,8 @@ func (l *loader) checkAsset(b artifact.Blob, src rollout.Source, p *platform, v 
 		return rollout.Artifact{}, true
 	}
 	b.Head = head
-	if err := checkMagic(b.Head, p.Chip); err != nil {
-		t.warnf(key, "%s %v: not served", where, err)
-		return rollout.Artifact{}, true
-	}
 	bad := false
-	for _, f := range l.checkImage(where, b, p.Platform, v) {
+	for _, f := range l.checkImage(where, b, p, v) {
 		if f.Warning {
 			t.warnf(key, "%s: %s", where, f.Message)
 		} else {
@@ -278,8 +274,15 @@ func (l *loader) checkAsset(b artifact.Blob, src rollout.Source, p *platform, v 
 			bad = true
 		}
 	}
-	a := rollout.Artifact{Source: src, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5, FlashSize: flashSize(b.Head)}
-	return a, bad
+	if bad {
+		return rollout.Artifact{}, true
+	}
+	a, err := l.served(p, artifactOf(src, b), b, nil)
+	if err != nil {
+		t.warnf(key, "%s: %v: not served", where, err)
+		return rollout.Artifact{}, true
+	}
+	return a, false
 }
 
 // listReleases lists repo's releases once per load.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/espimage"
+	"github.com/otagit/otagit/imagesig"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -22,41 +23,67 @@ type imageFinding struct {
 	Message string
 }
 
-// checkImage checks the binary at path (already known to exist, be
-// non-empty and start with an accepted magic byte) against its release:
+// checkImage checks the binary at path (already known to exist and be
+// non-empty) against its release, from what espimage.Scan read in it:
 //
-//   - an error when its header is not a valid application image header, or
-//     names another chip than platform p's;
+//   - an error when it is not an ESP application image: no image header
+//     (or a filesystem image given as the application), a damaged one
+//     (truncated, a broken gzip stream), an image that loads only into RAM
+//     (a bootloader), or an image for another chip than platform p's; a
+//     compressed or signed image's header is read inside it;
+//   - an error when p's devices cannot flash the image's encoding (the
+//     ESP8266 inflates gzip only; no ESP8266 takes esp32FOTA's signature);
+//     a warning when only some of them can (a compressed or signed image
+//     on an ESP32-family platform: esp32FOTA, not HTTPUpdate);
 //   - a warning when the header is an ESP32-family one whose chip id otagit
 //     does not know, so the chip cannot be checked;
 //   - a warning when the binary does not confirm that it is p's firmware at
 //     version (see confirmRelease).
 //
 // version is the release's version, nil when it could not be read (an
-// error reported on its own key); the release is then not confirmed. A
-// gzip-compressed ESP8266 image is not checked at all: its header and
-// strings are compressed.
-func (l *loader) checkImage(path string, b artifact.Blob, p *rollout.Platform, version *semver.Version) []imageFinding {
-	if len(b.Head) > 0 && b.Head[0] == 0x1F {
-		return nil // an ESP8266 gzip image: its header is compressed
-	}
+// error reported on its own key); the release is then not confirmed.
+func (l *loader) checkImage(path string, b artifact.Blob, pl *platform, version *semver.Version) []imageFinding {
+	p := pl.Platform
 	if !espimage.Chip(p.Chip).Known() {
 		return nil // reported on the platform's chip key already
 	}
-	var out []imageFinding
-	info, err := espimage.Parse(b.Head)
-	unknownID := errors.Is(err, espimage.ErrUnknownChipID)
-	if err != nil && !unknownID {
-		return []imageFinding{{Message: fmt.Sprintf("not a valid ESP application image: %v", err)}}
+	img := &b.Image
+	inside := ""
+	switch {
+	case img.Encoding != espimage.Raw:
+		inside = " inside " + img.Encoding.String()
+	case img.SignatureLen > 0:
+		inside = fmt.Sprintf(" after its %d-byte signature", img.SignatureLen)
 	}
-	if !info.Fits(espimage.Chip(p.Chip)) {
+	var out []imageFinding
+	info, err := img.Info()
+	unknownID := errors.Is(err, espimage.ErrUnknownChipID)
+	switch {
+	case err != nil && img.Filesystem != espimage.NoFilesystem && img.Encoding == espimage.Raw:
+		return []imageFinding{{Message: fmt.Sprintf("is a %s filesystem image, not an application: give it as filesystem = %q", fsName(img.Filesystem), path)}}
+	case errors.Is(err, espimage.ErrBadMagic) && inside == "":
+		return []imageFinding{{Message: fmt.Sprintf("is not an ESP application image: first byte is 0x%02X, want 0xE9", b.Head[0])}}
+	case img.Problem != "":
+		return []imageFinding{{Message: "is a damaged image: " + img.Problem}}
+	case err != nil && !unknownID:
+		return []imageFinding{{Message: fmt.Sprintf("not a valid ESP application image%s: %v", inside, err)}}
+	case !info.Fits(espimage.Chip(p.Chip)):
 		return []imageFinding{{Message: fmt.Sprintf("built for %s, but platform %s is %s", info.ChipName(), p.Name, p.Chip)}}
+	case img.Kind == espimage.KindRAMOnly:
+		return []imageFinding{{Message: "is not an application image: none of its segments loads into flash, so it is a bootloader or an image that runs from RAM; OTA updates install applications"}}
 	}
 	if unknownID {
 		// A chip newer than this otagit: the device's bootloader will judge
 		// the header, so do not refuse the release.
 		out = append(out, imageFinding{Warning: true, Message: fmt.Sprintf(
 			"chip id 0x%04x in the image header is unknown to otagit, so it cannot check that the image is for %s", info.ChipID, p.Chip)})
+	}
+	fotaSigned := pl.signing != nil && pl.signing.format == imagesig.ESP32FOTA
+	if f, ok := encodingFinding(img, p, fotaSigned); ok {
+		if !f.Warning {
+			return []imageFinding{f}
+		}
+		out = append(out, f)
 	}
 	if version == nil {
 		return out
@@ -65,6 +92,38 @@ func (l *loader) checkImage(path string, b artifact.Blob, p *rollout.Platform, v
 		out = append(out, imageFinding{Warning: true, Message: msg})
 	}
 	return out
+}
+
+// encodingFinding says whether the devices of platform p can flash an
+// image held as img holds it. fotaSigned is set when p requires esp32FOTA
+// signatures: its devices are esp32FOTA ones then.
+func encodingFinding(img *espimage.File, p *rollout.Platform, fotaSigned bool) (imageFinding, bool) {
+	esp8266 := p.Chip == string(espimage.ESP8266)
+	switch {
+	case esp8266 && img.Encoding == espimage.Zlib:
+		return imageFinding{Message: "is zlib-compressed: ESP8266 devices inflate gzip images only (gzip -9, or gzip = true on the platform)"}, true
+	case esp8266 && img.SignatureLen > 0:
+		return imageFinding{Message: fmt.Sprintf("starts with a %d-byte signature, as esp32FOTA signed images do: ESP8266 devices cannot flash it (their signed images carry the signature at the end)", img.SignatureLen)}, true
+	case !esp8266 && img.Encoding != espimage.Raw:
+		return imageFinding{Warning: true, Message: fmt.Sprintf("is %s-compressed: only esp32FOTA devices (with %s support, from a URL holding %q) can flash it; HTTPUpdate devices fail on it (its first byte is not 0xE9)",
+			img.Encoding, map[espimage.Encoding]string{espimage.Gzip: "ESP32-targz", espimage.Zlib: "flashz"}[img.Encoding],
+			map[espimage.Encoding]string{espimage.Gzip: "gz", espimage.Zlib: "zz"}[img.Encoding])}, true
+	case !esp8266 && img.SignatureLen > 0 && !fotaSigned:
+		return imageFinding{Warning: true, Message: fmt.Sprintf("starts with a %d-byte signature: only esp32FOTA devices with signature checks can flash it; HTTPUpdate devices fail on it (its first byte is not 0xE9)", img.SignatureLen)}, true
+	}
+	return imageFinding{}, false
+}
+
+func fsName(f espimage.Filesystem) string {
+	switch f {
+	case espimage.LittleFS:
+		return "LittleFS"
+	case espimage.SPIFFS:
+		return "SPIFFS"
+	case espimage.FAT:
+		return "FAT"
+	}
+	return f.String()
 }
 
 // confirmRelease looks for evidence that the binary is platform's firmware
@@ -190,7 +249,11 @@ func (l *loader) seedConvention(path string, b artifact.Blob, info espimage.Info
 		return espimage.SeedMatch{}, err
 	}
 	defer f.Close()
-	m, err := SeedScan(io.LimitReader(f, artifact.MaxBinarySize), info, platform)
+	content, err := espimage.Content(io.LimitReader(f, artifact.MaxBinarySize), &b.Image, artifact.MaxImageSize)
+	if err != nil {
+		return espimage.SeedMatch{}, err
+	}
+	m, err := SeedScan(content, info, platform)
 	if err != nil {
 		return espimage.SeedMatch{}, err // not remembered: a read error may pass
 	}

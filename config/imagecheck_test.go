@@ -110,8 +110,18 @@ func TestCheckImage(t *testing.T) {
 			want: []string{lampWarn + `no app descriptor, and the binary does not contain "smart-lamp", and its first version string is "v0.9.0", not "v1.2.0"`},
 		},
 		{
-			name: "esp8266 gzip is not checked", lampVer: "1.2.0", stationVer: "2.1.0", station: stationOK,
-			lamp: []byte{0x1F, 0x8B, 8, 0, 0, 0, 0, 0},
+			name: "esp8266 gzip: checked inside", lampVer: "1.2.0", stationVer: "2.1.0", station: stationOK,
+			lamp: gzipBytes(t, lampOK),
+		},
+		{
+			name: "esp8266 gzip: wrong version inside", lampVer: "1.2.0", stationVer: "2.1.0", station: stationOK,
+			lamp: gzipBytes(t, build(t, espimage.BuildOptions{Chip: espimage.ESP8266, ProjectName: "smart-lamp", Version: "1.1.0"})),
+			want: []string{lampWarn + `no app descriptor, and the binary has "v1.1.0" as its first version string, not "v1.2.0"`},
+		},
+		{
+			name: "esp8266 gzip: another chip inside", lampVer: "1.2.0", stationVer: "2.1.0", station: stationOK,
+			lamp: gzipBytes(t, stationOK),
+			want: []string{lampAt + `built for esp32, but platform smart-lamp is esp8266`},
 		},
 		{
 			name: "release version unreadable: only that error", lampVer: "1.2", stationVer: "2.1.0", station: stationOK,

@@ -176,6 +176,9 @@ type platform struct {
 	unresolved map[string]bool
 	// signing is the signature rule its binaries follow, nil for none.
 	signing *signing
+	// gzip is set when the platform serves its uncompressed images as
+	// gzip (gzip = true).
+	gzip bool
 }
 
 func (l *loader) platforms() map[string]*platform {
@@ -224,6 +227,11 @@ func (l *loader) platform(file, name string) *platform {
 		p.Chip = chip
 	}
 	p.Description, _ = t.str("description", false)
+	p.gzip = t.boolean("gzip", false)
+	if p.gzip && p.Chip != "" && p.Chip != string(espimage.ESP8266) {
+		t.errorf("gzip", "gzip is for esp8266 platforms: ESP32 HTTPUpdate devices flash uncompressed images only (esp32FOTA devices take committed .gz or .zz images)")
+		p.gzip = false
+	}
 	p.Paused = t.boolean("paused", false)
 	p.NoRollback = !t.boolean("rollback", true)
 	p.signing = l.signingRule(t, p)
@@ -261,10 +269,12 @@ func (l *loader) platform(file, name string) *platform {
 			if l.opts.GitHub != nil && l.githubErr == nil {
 				ot.warnf("version", "no published release of %s has version %s (yet): these rules apply once it does", src.repo, key)
 			}
-			releaseRules(ot, newRelease(p.Name, nil))
+			unclaimed := newRelease(p.Name, nil)
+			releaseRules(ot, unclaimed)
+			l.releaseFilesystem(ot, unclaimed)
 		}
 	}
-	t.finish(append([]string{"chip", "description", "paused", "rollback", "github", "release"}, signingKeys...)...)
+	t.finish(append([]string{"chip", "description", "paused", "rollback", "gzip", "github", "release"}, signingKeys...)...)
 	return p
 }
 
@@ -310,7 +320,8 @@ func (l *loader) release(t *table, p *platform, following bool) (r *rollout.Rele
 		binOK = false
 	}
 	rulesOK := releaseRules(t, r)
-	if !ok || !binOK || !rulesOK {
+	fsOK := l.releaseFilesystem(t, r)
+	if !ok || !binOK || !rulesOK || !fsOK {
 		return nil, false
 	}
 	r.Fingerprint = fingerprint(r)
@@ -324,85 +335,37 @@ func (l *loader) committed(t *table, p *platform, r *rollout.Release) bool {
 	if !ok {
 		return false
 	}
-	a, b, err := l.artifact(file, p)
+	a, b, err := l.blob(file)
 	if err != nil {
 		t.errorf("file", "%v", err)
 		return false
 	}
-	if r.Version != nil {
-		for _, f := range l.checkImage(a.Source.Path, b, p.Platform, r.Version) {
-			if f.Warning {
-				t.warnf("file", "binary %q: %s", a.Source.Path, f.Message)
-			} else {
-				t.errorf("file", "binary %q: %s", a.Source.Path, f.Message)
-				ok = false
-			}
+	// Signed as the platform requires (the head is then the image's,
+	// inside a signature container).
+	if b.Head, err = l.signature(a.Source.Path, b, p); err != nil {
+		t.errorf("file", "binary %q: %v", a.Source.Path, err)
+		return false
+	}
+	for _, f := range l.checkImage(a.Source.Path, b, p, r.Version) {
+		if f.Warning {
+			t.warnf("file", "binary %q: %s", a.Source.Path, f.Message)
+		} else {
+			t.errorf("file", "binary %q: %s", a.Source.Path, f.Message)
+			ok = false
 		}
 	}
-	r.Artifact = a
-	return ok
+	if !ok {
+		return false
+	}
+	if r.Artifact, err = l.served(p, a, b, l.opener(a.Source.Path)); err != nil {
+		t.errorf("file", "binary %q: %v", a.Source.Path, err)
+		return false
+	}
+	return true
 }
 
-// artifact inspects the binary at name (a path in the repository) and
-// checks that it is signed as platform p requires and is an ESP
-// application image for p's chip. The Blob it returns has the head of the
-// image inside a signature container.
-func (l *loader) artifact(name string, p *platform) (rollout.Artifact, artifact.Blob, error) {
-	clean := strings.TrimPrefix(name, "./")
-	if !fs.ValidPath(clean) || clean == "." {
-		return rollout.Artifact{}, artifact.Blob{}, fmt.Errorf("%q is not a path inside the repository (use a relative path with '/', e.g. \"firmware/lamp-1.0.0.bin\")", name)
-	}
-	res, done := l.blobs[clean]
-	if !done {
-		res.blob, res.err = l.in.Inspect(l.fsys, clean)
-		l.blobs[clean] = res
-	}
-	b, err := res.blob, res.err
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		var nc *NotCommittedError
-		if errors.As(err, &nc) {
-			return rollout.Artifact{}, b, fmt.Errorf("binary %q not found in the repository: %w", clean, nc)
-		}
-		return rollout.Artifact{}, b, fmt.Errorf("binary %q not found in the repository", clean)
-	case err != nil:
-		return rollout.Artifact{}, b, fmt.Errorf("binary %q: %w", clean, err)
-	case b.Size == 0:
-		return rollout.Artifact{}, b, fmt.Errorf("binary %q is empty", clean)
-	}
-	head, err := l.signature(clean, b, p)
-	if err != nil {
-		return rollout.Artifact{}, b, fmt.Errorf("binary %q: %w", clean, err)
-	}
-	b.Head = head
-	if err := checkMagic(b.Head, p.Chip); err != nil {
-		return rollout.Artifact{}, b, fmt.Errorf("binary %q: %w", clean, err)
-	}
-	return rollout.Artifact{Source: rollout.Source{Path: clean}, File: b.File, Size: b.Size, SHA256: b.SHA256, MD5: b.MD5, FlashSize: flashSize(b.Head)}, b, nil
-}
-
-// flashSize is the flash size an image header requires, 0 if unknown.
-func flashSize(head []byte) int64 {
-	if info, err := espimage.Parse(head); err == nil || errors.Is(err, espimage.ErrUnknownChipID) {
-		return info.FlashSize
-	}
-	return 0
-}
-
-// checkMagic checks the first byte the device's updater checks: 0xE9 for an
-// ESP application image, or 0x1F for a gzip image, which ESP8266 cores 3.0
-// and later accept.
-func checkMagic(head []byte, chip string) error {
-	switch {
-	case len(head) == 0:
-		return errors.New("is empty")
-	case head[0] == 0xE9:
-		return nil
-	case head[0] == 0x1F && chip == "esp8266":
-		return nil
-	}
-	return fmt.Errorf("is not an ESP application image: first byte is 0x%02X, want 0xE9", head[0])
-}
+// cleanPath is a binary's path as the repository names it.
+func cleanPath(name string) string { return strings.TrimPrefix(name, "./") }
 
 func knownChips() string {
 	var names []string

@@ -99,8 +99,8 @@ func TestLoadProblems(t *testing.T) {
 				m["platforms/station.toml"] = &fstest.MapFile{Data: []byte("chip = \"esp32\"\ncolour = \"red\"\n[[release]]\nversion = \"2.0.0\"\nfile = \"fw/station-2.0.0.bin\"\nnotes = \"beta\"\n")}
 			},
 			want: []string{
-				`platforms/station.toml:2: colour: unknown key (allowed here: chip, description, paused, rollback, github, release, signing, signing_key)`,
-				`platforms/station.toml:6: release[0].notes: unknown key (allowed here: version, file, github, tag, asset, sha256, channel, groups, stages, from, yanked, paused, halt_on_failure, halt_min_devices)`,
+				`platforms/station.toml:2: colour: unknown key (allowed here: chip, description, paused, rollback, gzip, github, release, signing, signing_key)`,
+				`platforms/station.toml:6: release[0].notes: unknown key (allowed here: version, file, filesystem, github, tag, asset, sha256, channel, groups, stages, from, yanked, paused, halt_on_failure, halt_min_devices)`,
 			},
 		},
 		{
@@ -188,13 +188,22 @@ func TestLoadProblems(t *testing.T) {
 			},
 		},
 		{
-			name: "gzip image allowed for esp8266 only",
+			name: "gzip image: esp8266 flashes it, esp32 only with esp32FOTA",
 			change: func(m fstest.MapFS) {
-				m["fw/lamp-1.0.0.bin"] = &fstest.MapFile{Data: []byte{0x1F, 0x8B, 8, 0}}
-				m["fw/station-2.0.0.bin"] = &fstest.MapFile{Data: []byte{0x1F, 0x8B, 8, 0}}
+				m["fw/lamp-1.0.0.bin"] = &fstest.MapFile{Data: gzipBytes(t, image(t, espimage.ESP8266, "lamp", "1.0.0"))}
+				m["fw/station-2.0.0.bin"] = &fstest.MapFile{Data: gzipBytes(t, image(t, espimage.ESP32, "station", "2.0.0"))}
 			},
 			want: []string{
-				`platforms/station.toml:4: release[0].file: binary "fw/station-2.0.0.bin": is not an ESP application image: first byte is 0x1F, want 0xE9`,
+				`platforms/station.toml:4: warning: release[0].file: binary "fw/station-2.0.0.bin": is gzip-compressed: only esp32FOTA devices (with ESP32-targz support, from a URL holding "gz") can flash it; HTTPUpdate devices fail on it (its first byte is not 0xE9)`,
+			},
+		},
+		{
+			name: "a broken gzip file is refused",
+			change: func(m fstest.MapFS) {
+				m["fw/lamp-1.0.0.bin"] = &fstest.MapFile{Data: []byte{0x1F, 0x8B, 8, 0}}
+			},
+			want: []string{
+				`platforms/lamp.toml:6: release[0].file: binary "fw/lamp-1.0.0.bin": is a damaged image: gzip stream: unexpected EOF`,
 			},
 		},
 	}

@@ -26,7 +26,7 @@ const (
 )
 
 // releaseKeys are the keys a [[release]] table may have.
-var releaseKeys = []string{"version", "file", "github", "tag", "asset", "sha256", "channel", "groups", "stages", "from", "yanked", "paused", "halt_on_failure", "halt_min_devices"}
+var releaseKeys = []string{"version", "file", "filesystem", "github", "tag", "asset", "sha256", "channel", "groups", "stages", "from", "yanked", "paused", "halt_on_failure", "halt_min_devices"}
 
 // releaseRules reads the rollout rules set in t into r, leaving the
 // fields of rules t does not set as they are (callers set defaults first:
@@ -220,5 +220,10 @@ func fingerprint(r *rollout.Release) string {
 		from = r.From.String()
 	}
 	fmt.Fprintf(h, "|%s|%v|%v|%v|%d", from, r.Yanked, r.Paused, r.HaltOnFailure, r.HaltMinDevices)
+	if r.Filesystem != nil {
+		// Only releases with a filesystem hash it: the fingerprints of the
+		// others, and so their halts, stay what they were.
+		fmt.Fprintf(h, "|fs %s", r.Filesystem.SHA256)
+	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }

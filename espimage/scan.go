@@ -480,3 +480,31 @@ func (w *walker) segments(start int64, hdr []byte, esp32 bool, chip Chip) (end i
 	}
 	return end, mapped, ""
 }
+
+// Content returns a reader of the image content of a file read from r
+// that Scan reported as img: inflated (at most limit bytes) and after its
+// signature. Reading it fails as Scan found, for damaged content.
+func Content(r io.Reader, img *File, limit int64) (io.Reader, error) {
+	var out io.Reader = r
+	switch img.Encoding {
+	case Gzip:
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		zr.Multistream(false)
+		out = zr
+	case Zlib:
+		zr, err := zlib.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		out = zr
+	}
+	if img.SignatureLen > 0 {
+		if _, err := io.CopyN(io.Discard, out, int64(img.SignatureLen)); err != nil {
+			return nil, err
+		}
+	}
+	return io.LimitReader(out, limit), nil
+}
