@@ -160,3 +160,42 @@ func TestStoreKeepSnapshotsAtLeastTwo(t *testing.T) {
 		t.Fatal("KeepSnapshots 1: no error")
 	}
 }
+
+// TestStoreKeepsGzipSourcesAndFilesystems serves a gzip platform with a
+// filesystem image: the collection after the publish keeps the gzip copy,
+// its source and the filesystem image.
+func TestStoreKeepsGzipSourcesAndFilesystems(t *testing.T) {
+	r := testrepo.New(t)
+	files := validFiles(t)
+	delete(files, "fw/lamp-1.0.0.bin")
+	delete(files, "fw/lamp-1.1.0.bin")
+	r.WriteFS(files)
+	app, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP8266, ProjectName: "lamp", Version: "1.0.0", Arduino: true, Size: 65536})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := bytes.Repeat([]byte{0xFF}, 8192)
+	copy(fs[8:], "littlefs")
+	r.Write("fw/lamp.bin", app)
+	r.Write("fw/fs.bin", fs)
+	r.WriteString("platforms/lamp.toml", "chip = \"esp8266\"\ngzip = true\n[[release]]\nversion = \"1.0.0\"\nfile = \"fw/lamp.bin\"\nfilesystem = \"fw/fs.bin\"\n")
+	c := r.CommitPush("gzip lamp with a filesystem")
+
+	data := t.TempDir()
+	s, _ := runStore(t, r, data, 2)
+	s.Trigger("test")
+	testwait.For(t, "commit "+c, serving(s, c))
+	rel := s.Current().Fleet.Platform("lamp").Releases[0]
+	if rel.Artifact.SourceSHA256 != digestOf(app) || rel.Filesystem == nil || rel.Filesystem.SHA256 != digestOf(fs) {
+		t.Fatalf("release: artifact %+v, filesystem %+v", rel.Artifact, rel.Filesystem)
+	}
+	station := digestOf(files["fw/station-2.0.0.bin"].Data)
+	want := []string{station, rel.Artifact.SHA256, digestOf(app), digestOf(fs)}
+	slices.Sort(want)
+	if got := cachedArtifacts(t, data); !slices.Equal(got, want) {
+		t.Errorf("cache holds\n%v\nwant\n%v", got, want)
+	}
+	if got, err := os.ReadFile(rel.Filesystem.File); err != nil || !bytes.Equal(got, fs) {
+		t.Errorf("filesystem file: %v", err)
+	}
+}

@@ -48,7 +48,9 @@ type Snapshot struct {
 }
 
 // Artifacts returns the SHA-256 digests of the binaries the snapshot's
-// releases are served from, sorted, each once.
+// releases need, sorted, each once: the application and filesystem images
+// they serve, and the source of an image served as the gzip copy the
+// server made, so that a reload finds the copy without reading Git again.
 func (s *Snapshot) Artifacts() []string {
 	var out []string
 	if s.Fleet == nil {
@@ -57,6 +59,12 @@ func (s *Snapshot) Artifacts() []string {
 	for _, p := range s.Fleet.Platforms() {
 		for _, r := range p.Releases {
 			out = append(out, r.Artifact.SHA256)
+			if r.Artifact.SourceSHA256 != "" {
+				out = append(out, r.Artifact.SourceSHA256)
+			}
+			if r.Filesystem != nil {
+				out = append(out, r.Filesystem.SHA256)
+			}
 		}
 	}
 	slices.Sort(out)
