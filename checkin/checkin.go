@@ -38,6 +38,13 @@ type CheckIn struct {
 	Offered string
 	// Reason explains the answer in one line of text.
 	Reason string
+	// Mode is what the device asked for, as rollout.Mode names it:
+	// "sketch", "spiffs" (a filesystem image) or "version"; "" in records
+	// from before modes were kept, which were all sketch requests.
+	Mode string
+	// Filesystem is the SHA-256 of the filesystem image the answer sent in
+	// full, "" otherwise.
+	Filesystem string
 }
 
 // MaxOutcomes is how many outcomes a Device keeps. Stores keep the first
@@ -62,13 +69,32 @@ type Device struct {
 	Offer *Offer
 	// Outcomes are resolved offers, most recent first, at most MaxOutcomes.
 	Outcomes []Outcome
+	// Filesystem is the last filesystem image sent to the device in full,
+	// nil if none.
+	Filesystem *FilesystemSent
+}
+
+// FilesystemSent records a filesystem image the server sent a device in
+// full. A device that asks for the same image again is not sent it (see
+// rollout.Request.FilesystemTaken): a device whose app update has not gone
+// through yet asks with its old version, and would otherwise get the same
+// filesystem on every poll (a reboot loop under ESP8266 ATOMIC_FS_UPDATE).
+type FilesystemSent struct {
+	// Platform and Version name the release whose filesystem it was.
+	Platform, Version string
+	// SHA256 is the image's digest.
+	SHA256 string
+	// At is when it was sent.
+	At time.Time
 }
 
 // Offer is an update the server offered a device, waiting to be resolved
 // into an Outcome by the device's later check-ins.
 type Offer struct {
 	// Platform and Version name the release offered (see Release); MD5 is
-	// its image's.
+	// the sketch MD5 the device reports once it runs the offered image
+	// (rollout.Artifact.SketchMD5: for a compressed or signed image not
+	// the MD5 of the download).
 	Platform, Version, MD5 string
 	// FromVersion is the version the device ran when it was offered.
 	FromVersion string
@@ -201,5 +227,5 @@ func releaseOf(platform, version string) rollout.ReleaseID {
 // mean "no summary".
 func (d *Device) isZero() bool {
 	return d.MAC == rollout.MAC{} && d.Platform == "" && d.FirstSeen.IsZero() && d.LastSeen.IsZero() &&
-		d.LastVersion == "" && d.LastMD5 == "" && d.Offer == nil && len(d.Outcomes) == 0
+		d.LastVersion == "" && d.LastMD5 == "" && d.Offer == nil && len(d.Outcomes) == 0 && d.Filesystem == nil
 }

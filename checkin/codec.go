@@ -28,9 +28,17 @@ import (
 // allocation per check-in instead of one per field.
 //
 // A new layout gets a new format byte; decoders keep reading the old ones.
+// Format 2 appends to a check-in its Mode and Filesystem (two strings),
+// and to a device its Filesystem (*FilesystemSent: a flag byte, then
+// platform, version, SHA-256 and time). Halts are still written in
+// format 1.
 
-// formatV1 is the first byte of every record written by this version.
-const formatV1 = 1
+// The record formats: check-ins and devices are written in formatV2,
+// halts in formatV1; formatV1 check-ins and devices are still read.
+const (
+	formatV1 = 1
+	formatV2 = 2
+)
 
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
@@ -45,7 +53,7 @@ func appendTime(b []byte, t time.Time) []byte {
 func appendInt(b []byte, v int64) []byte { return binary.AppendVarint(b, v) }
 
 func appendCheckIn(b []byte, c *CheckIn) []byte {
-	b = append(b, formatV1)
+	b = append(b, formatV2)
 	b = append(b, c.MAC[:]...)
 	b = appendTime(b, c.At)
 	b = appendString(b, c.Platform)
@@ -58,11 +66,13 @@ func appendCheckIn(b []byte, c *CheckIn) []byte {
 	b = appendInt(b, int64(c.Status))
 	b = appendString(b, c.Decision)
 	b = appendString(b, c.Offered)
-	return appendString(b, c.Reason)
+	b = appendString(b, c.Reason)
+	b = appendString(b, c.Mode)
+	return appendString(b, c.Filesystem)
 }
 
 func appendDevice(b []byte, d *Device) []byte {
-	b = append(b, formatV1)
+	b = append(b, formatV2)
 	b = append(b, d.MAC[:]...)
 	b = appendString(b, d.Platform)
 	b = appendTime(b, d.FirstSeen)
@@ -90,6 +100,15 @@ func appendDevice(b []byte, d *Device) []byte {
 		b = appendInt(b, int64(o.Stage))
 		b = append(b, byte(o.Result))
 		b = appendTime(b, o.At)
+	}
+	if fs := d.Filesystem; fs == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = appendString(b, fs.Platform)
+		b = appendString(b, fs.Version)
+		b = appendString(b, fs.SHA256)
+		b = appendTime(b, fs.At)
 	}
 	return b
 }
@@ -120,18 +139,28 @@ func appendHalt(b []byte, h *Halt) []byte {
 // zero values, and finish reports it, so decode functions read straight
 // through without checking after every field.
 type decoder struct {
-	b   []byte
-	s   string // s holds b's bytes; string fields are slices of it
-	off int
-	err error
+	b      []byte
+	s      string // s holds b's bytes; string fields are slices of it
+	off    int
+	err    error
+	format byte // the record's format byte
 }
 
-// newDecoder returns a decoder of b, having read its format byte. It
-// returns a value so that the decoder lives on the caller's stack.
-func newDecoder(b []byte) decoder {
+// newDecoder returns a decoder of b, having read its format byte, which
+// must be one of formats. It returns a value so that the decoder lives on
+// the caller's stack.
+func newDecoder(b []byte, formats ...byte) decoder {
 	d := decoder{b: b, s: string(b)}
-	if v := d.byte(); d.err == nil && v != formatV1 {
-		d.fail(fmt.Sprintf("unknown format %d", v))
+	v := d.byte()
+	if d.err == nil {
+		d.format = v
+		known := false
+		for _, f := range formats {
+			known = known || f == v
+		}
+		if !known {
+			d.fail(fmt.Sprintf("unknown format %d", v))
+		}
 	}
 	return d
 }
@@ -233,7 +262,7 @@ func (d *decoder) finish() error {
 }
 
 func decodeCheckIn(b []byte) (CheckIn, error) {
-	d := newDecoder(b)
+	d := newDecoder(b, formatV1, formatV2)
 	c := CheckIn{
 		MAC:       d.mac(),
 		At:        d.time(),
@@ -249,6 +278,9 @@ func decodeCheckIn(b []byte) (CheckIn, error) {
 		Offered:   d.string(),
 		Reason:    d.string(),
 	}
+	if d.format >= formatV2 {
+		c.Mode, c.Filesystem = d.string(), d.string()
+	}
 	if err := d.finish(); err != nil {
 		return CheckIn{}, fmt.Errorf("check-in: %w", err)
 	}
@@ -261,7 +293,7 @@ func decodeCheckIn(b []byte) (CheckIn, error) {
 const minOutcomeLen = 3 + 1 + 1 + 2
 
 func decodeDevice(b []byte) (Device, error) {
-	d := newDecoder(b)
+	d := newDecoder(b, formatV1, formatV2)
 	v := Device{
 		MAC:         d.mac(),
 		Platform:    d.string(),
@@ -302,6 +334,15 @@ func decodeDevice(b []byte) (Device, error) {
 			}
 		}
 	}
+	if d.format >= formatV2 {
+		switch d.byte() {
+		case 0:
+		case 1:
+			v.Filesystem = &FilesystemSent{Platform: d.string(), Version: d.string(), SHA256: d.string(), At: d.time()}
+		default:
+			d.fail("bad filesystem flag")
+		}
+	}
 	if err := d.finish(); err != nil {
 		return Device{}, fmt.Errorf("device: %w", err)
 	}
@@ -309,7 +350,7 @@ func decodeDevice(b []byte) (Device, error) {
 }
 
 func decodeHalt(b []byte) (Halt, error) {
-	d := newDecoder(b)
+	d := newDecoder(b, formatV1)
 	h := Halt{
 		Platform:    d.string(),
 		Version:     d.string(),

@@ -12,6 +12,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	checkins := []CheckIn{
 		{},
 		sampleCheckIn(testMAC(1), 1),
+		{MAC: testMAC(3), Mode: "spiffs", Filesystem: "cd", Status: 200},
 		{MAC: testMAC(2), At: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), FreeSpace: -1, ChipSize: -1 << 63, Status: -5},
 	}
 	for _, c := range checkins {
@@ -20,7 +21,8 @@ func TestCodecRoundTrip(t *testing.T) {
 			t.Errorf("check-in:\n got %+v, %v\nwant %+v", got, err, c)
 		}
 	}
-	devices := []Device{{}, sampleDevice(testMAC(1), "1.0.0"), {MAC: testMAC(2), Outcomes: manyOutcomes(3)}}
+	devices := []Device{{}, sampleDevice(testMAC(1), "1.0.0"), {MAC: testMAC(2), Outcomes: manyOutcomes(3)},
+		{MAC: testMAC(3), Filesystem: &FilesystemSent{Platform: "lamp", Version: "1.2.0", SHA256: "ab", At: t0}}}
 	for _, d := range devices {
 		got, err := decodeDevice(appendDevice(nil, &d))
 		if err != nil || !reflect.DeepEqual(got, d) {
@@ -72,7 +74,7 @@ func TestDecodeCorrupt(t *testing.T) {
 		b    []byte
 	}{
 		{"empty", nil},
-		{"unknown format", append([]byte{2}, good[1:]...)},
+		{"unknown format", append([]byte{3}, good[1:]...)},
 		{"truncated", good[:len(good)-1]},
 		{"trailing bytes", append(good[:len(good):len(good)], 0)},
 		{"string past the end", []byte{formatV1, 1, 2, 3, 4, 5, 6, 0, 0, 0xFF}},
@@ -92,9 +94,38 @@ func TestDecodeCorrupt(t *testing.T) {
 		t.Errorf("huge outcome count: got %v, want ErrCorrupt", err)
 	}
 	d = appendDevice(nil, &Device{})
-	d[len(d)-2] = 2 // the offer flag, before the outcome count
+	d[len(d)-3] = 2 // the offer flag, before the outcome count and the filesystem flag
 	if _, err := decodeDevice(d); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("bad offer flag: got %v, want ErrCorrupt", err)
+	}
+	d = appendDevice(nil, &Device{})
+	d[len(d)-1] = 2 // the filesystem flag
+	if _, err := decodeDevice(d); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("bad filesystem flag: got %v, want ErrCorrupt", err)
+	}
+}
+
+// TestDecodeFormatV1 reads records written before format 2: the same
+// fields, without the ones format 2 added.
+func TestDecodeFormatV1(t *testing.T) {
+	c := sampleCheckIn(testMAC(1), 1)
+	c.Mode, c.Filesystem = "", ""
+	v2 := appendCheckIn(nil, &c)
+	v1 := append([]byte{formatV1}, v2[1:len(v2)-2]...) // without two empty strings
+	got, err := decodeCheckIn(v1)
+	if err != nil || !reflect.DeepEqual(got, c) {
+		t.Errorf("format 1 check-in:\n got %+v, %v\nwant %+v", got, err, c)
+	}
+	d := sampleDevice(testMAC(1), "1.0.0")
+	d.Filesystem = nil
+	v2 = appendDevice(nil, &d)
+	v1 = append([]byte{formatV1}, v2[1:len(v2)-1]...) // without the filesystem flag
+	gotD, err := decodeDevice(v1)
+	if err != nil || !reflect.DeepEqual(gotD, d) {
+		t.Errorf("format 1 device:\n got %+v, %v\nwant %+v", gotD, err, d)
+	}
+	if _, err := decodeHalt(append([]byte{formatV2}, appendHalt(nil, &Halt{Platform: "p", Version: "1"})[1:]...)); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("halt in format 2: got %v, want ErrCorrupt (halts are format 1)", err)
 	}
 }
 

@@ -46,9 +46,16 @@ type TrackerOptions struct {
 // use.
 //
 // Outcomes: after a device is offered release X, its next check-in with X
-// (or with X's MD5 as its sketch MD5) is a success; FailAfter check-ins
-// with the version it had when offered are a failure. A device that turns
-// up with another version resolves nothing.
+// (or with the sketch MD5 a device running X reports) is a success;
+// FailAfter check-ins with the version it had when offered are a failure.
+// A device that turns up with another version resolves nothing. Only
+// sketch requests count: filesystem and version requests (x-*-mode:
+// spiffs, version) ask nothing of the app, and a sketch that calls
+// updateFS() before update() would otherwise fail every offer.
+//
+// A filesystem image sent in full is remembered in the device's summary
+// (Device.Filesystem), saved with it, so that the device is not sent the
+// same image on every poll, also across restarts.
 type Tracker struct {
 	opts   TrackerOptions
 	log    *slog.Logger
@@ -329,7 +336,7 @@ func (t *Tracker) Reconcile(f *rollout.Fleet) {
 // download nothing, should not be observed.
 func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
 	// Headers come from devices: keep what is stored small.
-	c.Version, c.SketchMD5, c.SDK, c.Platform = clip(c.Version), clip(c.SketchMD5), clip(c.SDK), clip(c.Platform)
+	c.Version, c.SketchMD5, c.SDK, c.Platform, c.Mode = clip(c.Version), clip(c.SketchMD5), clip(c.SDK), clip(c.Platform), clip(c.Mode)
 	t.adoption.tick(c.At)
 	sh := t.shard(c.MAC)
 	sh.mu.Lock()
@@ -342,11 +349,16 @@ func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
 		t.index.add(c.MAC)
 	}
 	changed := false
-	if dec.Current != nil && d.Offer != nil {
+	sketch := c.Mode == "" || c.Mode == rollout.ModeSketch.String()
+	if sketch && dec.Current != nil && d.Offer != nil {
 		changed = t.resolve(d, c, &dec) || changed
 	}
-	if dec.Outcome == rollout.Update && c.Offered != "" {
+	if sketch && dec.Outcome == rollout.Update && c.Offered != "" {
 		changed = t.offer(d, c, &dec) || changed
+	}
+	if c.Filesystem != "" && dec.Release != nil {
+		d.Filesystem = &FilesystemSent{Platform: dec.Release.Platform, Version: dec.Release.Version.String(), SHA256: c.Filesystem, At: c.At}
+		changed = true
 	}
 	if d.Platform != c.Platform || d.LastVersion != c.Version || d.LastMD5 != c.SketchMD5 {
 		if !had || d.Platform != c.Platform || d.LastVersion != c.Version {
@@ -360,7 +372,7 @@ func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
 	// Downloads are always worth a line of history; repeated identical
 	// polls are not.
 	h := t.rowHash(&c)
-	if c.Offered != "" || h != d.rowHash || c.At.Sub(d.rowAt) >= t.opts.HistoryEvery {
+	if c.Offered != "" || c.Filesystem != "" || h != d.rowHash || c.At.Sub(d.rowAt) >= t.opts.HistoryEvery {
 		d.rowHash, d.rowAt = h, c.At
 		if c.Reason == "" {
 			c.Reason = dec.Reason()
@@ -386,7 +398,7 @@ func (t *Tracker) rowHash(c *CheckIn) uint64 {
 	if i := strings.LastIndexByte(host, ':'); i > strings.LastIndexByte(host, ']') {
 		host = host[:i]
 	}
-	for _, s := range [...]string{c.Platform, c.Version, c.SketchMD5, c.SDK, host, c.Decision, c.Offered} {
+	for _, s := range [...]string{c.Platform, c.Version, c.SketchMD5, c.SDK, host, c.Decision, c.Offered, c.Mode, c.Filesystem} {
 		h.WriteString(s)
 		h.WriteByte(0)
 	}
@@ -430,7 +442,7 @@ func (t *Tracker) offer(d *devState, c CheckIn, dec *rollout.Decision) bool {
 		return false // the same offer, again
 	}
 	stage := max(dec.Stage, -1)
-	d.Offer = &Offer{Platform: id.Platform, Version: id.Version, MD5: r.Artifact.MD5,
+	d.Offer = &Offer{Platform: id.Platform, Version: id.Version, MD5: r.Artifact.SketchMD5(),
 		FromVersion: dec.Current.String(), Stage: stage, At: c.At}
 	t.statsMu.Lock()
 	rs := t.releaseStats(id)
@@ -599,6 +611,19 @@ func (t *Tracker) Device(mac rollout.MAC) (Device, bool) {
 	return d.copy(), true
 }
 
+// FilesystemSent returns the last filesystem image sent in full to the
+// device with mac, false if none.
+func (t *Tracker) FilesystemSent(mac rollout.MAC) (FilesystemSent, bool) {
+	sh := t.shard(mac)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	d, ok := sh.devs[mac]
+	if !ok || d.Filesystem == nil {
+		return FilesystemSent{}, false
+	}
+	return *d.Filesystem, true
+}
+
 // Reported returns the version a device last reported, for plans.
 func (t *Tracker) Reported(mac rollout.MAC) (string, bool) {
 	d, ok := t.Device(mac)
@@ -691,6 +716,10 @@ func (d *devState) copy() Device {
 	if c.Offer != nil {
 		o := *c.Offer
 		c.Offer = &o
+	}
+	if c.Filesystem != nil {
+		fs := *c.Filesystem
+		c.Filesystem = &fs
 	}
 	// Outcomes are replaced, never changed in place, so sharing is safe.
 	return c
