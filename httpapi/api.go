@@ -59,6 +59,14 @@ type Resumer interface {
 	Resume(id rollout.ReleaseID, now time.Time) error
 }
 
+// FilesystemRecords says which filesystem image each device took
+// (checkin.Tracker does), so that it is not sent again.
+type FilesystemRecords interface {
+	// FilesystemSent returns the last filesystem image sent in full to
+	// the device with mac, false if none. It must not block.
+	FilesystemSent(mac rollout.MAC) (checkin.FilesystemSent, bool)
+}
+
 // RecordingStats reports how recording check-ins keeps up.
 type RecordingStats interface {
 	WriterStats() checkin.WriterStats
@@ -84,6 +92,10 @@ type Config struct {
 	Resumer Resumer
 	// Recording reports the check-in writer's counters in /api/status.
 	Recording RecordingStats
+	// Filesystems says which filesystem image devices took; without it a
+	// filesystem image is sent on every filesystem request that is
+	// offered one.
+	Filesystems FilesystemRecords
 	// AdminToken authorizes operator calls (POST .../resume) given as
 	// "Authorization: Bearer <token>"; empty disables them.
 	AdminToken string
@@ -100,7 +112,7 @@ type Config struct {
 
 // UseTracker sets every check-in source of c to t, which is all of them.
 func (c *Config) UseTracker(t *checkin.Tracker) {
-	c.Halts, c.Recorder, c.Devices, c.Releases, c.Resumer, c.Recording = t, t, t, t, t, t
+	c.Halts, c.Recorder, c.Devices, c.Releases, c.Resumer, c.Recording, c.Filesystems = t, t, t, t, t, t, t
 }
 
 // API holds the HTTP handlers. It is safe for concurrent use.
@@ -113,6 +125,7 @@ type API struct {
 	releases  ReleaseState
 	resumer   Resumer
 	recording RecordingStats
+	fsRecords FilesystemRecords
 	admin     []byte
 	log       *slog.Logger
 	now       func() time.Time
@@ -133,7 +146,7 @@ func New(cfg Config) *API {
 	return &API{
 		snaps: cfg.Snapshots, status: cfg.Status,
 		halts: cfg.Halts, recorder: cfg.Recorder, devices: cfg.Devices, releases: cfg.Releases,
-		resumer: cfg.Resumer, recording: cfg.Recording,
+		resumer: cfg.Resumer, recording: cfg.Recording, fsRecords: cfg.Filesystems,
 		admin: []byte(cfg.AdminToken), log: cfg.Logger, now: cfg.Now, read: cfg.Read,
 	}
 }

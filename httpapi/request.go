@@ -33,7 +33,7 @@ type deviceRequest struct {
 	mac     string // raw station MAC header
 	dev     string // dev= query parameter: the platform
 	version string // ver= query parameter, else the version header
-	mode    string // "sketch", "spiffs" or "version"; "" when not sent
+	mode    string // raw x-*-mode header; "" when not sent
 	md5     string // MD5 of the running sketch, "" when not sent
 	sdk     string // SDK version
 	free    int64  // free space for a new sketch, -1 when not sent or unreadable

@@ -46,6 +46,22 @@ type releaseDoc struct {
 	Size   int64      `json:"size"`
 	SHA256 string     `json:"sha256"`
 	MD5    string     `json:"md5"`
+	// Encoding is "gzip" or "zlib" for a compressed binary, with the size
+	// of the image devices flash; absent for a raw image.
+	Encoding  string `json:"encoding,omitempty"`
+	ImageSize int64  `json:"image_size,omitempty"`
+	// SketchMD5 is the sketch MD5 a device running the release reports,
+	// when it is not MD5 (a compressed or signed image).
+	SketchMD5 string `json:"sketch_md5,omitempty"`
+	// Filesystem is the release's filesystem image, if any.
+	Filesystem *filesystemDoc `json:"filesystem,omitempty"`
+}
+
+type filesystemDoc struct {
+	File   string `json:"file"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	MD5    string `json:"md5"`
 }
 
 // apiStatus answers GET /api/status: the serving commit, when it was
@@ -89,10 +105,17 @@ func platformDocs(f *rollout.Fleet) []platformDoc {
 	for _, p := range f.Platforms() {
 		pd := platformDoc{Name: p.Name, Chip: p.Chip, Description: p.Description, Devices: count[p.Name], Releases: []releaseDoc{}}
 		for _, rel := range p.Releases {
-			pd.Releases = append(pd.Releases, releaseDoc{
+			rd := releaseDoc{
 				Version: rel.Version.String(), File: rel.Artifact.Source.Path, GitHub: githubDocOf(rel.Artifact.Source), Size: rel.Artifact.Size,
-				SHA256: rel.Artifact.SHA256, MD5: rel.Artifact.MD5,
-			})
+				SHA256: rel.Artifact.SHA256, MD5: rel.Artifact.MD5, SketchMD5: rel.Artifact.FlashedMD5,
+			}
+			if rel.Artifact.Encoding != rollout.Raw {
+				rd.Encoding, rd.ImageSize = rel.Artifact.Encoding.String(), rel.Artifact.ImageSize
+			}
+			if fs := rel.Filesystem; fs != nil {
+				rd.Filesystem = &filesystemDoc{File: fs.Source.Path, Size: fs.Size, SHA256: fs.SHA256, MD5: fs.MD5}
+			}
+			pd.Releases = append(pd.Releases, rd)
 		}
 		out = append(out, pd)
 	}

@@ -44,35 +44,27 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, r, dr, nil, http.StatusBadRequest, "missing version: add ?ver=<version> to the URL or pass the version to the update call", start)
 		return
 	}
+	mode, _ := rollout.ParseMode(dr.mode)
 	dec := rollout.Decide(snap.Fleet, rollout.Request{
 		MAC: mac, Platform: dr.dev, Version: dr.version,
 		SketchMD5: dr.md5, FreeSpace: freeSpace(dr.free), ChipSize: max(dr.chip, 0),
-		Now: start,
+		Now: start, Mode: mode, FilesystemTaken: a.filesystemTaken(mode, mac),
 	}, a.halts)
-	status, offered := 0, ""
-	switch dec.Outcome {
-	case rollout.Update:
-		switch dr.mode {
-		case "spiffs":
-			// A filesystem update must never receive an application image.
-			status = http.StatusNotModified
-			w.WriteHeader(status)
-			a.logRequest(r, dr, &dec, status, "filesystem image requested; none is configured", start)
-		case "version":
-			// ESP8266 cores that ask only which version is on offer.
-			status = http.StatusOK
-			w.Header()["x-version"] = []string{dec.Release.Version.String()}
-			w.Header()["Content-Length"] = []string{"0"}
-			w.WriteHeader(status)
-			a.logRequest(r, dr, &dec, status, "version query", start)
-		default:
-			status = a.serveImage(w, r, dec.Release)
-			if status == http.StatusOK {
-				offered = dec.Release.Version.Original()
-			}
-			a.logRequest(r, dr, &dec, status, "", start)
+	status, offered, fsSent := 0, "", ""
+	switch {
+	case mode == rollout.ModeVersion && (dec.Outcome == rollout.Update || dec.Outcome == rollout.UpToDate):
+		status = a.answerVersion(w, r, dr, &dec, start)
+	case dec.Outcome == rollout.Update && mode == rollout.ModeFilesystem:
+		status, fsSent = a.serveFilesystem(w, r, dr, &dec, start)
+	case dec.Outcome == rollout.Update:
+		status, _ = a.serveImage(w, r, dec.Release, &dec.Release.Artifact, imageName(dec.Release, &dec.Release.Artifact, ""))
+		if status == http.StatusOK {
+			// Offered even when the download is cut off: the device may
+			// retry, or come back on its old version.
+			offered = dec.Release.Version.Original()
 		}
-	case rollout.UpToDate:
+		a.logRequest(r, dr, &dec, status, "", start)
+	case dec.Outcome == rollout.UpToDate:
 		status = http.StatusNotModified
 		w.WriteHeader(status)
 		a.logRequest(r, dr, &dec, status, "", start)
@@ -91,6 +83,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 			MAC: mac, At: start, Platform: platform, Version: dr.version, SketchMD5: dr.md5,
 			FreeSpace: dr.free, ChipSize: dr.chip, SDK: dr.sdk, Remote: r.RemoteAddr,
 			Status: status, Decision: dec.Outcome.String(), Offered: offered,
+			Mode: mode.String(), Filesystem: fsSent,
 		}, dec)
 	}
 }
@@ -108,30 +101,46 @@ func freeSpace(n int64) int64 {
 	return n
 }
 
-// serveImage sends rel's binary from the artifact cache with the headers
-// the device updaters check, and returns the status sent.
-func (a *API) serveImage(w http.ResponseWriter, r *http.Request, rel *rollout.Release) int {
-	f, err := os.Open(rel.Artifact.File)
+// serveImage sends binary art of release rel from the artifact cache with
+// the headers the device updaters check, as file name. It returns the
+// status sent, and whether the whole binary was sent (not for HEAD or a
+// range, nor when the connection broke).
+func (a *API) serveImage(w http.ResponseWriter, r *http.Request, rel *rollout.Release, art *rollout.Artifact, name string) (int, bool) {
+	f, err := os.Open(art.File)
 	if err != nil {
 		a.log.Error("artifact missing from cache", "platform", rel.Platform, "version", rel.Version.String(),
-			"file", rel.Artifact.File, "err", err)
+			"file", art.File, "err", err)
 		http.Error(w, "firmware file unavailable", http.StatusInternalServerError)
-		return http.StatusInternalServerError
+		return http.StatusInternalServerError, false
 	}
 	defer f.Close()
 	h := w.Header()
 	h["Content-Type"] = octetStream
 	h["Cache-Control"] = noStore
 	// Header names as the reference PHP server writes them; clients match
-	// them case-insensitively anyway.
-	h["x-MD5"] = []string{rel.Artifact.MD5}
-	h["Content-Disposition"] = []string{"attachment; filename=" + rel.Platform + "-" + rel.Version.String() + ".bin"}
-	h["Etag"] = []string{`"` + rel.Artifact.SHA256 + `"`}
+	// them case-insensitively anyway. x-MD5 is of the bytes sent, which
+	// the updater checks the download against.
+	h["x-MD5"] = []string{art.MD5}
+	h["Content-Disposition"] = []string{"attachment; filename=" + name}
+	h["Etag"] = []string{`"` + art.SHA256 + `"`}
 	rec := &statusRecorder{ResponseWriter: w}
 	// ServeContent sets the exact Content-Length, answers HEAD and Range
 	// requests, and lets the kernel send the file (sendfile).
 	http.ServeContent(rec, r, "", time.Time{}, f)
-	return rec.status
+	return rec.status, rec.status == http.StatusOK && rec.written == art.Size && r.Method == http.MethodGet
+}
+
+// imageName is the file name a release's binary is sent as:
+// PLATFORM-VERSION[SUFFIX].bin, with .gz for a gzip image.
+func imageName(rel *rollout.Release, art *rollout.Artifact, suffix string) string {
+	name := rel.Platform + "-" + rel.Version.String() + suffix + ".bin"
+	switch art.Encoding {
+	case rollout.Gzip:
+		name += ".gz"
+	case rollout.Zlib:
+		name += ".zz"
+	}
+	return name
 }
 
 // refuse answers with an error status and a one-line text body.
@@ -162,6 +171,9 @@ func (a *API) logRequest(r *http.Request, dr deviceRequest, dec *rollout.Decisio
 		slog.Int("status", status),
 	)
 	if dec != nil {
+		if m := dec.Request.Mode; m != rollout.ModeSketch {
+			attrs = append(attrs, slog.String("mode", m.String()))
+		}
 		attrs = append(attrs, slog.String("decision", dec.Outcome.String()))
 		if dec.Platform != nil && dr.dev == "" {
 			attrs[1] = slog.String("platform", dec.Platform.Name)
@@ -177,11 +189,13 @@ func (a *API) logRequest(r *http.Request, dr deviceRequest, dec *rollout.Decisio
 	a.log.LogAttrs(ctx, level, "device request", attrs...)
 }
 
-// statusRecorder remembers the status written through it. It forwards
-// ReadFrom so that sending a file still uses sendfile.
+// statusRecorder remembers the status written through it and counts the
+// body bytes written. It forwards ReadFrom so that sending a file still
+// uses sendfile.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status  int
+	written int64
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -195,12 +209,16 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
-	return s.ResponseWriter.Write(b)
+	n, err := s.ResponseWriter.Write(b)
+	s.written += int64(n)
+	return n, err
 }
 
 func (s *statusRecorder) ReadFrom(src io.Reader) (int64, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
-	return io.Copy(s.ResponseWriter, src)
+	n, err := io.Copy(s.ResponseWriter, src)
+	s.written += n
+	return n, err
 }

@@ -215,27 +215,57 @@ func TestUpdate(t *testing.T) {
 }
 
 func TestUpdateModes(t *testing.T) {
-	fleet := testFleet(t, t.TempDir(), 4096)
+	dir := t.TempDir()
+	fleet := testFleet(t, dir, 4096)
 	h := newTestRouter(t, &gitstore.Snapshot{Fleet: fleet}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-
-	// A filesystem (spiffs/LittleFS) update never receives an application image.
-	req := httptest.NewRequest("GET", "/update", nil)
-	req.Header = esp8266Headers("18:FE:34:00:00:01", "1.0.0")
-	req.Header.Set("x-ESP8266-mode", "spiffs")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != 304 || rec.Body.Len() != 0 {
-		t.Errorf("spiffs mode: got %d with %d bytes, want 304 and no body", rec.Code, rec.Body.Len())
+	get := func(mode, version string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/update", nil)
+		req.Header = esp8266Headers("18:FE:34:00:00:01", version)
+		req.Header.Set("x-ESP8266-mode", mode)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
 	}
 
-	// Mode "version" asks which version is on offer.
-	req = httptest.NewRequest("GET", "/update", nil)
-	req.Header = esp8266Headers("18:FE:34:00:00:01", "1.0.0")
+	// A filesystem (spiffs/LittleFS) update never receives an application
+	// image: 1.1.0 has no filesystem image.
+	if rec := get("spiffs", "1.0.0"); rec.Code != 304 || rec.Body.Len() != 0 {
+		t.Errorf("spiffs mode, no filesystem: got %d with %d bytes, want 304 and no body", rec.Code, rec.Body.Len())
+	}
+
+	// With one, it is sent like an image, with its own name and MD5.
+	fsData := []byte("a filesystem image, as mklittlefs writes it")
+	fsFile := filepath.Join(dir, "fs.bin")
+	if err := os.WriteFile(fsFile, fsData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := md5.Sum(fsData)
+	lamp11 := fleet.Platform("lamp").Releases[0]
+	lamp11.Filesystem = &rollout.Artifact{Source: rollout.Source{Path: "fw/fs.bin"}, File: fsFile, Size: int64(len(fsData)), MD5: hex.EncodeToString(sum[:]), SHA256: strings.Repeat("cd", 32)}
+	rec := get("spiffs", "1.0.0")
+	if rec.Code != 200 || rec.Body.String() != string(fsData) || rawHeader(rec.Header(), "x-MD5") != hex.EncodeToString(sum[:]) ||
+		rec.Header().Get("Content-Length") != strconv.Itoa(len(fsData)) || rec.Header().Get("Content-Disposition") != "attachment; filename=lamp-1.1.0-fs.bin" {
+		t.Errorf("spiffs mode: got %d, %q, headers %v", rec.Code, rec.Body.String(), rec.Header())
+	}
+	if rec := get("spiffs", "1.1.0"); rec.Code != 304 {
+		t.Errorf("spiffs mode, up to date: got %d, want 304", rec.Code)
+	}
+
+	// Mode "version" asks which version it should run: 200 whatever the
+	// answer, never 304, which getAvailableVersion() takes for an error.
+	for _, tt := range []struct{ version, want string }{{"1.0.0", "1.1.0"}, {"v1.0.0", "v1.1.0"}, {"1.1.0", "1.1.0"}} {
+		rec := get("version", tt.version)
+		if rec.Code != 200 || rawHeader(rec.Header(), "x-version") != tt.want || rec.Body.Len() != 0 || rec.Header().Get("Content-Length") != "0" {
+			t.Errorf("version mode on %s: got %d, x-version %q, %d body bytes, want 200 %s", tt.version, rec.Code, rawHeader(rec.Header(), "x-version"), rec.Body.Len(), tt.want)
+		}
+	}
+	req := httptest.NewRequest("GET", "/update", nil)
+	req.Header = esp8266Headers("18:FE:34:99:99:99", "1.0.0")
 	req.Header.Set("x-ESP8266-mode", "version")
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	if rec.Code != 200 || rawHeader(rec.Header(), "x-version") != "1.1.0" || rec.Body.Len() != 0 {
-		t.Errorf("version mode: got %d, x-version %q, %d body bytes", rec.Code, rawHeader(rec.Header(), "x-version"), rec.Body.Len())
+	if rec.Code != 403 {
+		t.Errorf("version mode, not whitelisted: got %d, want 403", rec.Code)
 	}
 }
 
