@@ -17,7 +17,7 @@ import (
 
 func testImage(t *testing.T) []byte {
 	t.Helper()
-	img, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP8266, ProjectName: "lamp", Version: "1.0.0", Size: 64 << 10, Arduino: true})
+	img, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP8266, ProjectName: "lamp", Version: "1.0.0", Size: 64 << 10, Arduino: true, Compressible: true})
 	if err != nil {
 		t.Fatal(err)
 	}

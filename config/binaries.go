@@ -40,8 +40,8 @@ func encodingOf(e espimage.Encoding) rollout.Encoding {
 // served returns what platform p serves for the checked application
 // binary b described by a: a itself, or with gzip = true on the
 // platform the gzip copy of an uncompressed image, made by the Inspector
-// (once, when it enters the cache). open reads b's content when b has no
-// file.
+// (once, when it enters the cache), when it is smaller. open reads b's
+// content when b has no file.
 func (l *loader) served(p *platform, a rollout.Artifact, b artifact.Blob, open artifact.Opener) (rollout.Artifact, error) {
 	if !p.gzip || b.Image.Encoding != espimage.Raw {
 		return a, nil
@@ -49,6 +49,9 @@ func (l *loader) served(p *platform, a rollout.Artifact, b artifact.Blob, open a
 	g, err := l.in.Gzip(b, open)
 	if err != nil {
 		return a, err
+	}
+	if g.Size >= b.Size {
+		return a, nil // incompressible (already compressed data, say): sending more helps nobody
 	}
 	c := artifactOf(a.Source, g)
 	c.SourceSHA256, c.SourceSize = a.SHA256, a.Size

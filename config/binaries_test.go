@@ -124,8 +124,8 @@ func TestCompressedImageArtifact(t *testing.T) {
 }
 
 func TestGzipPlatform(t *testing.T) {
-	img := build(t, espimage.BuildOptions{Chip: espimage.ESP8266, ProjectName: "lamp", Version: "1.0.0", Arduino: true, Size: 32768})
-	committedGz := gzipBytes(t, build(t, espimage.BuildOptions{Chip: espimage.ESP8266, ProjectName: "lamp", Version: "1.1.0", Arduino: true, Size: 32768}))
+	img := build(t, espimage.BuildOptions{Chip: espimage.ESP8266, ProjectName: "lamp", Version: "1.0.0", Arduino: true, Size: 32768, Compressible: true})
+	committedGz := gzipBytes(t, build(t, espimage.BuildOptions{Chip: espimage.ESP8266, ProjectName: "lamp", Version: "1.1.0", Arduino: true, Size: 32768, Compressible: true}))
 	files := imageConfig(`chip = "esp8266"
 gzip = true
 [[release]]
@@ -236,5 +236,19 @@ func TestReleaseFilesystem(t *testing.T) {
 	r.Filesystem = nil
 	if fingerprint(&r) != f0.Fingerprint {
 		t.Error("fingerprint is not a function of the release")
+	}
+}
+
+// TestGzipPlatformIncompressible: an image gzip cannot shrink is served
+// as it is, not as a larger copy.
+func TestGzipPlatformIncompressible(t *testing.T) {
+	img := build(t, espimage.BuildOptions{Chip: espimage.ESP8266, ProjectName: "lamp", Version: "1.0.0", Size: 32768}) // random filler
+	files := imageConfig("chip = \"esp8266\"\ngzip = true\n[[release]]\nversion = \"1.0.0\"\nfile = \"fw/a.bin\"\n", map[string][]byte{"fw/a.bin": img})
+	fleet, probs := Load(files, artifact.ReadInspector{})
+	if fleet == nil {
+		t.Fatal(problemLines(probs))
+	}
+	if a := fleet.Platform("lamp").Releases[0].Artifact; a.Encoding != rollout.Raw || a.Size != int64(len(img)) || a.SourceSHA256 != "" {
+		t.Errorf("artifact %+v: want the image as it is", a)
 	}
 }

@@ -2,7 +2,6 @@ package espimage
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -15,22 +14,25 @@ type Image struct {
 	Name string
 	// Data is the file as stored: what a device downloads.
 	Data []byte
-	// Content is what to look into: Data, or for a gzip-compressed image
-	// what it decompresses to.
+	// Content is what to look into: Data, or for a compressed or signed
+	// image the image inside it.
 	Content []byte
 	// Info is what Parse read from Content. Its Chip is "" for an
 	// ESP32-family chip id otagit does not know (ChipID holds it).
 	Info Info
-	// Gzip is true for a gzip-compressed ESP8266 image.
+	// Gzip is true for a gzip-compressed image.
 	Gzip bool
+	// Scanned is what Scan learned from Data.
+	Scanned File
 }
 
-// ReadFile reads the application image in file, and refuses anything that
-// is not one: a file that is not an ESP application image (or a
-// gzip-compressed ESP8266 one, which ESP8266 cores 3.0 and later flash), a
-// compressed image for another chip, a file or decompressed content of
-// more than limit bytes. An image whose ESP32-family chip id is unknown is
-// accepted (see Info.Fits). Errors name file.
+// ReadFile reads the application image in file, as Scan sees it, and
+// refuses anything that is not one: a file that is not an ESP application
+// image (compressed, signed or not), a damaged one, one that loads only
+// into RAM (a bootloader), a file or decompressed content of more than
+// limit bytes. An image whose ESP32-family chip id is unknown is accepted
+// (see Info.Fits); so is any encoding: whether a platform's devices can
+// flash it is the config loader's call. Errors name file.
 func ReadFile(file string, limit int64) (*Image, error) {
 	f, err := os.Open(file)
 	if err != nil {
@@ -47,27 +49,35 @@ func ReadFile(file string, limit int64) (*Image, error) {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	img := &Image{Name: file, Data: data, Content: data}
-	info, err := Parse(data)
-	if err == nil && info.Compressed {
-		zr, zerr := gzip.NewReader(bytes.NewReader(data))
-		if zerr == nil {
-			img.Content, zerr = readAtMost(zr, limit)
-		}
-		if zerr != nil {
-			return nil, fmt.Errorf("%s is not an ESP application image: a gzip file that does not decompress: %v", file, zerr)
-		}
-		img.Gzip = true
-		info, err = Parse(img.Content)
-		if err == nil && info.Chip != ESP8266 {
-			return nil, fmt.Errorf("%s is a gzip-compressed %s image: only ESP8266 devices accept compressed images", file, info.Chip)
-		}
+	if img.Scanned, err = Scan(bytes.NewReader(data), limit); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	if err != nil && !errors.Is(err, ErrUnknownChipID) {
-		what := ""
-		if img.Gzip {
-			what = " inside gzip"
+	s := &img.Scanned
+	what := ""
+	switch {
+	case s.Encoding != Raw:
+		what = " inside " + s.Encoding.String()
+	case s.SignatureLen > 0:
+		what = " after its signature"
+	}
+	if what != "" {
+		r, cerr := Content(bytes.NewReader(data), s, limit+1)
+		if cerr == nil {
+			img.Content, cerr = readAtMost(r, limit)
 		}
+		if cerr != nil {
+			return nil, fmt.Errorf("%s is not an ESP application image: a %s file that does not decompress: %v", file, s.Encoding, cerr)
+		}
+		img.Gzip = s.Encoding == Gzip
+	}
+	info, err := s.Info()
+	switch {
+	case s.Problem != "":
+		return nil, fmt.Errorf("%s is a damaged image: %s", file, s.Problem)
+	case err != nil && !errors.Is(err, ErrUnknownChipID):
 		return nil, fmt.Errorf("%s is not an ESP application image%s: %v", file, what, err)
+	case s.Kind == KindRAMOnly:
+		return nil, fmt.Errorf("%s is not an application image: none of its segments loads into flash, so it is a bootloader or an image that runs from RAM", file)
 	}
 	img.Info = info
 	return img, nil

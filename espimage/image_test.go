@@ -37,8 +37,11 @@ func TestReadFile(t *testing.T) {
 		{name: "unknown chip id", data: unknownID, wantChip: ""},
 		{name: "not an image", data: []byte("# readme"),
 			wantErr: "f.bin is not an ESP application image: first byte 0x23: espimage: not a firmware image (bad magic)"},
-		{name: "gzip esp32", data: gzipped(t, esp32),
-			wantErr: "f.bin is a gzip-compressed esp32 image: only ESP8266 devices accept compressed images"},
+		{name: "gzip esp32 (esp32FOTA)", data: gzipped(t, esp32), wantChip: ESP32, wantGzip: true},
+		{name: "zlib esp32 (esp32FOTA)", data: zlibbed(t, esp32), wantChip: ESP32},
+		{name: "esp32FOTA signed", data: append(bytes.Repeat([]byte{7}, SignatureLen), esp32...), wantChip: ESP32},
+		{name: "bootloader", data: mustBuild(t, BuildOptions{Chip: ESP32, RAMOnly: true}),
+			wantErr: "f.bin is not an application image: none of its segments loads into flash"},
 		{name: "gzip of something else", data: gzipped(t, []byte("# readme")),
 			wantErr: "f.bin is not an ESP application image inside gzip: first byte 0x23"},
 		{name: "broken gzip", data: gzipped(t, esp8266)[:20],
@@ -72,8 +75,8 @@ func TestReadFile(t *testing.T) {
 				t.Errorf("got name %q, %d bytes, chip %q, gzip %v; want %q, %d bytes, chip %q, gzip %v",
 					img.Name, len(img.Data), img.Info.Chip, img.Gzip, file, len(tt.data), tt.wantChip, tt.wantGzip)
 			}
-			if want := esp8266; tt.wantGzip && !bytes.Equal(img.Content, want) {
-				t.Errorf("Content is not the decompressed image")
+			if img.Info.Chip != "" && img.Content[0] != 0xE9 {
+				t.Errorf("Content is not the image inside")
 			}
 		})
 	}

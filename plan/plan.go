@@ -469,7 +469,10 @@ func describe(r *rollout.Release) string {
 	if r.HaltOnFailure > 0 {
 		parts = append(parts, fmt.Sprintf("halts at %g%% failures (min %d devices)", r.HaltOnFailure*100, r.HaltMinDevices))
 	}
-	parts = append(parts, fmt.Sprintf("%s, %d bytes", r.Artifact.Source, r.Artifact.Size))
+	parts = append(parts, fmt.Sprintf("%s, %s", r.Artifact.Source, r.Artifact.SizeText()))
+	if fs := r.Filesystem; fs != nil {
+		parts = append(parts, fmt.Sprintf("filesystem %s, %s", fs.Source, fs.SizeText()))
+	}
 	return strings.Join(parts, "; ")
 }
 
@@ -497,6 +500,14 @@ func diffRelease(a, b *rollout.Release) string {
 	var parts []string
 	if a.Artifact.SHA256 != b.Artifact.SHA256 {
 		parts = append(parts, "binary replaced")
+	}
+	switch af, bf := a.Filesystem, b.Filesystem; {
+	case af == nil && bf != nil:
+		parts = append(parts, "filesystem image added")
+	case af != nil && bf == nil:
+		parts = append(parts, "filesystem image removed")
+	case af != nil && af.SHA256 != bf.SHA256:
+		parts = append(parts, "filesystem image replaced")
 	}
 	if a.Channel != b.Channel {
 		parts = append(parts, fmt.Sprintf("channel %s → %s", a.Channel, b.Channel))

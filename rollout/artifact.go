@@ -147,3 +147,14 @@ func (m Mode) String() string {
 
 // MarshalText implements encoding.TextMarshaler with String.
 func (m Mode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// SizeText describes the binary's size for people: "1024 bytes", or for a
+// compressed one what is sent and saved, "448055 bytes (gzip of a
+// 639744-byte image: 191689 bytes, 30.0% saved)".
+func (a *Artifact) SizeText() string {
+	s := fmt.Sprintf("%d bytes", a.Size)
+	if saved := a.Saved(); saved > 0 {
+		s += fmt.Sprintf(" (%s of a %d-byte image: %d bytes, %.1f%% saved)", a.Encoding, a.ImageSize, saved, 100*float64(saved)/float64(a.ImageSize))
+	}
+	return s
+}

@@ -38,10 +38,11 @@ func lampRepo(t *testing.T, platform string, files map[string][]byte) (*testrepo
 	return r, r.CommitPush("lamp")
 }
 
-// arduinoImage is an ESP8266 image with the Arduino core's layout.
+// arduinoImage is an ESP8266 image with the Arduino core's layout, which
+// compresses about as well as real firmware.
 func arduinoImage(t *testing.T, version string, size int) []byte {
 	t.Helper()
-	b, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP8266, ProjectName: "lamp", Version: version, Size: size, Arduino: true})
+	b, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP8266, ProjectName: "lamp", Version: version, Size: size, Arduino: true, Compressible: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,6 +223,9 @@ func TestGzipPlatform(t *testing.T) {
 	var want bytes.Buffer
 	gzipCompress(t, &want, app11)
 	wantImage(t, "gzip update", res, body, want.Bytes())
+	if len(body) >= len(app11) {
+		t.Errorf("sent %d bytes for a %d-byte image: nothing saved", len(body), len(app11))
+	}
 	if body[0] != 0x1F || res.Header.Get("Content-Encoding") != "" {
 		t.Errorf("want a gzip image sent as plain bytes (the device inflates it), got first byte %#x, Content-Encoding %q", body[0], res.Header.Get("Content-Encoding"))
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/config"
+	"github.com/otagit/otagit/rollout"
 	"github.com/otagit/otagit/worktree"
 )
 
@@ -75,7 +76,34 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "%s: ok: %d platforms, %d releases, %d devices, %d warnings\n",
 		dir, len(fleet.Platforms()), releases, len(fleet.Devices()), warns)
+	for _, line := range gzipReport(fleet) {
+		fmt.Fprintln(stdout, line)
+	}
 	return nil
+}
+
+// gzipReport says, for every release served compressed (gzip = true on
+// its platform, or a committed .bin.gz), how many bytes a device
+// downloads instead of the image it flashes, and the total.
+func gzipReport(fleet *rollout.Fleet) []string {
+	var lines []string
+	var sent, images int64
+	for _, p := range fleet.Platforms() {
+		for _, r := range p.Releases {
+			a := &r.Artifact
+			if a.Saved() == 0 {
+				continue
+			}
+			lines = append(lines, fmt.Sprintf("gzip: %s %s: %s", p.Name, r.Version, a.SizeText()))
+			sent += a.Size
+			images += a.ImageSize
+		}
+	}
+	if len(lines) > 1 {
+		lines = append(lines, fmt.Sprintf("gzip: %d releases: %d bytes sent for %d bytes of images: %d bytes, %.1f%% saved",
+			len(lines), sent, images, images-sent, 100*float64(images-sent)/float64(images)))
+	}
+	return lines
 }
 
 // githubAnnotation formats p as a GitHub Actions workflow command

@@ -9,6 +9,7 @@ import (
 	"github.com/go-git/go-git/v5"
 
 	"github.com/otagit/otagit/config"
+	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/internal/testrepo"
 )
 
@@ -190,5 +191,41 @@ func TestValidateRepositoryTrackingNothing(t *testing.T) {
 	}
 	if !strings.Contains(errs, "Git tracks no file in "+dir+" yet") {
 		t.Errorf("no note about the untracked directory: %q", errs)
+	}
+}
+
+// TestValidateGzipReport: validate reports what gzip = true saves.
+func TestValidateGzipReport(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "fleet")
+	if code, out, errs := runCLI(t, "init", "--no-git", dir); code != 0 {
+		t.Fatalf("init: exit %d: %s%s", code, out, errs)
+	}
+	toml := filepath.Join(dir, "platforms", "smart-lamp.toml")
+	src, err := os.ReadFile(toml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(toml, []byte(strings.Replace(string(src), "chip = \"esp8266\"", "chip = \"esp8266\"\ngzip = true", 1)), 0o644)
+	// Images that compress as real firmware does (the starter's do not).
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		img, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP8266, ProjectName: "smart-lamp", Version: v, Size: 64 << 10, Arduino: true, Compressible: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "firmware", "smart-lamp", "smart-lamp-"+v+".bin"), img, 0o644)
+	}
+	code, out, errs := runCLI(t, "validate", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "gzip: ") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "gzip: smart-lamp 1.1.0: ") || !strings.Contains(lines[0], "bytes (gzip of a ") ||
+		!strings.HasPrefix(lines[2], "gzip: 2 releases: ") || !strings.Contains(lines[2], "% saved") {
+		t.Errorf("gzip report:\n%s", strings.Join(lines, "\n"))
 	}
 }
