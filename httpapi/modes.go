@@ -11,6 +11,8 @@ import (
 // (x-ESP8266-mode / x-ESP32-mode): filesystem images and version queries.
 // Both are decided by rollout.Decide like any /update request.
 
+var zeroLength = []string{"0"}
+
 // filesystemTaken returns the SHA-256 of the last filesystem image sent in
 // full to the device with mac, for a filesystem request; "" for other
 // modes, or when no check-ins are recorded (then nothing is remembered
@@ -46,7 +48,7 @@ func (a *API) serveFilesystem(w http.ResponseWriter, r *http.Request, dr deviceR
 func (a *API) answerVersion(w http.ResponseWriter, r *http.Request, dr deviceRequest, dec *rollout.Decision, start time.Time) int {
 	h := w.Header()
 	h["x-version"] = []string{dec.RunVersion()}
-	h["Content-Length"] = []string{"0"}
+	h["Content-Length"] = zeroLength
 	h["Cache-Control"] = noStore
 	w.WriteHeader(http.StatusOK)
 	a.logRequest(r, dr, dec, http.StatusOK, "version query", start)
