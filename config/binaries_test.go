@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
+	"context"
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/espimage"
@@ -250,5 +253,75 @@ func TestGzipPlatformIncompressible(t *testing.T) {
 	}
 	if a := fleet.Platform("lamp").Releases[0].Artifact; a.Encoding != rollout.Raw || a.Size != int64(len(img)) || a.SourceSHA256 != "" {
 		t.Errorf("artifact %+v: want the image as it is", a)
+	}
+}
+
+// staticGitHub is a ReleaseSource of fixed releases whose assets are read
+// with ReadInspector (stored nowhere).
+type staticGitHub struct {
+	rels   []GitHubRelease
+	assets map[int64][]byte
+}
+
+func (s staticGitHub) Releases(context.Context, string) ([]GitHubRelease, time.Time, error) {
+	return s.rels, time.Now(), nil
+}
+
+func (s staticGitHub) ReleaseByTag(_ context.Context, _, tag string) (GitHubRelease, time.Time, error) {
+	for _, r := range s.rels {
+		if r.Tag == tag {
+			return r, time.Now(), nil
+		}
+	}
+	return GitHubRelease{}, time.Time{}, ErrReleaseNotFound
+}
+
+func (s staticGitHub) Asset(_ context.Context, _ string, a GitHubAsset) (artifact.Blob, error) {
+	return artifact.ReadInspector{}.Inspect(fstest.MapFS{"a": {Data: s.assets[a.ID]}}, "a")
+}
+
+// TestGitHubReleaseFilesystem: a release taken from GitHub gets its
+// filesystem image from the repository, pinned or followed.
+func TestGitHubReleaseFilesystem(t *testing.T) {
+	app1 := build(t, espimage.BuildOptions{Chip: espimage.ESP32, ProjectName: "lamp", Version: "1.0.0"})
+	app2 := build(t, espimage.BuildOptions{Chip: espimage.ESP32, ProjectName: "lamp", Version: "2.0.0"})
+	gh := staticGitHub{
+		rels: []GitHubRelease{
+			{ID: 1, Tag: "v1.0.0", PublishedAt: time.Now(), Assets: []GitHubAsset{{ID: 11, Name: "lamp.bin", Size: int64(len(app1))}}},
+			{ID: 2, Tag: "v2.0.0", PublishedAt: time.Now(), Assets: []GitHubAsset{{ID: 12, Name: "lamp.bin", Size: int64(len(app2))}}},
+		},
+		assets: map[int64][]byte{11: app1, 12: app2},
+	}
+	files := imageConfig(`chip = "esp32"
+[github]
+repo = "acme/lamp"
+asset = "lamp.bin"
+
+[[release]]
+version = "2.0.0"
+filesystem = "fw/fs-2.bin"
+`, map[string][]byte{"fw/fs-2.bin": littlefs()})
+	res := LoadTree(files, LoadOptions{Inspector: artifact.ReadInspector{}, GitHub: gh})
+	if res.Fleet == nil {
+		t.Fatal(problemLines(res.Problems))
+	}
+	rels := res.Fleet.Platform("lamp").Releases
+	if len(rels) != 2 || rels[0].Filesystem == nil || rels[0].Filesystem.Source.Path != "fw/fs-2.bin" || rels[1].Filesystem != nil {
+		t.Errorf("followed releases: %+v, %+v", rels[0], rels[1])
+	}
+
+	sum := sha256.Sum256(app1)
+	pinned := imageConfig(`chip = "esp32"
+[[release]]
+version = "1.0.0"
+github = "acme/lamp"
+tag = "v1.0.0"
+asset = "lamp.bin"
+sha256 = "`+hex.EncodeToString(sum[:])+`"
+filesystem = "fw/fs-1.bin"
+`, map[string][]byte{"fw/fs-1.bin": littlefs()})
+	res = LoadTree(pinned, LoadOptions{Inspector: artifact.ReadInspector{}, GitHub: gh})
+	if res.Fleet == nil || res.Fleet.Platform("lamp").Releases[0].Filesystem == nil {
+		t.Errorf("pinned release: %s", problemLines(res.Problems))
 	}
 }
