@@ -73,9 +73,14 @@ func (k Kind) String() string {
 }
 
 // SignatureLen is the length of the RSA signature esp32FOTA signed images
-// start with (FW_SIGNATURE_LENGTH, a 4096-bit RSA-SHA256 signature): the
-// device reads it off the stream and flashes what follows.
+// start with by default (FW_SIGNATURE_LENGTH, a 4096-bit RSA-SHA256
+// signature): the device reads it off the stream and flashes what follows.
 const SignatureLen = 512
+
+// signatureLens are the signature lengths Scan looks behind, most likely
+// first: esp32FOTA's default, and the RSA-3072 and RSA-2048 lengths a
+// sketch sets with setSignatureLen (as imagesig reads them).
+var signatureLens = [...]int{SignatureLen, 384, 256}
 
 // arduinoAppOffset is where the Arduino ESP8266 core's application image
 // starts, after the eboot loader (APP_START_OFFSET): elf2bin writes eboot
@@ -91,7 +96,7 @@ type File struct {
 	// Encoding is how the file holds the image.
 	Encoding Encoding
 	// SignatureLen is the number of signature bytes before the image
-	// (SignatureLen for an esp32FOTA signed image), 0 for none.
+	// (512, 384 or 256 for an esp32FOTA signed image), 0 for none.
 	SignatureLen int
 	// Head holds the first HeaderLen bytes of the image (decompressed and
 	// after the signature), fewer for a shorter one. Info parses it.
@@ -141,7 +146,8 @@ var ErrTooLarge = errors.New("espimage: content over the size limit")
 //  1. a file that starts with 0xE9 and a header Parse accepts: the image;
 //  2. a gzip (1F 8B 08) or zlib header whose first inflated byte is 0xE9:
 //     the compressed image;
-//  3. 0xE9 at offset SignatureLen and a header Parse accepts there: an
+//  3. 0xE9 at offset SignatureLen (or 384, or 256: the RSA-3072 and
+//     RSA-2048 signature lengths) and a header Parse accepts there: an
 //     esp32FOTA signed image, read after its signature;
 //  4. a gzip or zlib header: compressed content, judged inflated;
 //  5. otherwise the file itself, which Info then refuses.
@@ -212,8 +218,10 @@ func locate(peek []byte) (Encoding, int) {
 	if enc != Raw && inflatesToImage(peek, enc) {
 		return enc, 0
 	}
-	if len(peek) > SignatureLen && peek[SignatureLen] == imageMagic && headerOK(peek[SignatureLen:]) {
-		return Raw, SignatureLen
+	for _, n := range signatureLens {
+		if len(peek) > n && peek[n] == imageMagic && headerOK(peek[n:]) {
+			return Raw, n
+		}
 	}
 	return enc, 0
 }

@@ -95,6 +95,7 @@ func TestScan(t *testing.T) {
 		{"esp32 app, gzip", gzipped(t, esp32App), Gzip, 0, ESP32C3, KindApp, len(esp32App), md5hex(esp32App[:esp32End])},
 		{"esp32 app, zlib", zlibbed(t, esp32App), Zlib, 0, ESP32C3, KindApp, len(esp32App), md5hex(esp32App[:esp32End])},
 		{"esp32FOTA signed", append(append([]byte(nil), signature...), esp32App...), Raw, SignatureLen, ESP32C3, KindApp, len(esp32App), md5hex(esp32App[:esp32End])},
+		{"esp32FOTA signed, RSA-2048", append(append([]byte(nil), signature[:256]...), esp32App...), Raw, 256, ESP32C3, KindApp, len(esp32App), md5hex(esp32App[:esp32End])},
 		{"esp8266 image without eboot: no sketch layout", esp8266App, Raw, 0, ESP8266, KindApp, len(esp8266App), ""},
 		{"arduino esp8266", arduino, Raw, 0, ESP8266, KindApp, len(arduino), md5hex(arduino[:arduinoEnd])},
 		{"arduino esp8266, gzip", gzipped(t, arduino), Gzip, 0, ESP8266, KindApp, len(arduino), md5hex(arduino[:arduinoEnd])},
