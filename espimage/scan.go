@@ -77,10 +77,25 @@ func (k Kind) String() string {
 // signature): the device reads it off the stream and flashes what follows.
 const SignatureLen = 512
 
-// signatureLens are the signature lengths Scan looks behind, most likely
-// first: esp32FOTA's default, and the RSA-3072 and RSA-2048 lengths a
-// sketch sets with setSignatureLen (as imagesig reads them).
-var signatureLens = [...]int{SignatureLen, 384, 256}
+// SignatureLens are the signature lengths an esp32FOTA signed image may
+// start with, most likely first: esp32FOTA's default (RSA-4096), and the
+// RSA-3072 and RSA-2048 lengths a sketch sets with setSignatureLen.
+var SignatureLens = [...]int{SignatureLen, 384, 256}
+
+// SignedImageOffset returns where the image starts in an esp32FOTA signed
+// file whose first bytes are head: after the first of SignatureLens that
+// is followed by an image header Parse accepts. It reports false when
+// none is. The signature's own first bytes are not looked at: they start
+// like an image in one signed file out of 256. Scan and package imagesig
+// both find the image with it.
+func SignedImageOffset(head []byte) (int, bool) {
+	for _, n := range SignatureLens {
+		if len(head) > n && head[n] == imageMagic && headerOK(head[n:]) {
+			return n, true
+		}
+	}
+	return 0, false
+}
 
 // arduinoAppOffset is where the Arduino ESP8266 core's application image
 // starts, after the eboot loader (APP_START_OFFSET): elf2bin writes eboot
@@ -218,10 +233,8 @@ func locate(peek []byte) (Encoding, int) {
 	if enc != Raw && inflatesToImage(peek, enc) {
 		return enc, 0
 	}
-	for _, n := range signatureLens {
-		if len(peek) > n && peek[n] == imageMagic && headerOK(peek[n:]) {
-			return Raw, n
-		}
+	if n, ok := SignedImageOffset(peek); ok {
+		return Raw, n
 	}
 	return enc, 0
 }

@@ -11,29 +11,6 @@ import (
 	"github.com/otagit/otagit/espimage"
 )
 
-// ESP32FOTASigLen is the signature length esp32FOTA expects unless the
-// sketch calls setSignatureLen (FW_SIGNATURE_LENGTH): an RSA-4096
-// signature.
-const ESP32FOTASigLen = 512
-
-// fotaSigLens are the prefix lengths tried without a key, longest first:
-// RSA-4096, -3072 and -2048 signatures.
-var fotaSigLens = []int{512, 384, 256}
-
-// ESP32FOTAImageOffset returns where the image starts in an esp32FOTA
-// signed file whose first bytes are head: after a 512-, 384- or 256-byte
-// signature, the first of those followed by the image magic 0xE9. It
-// reports false when none is. The signature's own first byte is not
-// looked at: it is 0xE9 in one signed image out of 256.
-func ESP32FOTAImageOffset(head []byte) (int, bool) {
-	for _, n := range fotaSigLens {
-		if len(head) > n && head[n] == 0xE9 {
-			return n, true
-		}
-	}
-	return 0, false
-}
-
 // checkFOTA checks an esp32FOTA signed image: signature, then image.
 func checkFOTA(r *reader, size int64, keys []Key) (*Signed, error) {
 	// The signature is as long as the key's modulus (mbedtls_pk_verify
@@ -44,7 +21,7 @@ func checkFOTA(r *reader, size int64, keys []Key) (*Signed, error) {
 			lens = append(lens, n)
 		}
 	}
-	longest := ESP32FOTASigLen
+	longest := espimage.SignatureLen
 	for _, n := range lens {
 		longest = max(longest, n)
 	}
@@ -53,9 +30,9 @@ func checkFOTA(r *reader, size int64, keys []Key) (*Signed, error) {
 		return nil, nil
 	}
 	if len(lens) == 0 {
-		n, ok := ESP32FOTAImageOffset(first)
+		n, ok := espimage.SignedImageOffset(first)
 		if !ok {
-			return nil, fotaNoImage(first, fotaSigLens)
+			return nil, fotaNoImage(first, espimage.SignatureLens[:])
 		}
 		lens = []int{n}
 	}
@@ -71,7 +48,7 @@ func checkFOTA(r *reader, size int64, keys []Key) (*Signed, error) {
 		}
 	}
 	if len(ds) == 0 {
-		if n, ok := ESP32FOTAImageOffset(first); ok {
+		if n, ok := espimage.SignedImageOffset(first); ok {
 			var ks []string
 			for _, k := range keys {
 				ks = append(ks, fmt.Sprintf("key %q (%s) makes %d-byte signatures", k.Name, k.Describe(), k.Public.(*rsa.PublicKey).Size()))

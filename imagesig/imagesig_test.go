@@ -262,8 +262,8 @@ func TestESP32FOTA(t *testing.T) {
 		if err != nil || s.ImageOffset != 512 {
 			t.Fatalf("got %+v, %v", s, err)
 		}
-		if n, ok := ESP32FOTAImageOffset(signed[:1024]); !ok || n != 512 {
-			t.Errorf("ESP32FOTAImageOffset = %d, %v", n, ok)
+		if n, ok := espimage.SignedImageOffset(signed[:1024]); !ok || n != 512 {
+			t.Errorf("SignedImageOffset = %d, %v", n, ok)
 		}
 	})
 	t.Run("unsigned", func(t *testing.T) {
