@@ -15,6 +15,7 @@ import (
 type Fleet struct {
 	platforms map[string]*Platform // by lower-case name
 	devices   map[MAC]*Device
+	names     map[string]*Device // by lower-case name; devices without one are not here
 	groups    map[string]*Group
 	// versions maps every release version string, with and without a leading
 	// "v", to its parsed value, so that reading the version a device reports
@@ -39,6 +40,14 @@ type Platform struct {
 	// NoRollback keeps devices on a yanked release where they are instead
 	// of offering them an older release.
 	NoRollback bool
+	// Anonymous serves devices that are in no whitelist and give no MAC
+	// (esp32FOTA and ESPHome manifests fetched without an id; see
+	// Request.Anonymous). Decide takes such a device for one of the
+	// platform with no settings of its own (stable channel, no groups, no
+	// pin), in a stage's cohort only once the stage reaches 100%.
+	Anonymous bool
+
+	anonymous Device // the device an anonymous request stands for; set by NewFleet
 }
 
 // Release is one firmware version of a platform.
@@ -150,7 +159,8 @@ type Group struct {
 
 // NewFleet indexes platforms and devices into a Fleet. It sorts each
 // platform's releases newest first. It returns an error for duplicate
-// platform names, duplicate release versions, duplicate MACs and devices on
+// platform names, duplicate release versions, duplicate MACs, device names
+// that do not identify one device (see CheckDeviceName) and devices on
 // unknown platforms; callers that load config report those with file and
 // line before getting here, so an error from NewFleet is a bug in the caller.
 func NewFleet(platforms []*Platform, devices []*Device) (*Fleet, error) {
@@ -166,6 +176,7 @@ func NewFleetWithGroups(platforms []*Platform, devices []*Device, groups []*Grou
 	f := &Fleet{
 		platforms: make(map[string]*Platform, len(platforms)),
 		devices:   make(map[MAC]*Device, len(devices)),
+		names:     make(map[string]*Device),
 		groups:    make(map[string]*Group, len(groups)),
 		versions:  make(map[string]*semver.Version),
 	}
@@ -181,6 +192,7 @@ func NewFleetWithGroups(platforms []*Platform, devices []*Device, groups []*Grou
 			return nil, fmt.Errorf("platform %q defined twice", p.Name)
 		}
 		f.platforms[key] = p
+		p.anonymous = Device{Platform: p.Name}
 		for _, r := range p.Releases {
 			// A pre-release is never for stable devices.
 			if r.Version.Prerelease() != "" && r.Channel == Stable {
@@ -207,6 +219,11 @@ func NewFleetWithGroups(platforms []*Platform, devices []*Device, groups []*Grou
 		}
 		f.devices[d.MAC] = d
 		f.sortedD = append(f.sortedD, d)
+	}
+	for _, d := range devices {
+		if err := f.addName(d); err != nil {
+			return nil, err
+		}
 	}
 	slices.SortFunc(f.sortedP, func(a, b *Platform) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(f.sortedD, func(a, b *Device) int { return compareMAC(a.MAC, b.MAC) })
