@@ -40,6 +40,16 @@ type Request struct {
 	// a device whose app update has not gone through yet is not sent the
 	// same filesystem on every poll.
 	FilesystemTaken string
+	// Anonymous asks on behalf of a device that is in no whitelist and
+	// gives no MAC (an esp32FOTA or ESPHome manifest fetched without an
+	// id), for the platform Platform names. Only a platform that allows
+	// anonymous devices answers it (Platform.Anonymous); MAC is ignored.
+	Anonymous bool
+	// Want is the release the device's user picked from a list (the
+	// AutoConnect update menu), nil for none. The device gets it only
+	// when it is exactly the release Decide would offer it: a pick
+	// obeys every rule an update does, and chooses nothing else.
+	Want *semver.Version
 }
 
 // Halts tells which releases were stopped at run time (by auto-halt or an
@@ -146,6 +156,12 @@ const (
 	// WhyFilesystemTaken: a filesystem request, and the device already
 	// took Release's filesystem image (Request.FilesystemTaken).
 	WhyFilesystemTaken
+	// WhyAnonymous: an anonymous request, for a platform that does not
+	// serve anonymous devices (or for none).
+	WhyAnonymous
+	// WhyNotPicked: Release is the release the device would be offered,
+	// and its user picked another one (Request.Want).
+	WhyNotPicked
 )
 
 var whyNames = [...]string{
@@ -156,6 +172,7 @@ var whyNames = [...]string{
 	WhyAlreadyRunning: "already_running", WhyNotWhitelisted: "not_whitelisted",
 	WhyOtherPlatform: "other_platform", WhyUnknownPlatform: "unknown_platform", WhyBadVersion: "bad_version",
 	WhyNoFilesystem: "no_filesystem", WhyFilesystemTaken: "filesystem_taken",
+	WhyAnonymous: "anonymous", WhyNotPicked: "not_picked",
 }
 
 // String returns a stable snake_case name, used in logs and JSON.
@@ -179,7 +196,8 @@ type Decision struct {
 	// Platform is the platform the decision was made for; nil for
 	// UnknownPlatform, and for NotWhitelisted when the device named none.
 	Platform *Platform
-	// Device is the device's whitelist entry, nil when not whitelisted.
+	// Device is the device's whitelist entry, nil when not whitelisted
+	// (also for an anonymous request).
 	Device *Device
 	// Current is the device's version, nil if it could not be read.
 	Current *semver.Version
@@ -210,15 +228,24 @@ func Decide(fleet *Fleet, req Request, halts Halts) Decision {
 			return d.done(UnknownPlatform, WhyUnknownPlatform)
 		}
 	}
-	d.Device = fleet.Device(req.MAC)
-	if d.Device == nil {
-		return d.done(NotWhitelisted, WhyNotWhitelisted)
-	}
-	if d.Platform == nil {
-		d.Platform = fleet.Platform(d.Device.Platform)
-	}
-	if d.Platform == nil || !strings.EqualFold(d.Platform.Name, d.Device.Platform) {
-		return d.done(NotWhitelisted, WhyOtherPlatform)
+	var dev *Device
+	if req.Anonymous {
+		if d.Platform == nil || !d.Platform.Anonymous {
+			return d.done(NotWhitelisted, WhyAnonymous)
+		}
+		dev = &d.Platform.anonymous
+	} else {
+		d.Device = fleet.Device(req.MAC)
+		if d.Device == nil {
+			return d.done(NotWhitelisted, WhyNotWhitelisted)
+		}
+		if d.Platform == nil {
+			d.Platform = fleet.Platform(d.Device.Platform)
+		}
+		if d.Platform == nil || !strings.EqualFold(d.Platform.Name, d.Device.Platform) {
+			return d.done(NotWhitelisted, WhyOtherPlatform)
+		}
+		dev = d.Device
 	}
 	cur, err := fleet.ParseDeviceVersion(req.Version)
 	if err != nil {
@@ -226,12 +253,12 @@ func Decide(fleet *Fleet, req Request, halts Halts) Decision {
 		return d.done(BadVersion, WhyBadVersion)
 	}
 	d.Current = cur
-	p, dev := d.Platform, d.Device
+	p := d.Platform
 	if p.Paused {
 		return d.done(UpToDate, WhyPlatformPaused)
 	}
 	if dev.Pin != nil {
-		return d.pinned(halts)
+		return d.pinned(dev, halts)
 	}
 
 	for _, r := range p.Releases {
@@ -278,8 +305,8 @@ func Decide(fleet *Fleet, req Request, halts Halts) Decision {
 
 // pinned decides for a device pinned to a version: exactly that version,
 // even a downgrade, unless it is paused or halted (the kill switch wins).
-func (d Decision) pinned(halts Halts) Decision {
-	r := d.Platform.Release(d.Device.Pin)
+func (d Decision) pinned(dev *Device, halts Halts) Decision {
+	r := d.Platform.Release(dev.Pin)
 	switch {
 	case r == nil:
 		return d.done(UpToDate, WhyNoReleases)
@@ -304,6 +331,8 @@ func (d Decision) offer(r *Release, why Why) Decision {
 	d.Release = r
 	req := d.Request
 	switch {
+	case req.Want != nil && !r.Version.Equal(req.Want):
+		return d.done(UpToDate, WhyNotPicked)
 	case r.Artifact.RunBy(req.SketchMD5):
 		return d.done(UpToDate, WhyAlreadyRunning)
 	case req.FreeSpace > 0 && r.Artifact.Size > req.FreeSpace:
@@ -385,7 +414,7 @@ func blocked(r *Release, req Request, cur *semver.Version, halts Halts) (Why, in
 		return WhyHalted, stage, pct
 	case stage < 0 && len(r.Stages) > 0:
 		return WhyNotStarted, stage, pct
-	case !r.InCohort(req.MAC, pct):
+	case !inCohort(r, req, pct):
 		return WhyNotInCohort, stage, pct
 	case !r.allowsFrom(cur):
 		return WhyFrom, stage, pct
@@ -394,6 +423,16 @@ func blocked(r *Release, req Request, cur *semver.Version, halts Halts) (Why, in
 }
 
 func isHalted(h Halts, r *Release) bool { return h != nil && h.Halted(r) }
+
+// inCohort reports whether the device of req is in the percent of devices
+// offered r. An anonymous device has no MAC to place it in a cohort: it is
+// in a stage only once the stage reaches 100%.
+func inCohort(r *Release, req Request, percent float64) bool {
+	if req.Anonymous {
+		return percent >= 100
+	}
+	return r.InCohort(req.MAC, percent)
+}
 
 // Reason explains the decision in one line of text for logs, the API and
 // review plans, e.g. "1.3.0: stage 2 of 3, not yet in the 25% cohort".
@@ -482,6 +521,17 @@ func (d Decision) ReasonRunning(running string) string {
 		return fmt.Sprintf("%s has no filesystem image", rel(d.Release))
 	case WhyFilesystemTaken:
 		return fmt.Sprintf("already took the filesystem image of %s", rel(d.Release))
+	case WhyAnonymous:
+		if d.Platform == nil {
+			return "a device that is in no whitelist must name a platform"
+		}
+		return fmt.Sprintf("platform %s serves whitelisted devices only (anonymous = true would serve any)", d.Platform.Name)
+	case WhyNotPicked:
+		var want string
+		if d.Request.Want != nil {
+			want = d.Request.Want.String()
+		}
+		return fmt.Sprintf("picked %s, but %s is the release for this device (running %s)", want, rel(d.Release), cur)
 	}
 	return d.Outcome.String()
 }

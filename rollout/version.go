@@ -44,3 +44,17 @@ func stripV(s string) string {
 	}
 	return s
 }
+
+// PlainVersion returns v as MAJOR.MINOR.PATCH, without a leading "v" or
+// build metadata, and whether that form says all of v that orders it:
+// false for a pre-release. Clients that read only plain versions need it:
+// esp32FOTA reads "1.2.3" but takes "v1.2.3" and "1.2.3-rc.1" for 0.0.0
+// (and so never updates to them), and holds each part in a C int, so a
+// part above 2147483647 is refused too.
+func PlainVersion(v *semver.Version) (string, bool) {
+	const maxPart = 1<<31 - 1
+	if v == nil || v.Prerelease() != "" || v.Major() > maxPart || v.Minor() > maxPart || v.Patch() > maxPart {
+		return "", false
+	}
+	return fmt.Sprintf("%d.%d.%d", v.Major(), v.Minor(), v.Patch()), true
+}
