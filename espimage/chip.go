@@ -161,3 +161,18 @@ func ParseChip(s string) (Chip, bool) {
 	}
 	return c, true
 }
+
+// WebToolsFamily returns the family's name as ESP Web Tools manifests
+// write it (chipFamily), which is how ESPHome names its build's variant
+// (ESPHOME_VARIANT) and what its http_request update compares with:
+// "ESP8266", "ESP32", and "ESP32-" then the rest in upper case ("ESP32-S3",
+// "ESP32-C3", "ESP32-C61"). It returns "" for an unknown chip.
+func (c Chip) WebToolsFamily() string {
+	switch {
+	case !c.Known():
+		return ""
+	case c == ESP8266 || c == ESP32:
+		return strings.ToUpper(string(c))
+	}
+	return "ESP32-" + strings.ToUpper(strings.TrimPrefix(string(c), "esp32"))
+}

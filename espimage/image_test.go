@@ -111,3 +111,17 @@ func TestInfoFits(t *testing.T) {
 		t.Errorf("ChipName: got %q, want %q", got, want)
 	}
 }
+
+func TestWebToolsFamily(t *testing.T) {
+	// As ESPHome's VARIANT_FRIENDLY (components/esp32/const.py) and
+	// esp8266 component name them.
+	for chip, want := range map[Chip]string{
+		ESP8266: "ESP8266", ESP32: "ESP32", ESP32S2: "ESP32-S2", ESP32S3: "ESP32-S3",
+		ESP32C2: "ESP32-C2", ESP32C3: "ESP32-C3", ESP32C6: "ESP32-C6", ESP32H2: "ESP32-H2",
+		ESP32C5: "ESP32-C5", ESP32C61: "ESP32-C61", ESP32P4: "ESP32-P4", "esp31": "",
+	} {
+		if got := chip.WebToolsFamily(); got != want {
+			t.Errorf("%s: WebToolsFamily() = %q, want %q", chip, got, want)
+		}
+	}
+}
