@@ -103,6 +103,7 @@ func (l *loader) devices(platforms map[string]*platform) ([]*rollout.Device, []*
 		t.finish("device", "group")
 	}
 
+	checkNames(entries)
 	out := make([]*rollout.Device, 0, len(entries))
 	for _, e := range entries {
 		if l.resolve(e, groupDefs, platforms) {
@@ -115,6 +116,26 @@ func (l *loader) devices(platforms map[string]*platform) ([]*rollout.Device, []*
 	}
 	sort.Slice(gs, func(i, j int) bool { return gs[i].Name < gs[j].Name })
 	return out, gs
+}
+
+// checkNames reports devices that share a name (rollout.DeviceNameKey):
+// clients that name the device in their URL (the FUOTA app, ESPHome) are
+// answered for the device that name identifies, so it must be one.
+func checkNames(entries []deviceEntry) {
+	named := map[string]*deviceEntry{}
+	for i := range entries {
+		e := &entries[i]
+		if e.d.Name == "" {
+			continue
+		}
+		key := rollout.DeviceNameKey(e.d.Name)
+		if first, dup := named[key]; dup {
+			e.t.errorf("name", "name %q is already the name of device %s at %s:%d: devices are looked up by name, so names must be unique",
+				e.d.Name, first.d.MAC, first.t.f.name, first.t.line("name"))
+			continue
+		}
+		named[key] = e
+	}
 }
 
 // deviceKeys are the keys a [[device]] table may have.
@@ -153,6 +174,12 @@ func readDevice(dt *table, platforms map[string]*platform) (e deviceEntry, ok bo
 		ok = false
 	}
 	d.Name, _ = dt.str("name", false)
+	if d.Name != "" && ok {
+		if err := rollout.CheckDeviceName(d.Name, d.MAC); err != nil {
+			dt.errorf("name", "%v", err)
+			ok = false
+		}
+	}
 	if s, present := dt.str("channel", false); present {
 		c, err := rollout.ParseChannel(s)
 		if err != nil {

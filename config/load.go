@@ -234,6 +234,7 @@ func (l *loader) platform(file, name string) *platform {
 	}
 	p.Paused = t.boolean("paused", false)
 	p.NoRollback = !t.boolean("rollback", true)
+	p.Anonymous = t.boolean("anonymous", false)
 	p.signing = l.signingRule(t, p)
 	var src *follow
 	if gt := t.table("github"); gt != nil {
@@ -256,6 +257,7 @@ func (l *loader) platform(file, name string) *platform {
 			overrides[key] = rt
 			continue
 		}
+		clientWarnings(rt, p.Platform, r)
 		p.Releases = append(p.Releases, r)
 	}
 	if src != nil {
@@ -274,7 +276,7 @@ func (l *loader) platform(file, name string) *platform {
 			l.releaseFilesystem(ot, unclaimed)
 		}
 	}
-	t.finish(append([]string{"chip", "description", "paused", "rollback", "gzip", "github", "release"}, signingKeys...)...)
+	t.finish(append([]string{"chip", "description", "paused", "rollback", "gzip", "anonymous", "github", "release"}, signingKeys...)...)
 	return p
 }
 

@@ -85,6 +85,12 @@ func TestLoadValid(t *testing.T) {
 	if d := fleet.Device(mac); d == nil || d.Platform != "station" {
 		t.Errorf("device 03 (in a subdirectory): got %+v", d)
 	}
+	if d := fleet.LookupDevice("DESK"); d == nil || d.MAC.String() != "AA:BB:CC:DD:EE:01" {
+		t.Errorf("device named desk: got %+v", d)
+	}
+	if lamp.Anonymous {
+		t.Errorf("lamp serves anonymous devices without saying so")
+	}
 }
 
 func TestLoadProblems(t *testing.T) {
@@ -99,7 +105,7 @@ func TestLoadProblems(t *testing.T) {
 				m["platforms/station.toml"] = &fstest.MapFile{Data: []byte("chip = \"esp32\"\ncolour = \"red\"\n[[release]]\nversion = \"2.0.0\"\nfile = \"fw/station-2.0.0.bin\"\nnotes = \"beta\"\n")}
 			},
 			want: []string{
-				`platforms/station.toml:2: colour: unknown key (allowed here: chip, description, paused, rollback, gzip, github, release, signing, signing_key)`,
+				`platforms/station.toml:2: colour: unknown key (allowed here: chip, description, paused, rollback, gzip, anonymous, github, release, signing, signing_key)`,
 				`platforms/station.toml:6: release[0].notes: unknown key (allowed here: version, file, filesystem, github, tag, asset, sha256, channel, groups, stages, from, yanked, paused, halt_on_failure, halt_min_devices)`,
 			},
 		},
@@ -188,6 +194,58 @@ func TestLoadProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "device names identify one device",
+			change: func(m fstest.MapFS) {
+				m["devices/site/garden.toml"] = &fstest.MapFile{Data: []byte(`[[device]]
+mac = "aabbccddee03"
+platform = "station"
+name = "Desk"
+
+[[device]]
+mac = "aabbccddee04"
+platform = "station"
+name = "aa:bb:cc:dd:ee:01"
+
+[[device]]
+mac = "aabbccddee05"
+platform = "station"
+name = "AABBCCDDEE05"
+`)}
+			},
+			want: []string{
+				`devices/site/garden.toml:4: device[0].name: name "Desk" is already the name of device AA:BB:CC:DD:EE:01 at devices/office.toml:4: devices are looked up by name, so names must be unique`,
+				`devices/site/garden.toml:9: device[1].name: name "aa:bb:cc:dd:ee:01" reads as the MAC AA:BB:CC:DD:EE:01, not this device's AA:BB:CC:DD:EE:04: devices are looked up by MAC or name, so use another name`,
+			},
+		},
+		{
+			name: "what esp32FOTA and anonymous devices cannot get",
+			change: func(m fstest.MapFS) {
+				m["platforms/station.toml"] = &fstest.MapFile{Data: []byte(`chip = "esp32"
+anonymous = true
+[[release]]
+version = "2.0.0"
+file = "fw/station-2.0.0.bin"
+groups = ["lab"]
+
+[[release]]
+version = "2.1.0-rc.1"
+file = "fw/station-2.0.0.bin"
+`)}
+				m["platforms/lamp.toml"] = &fstest.MapFile{Data: []byte(`chip = "esp8266"
+anonymous = "yes"
+[[release]]
+version = "1.0.0-rc.1"
+file = "fw/lamp-1.0.0.bin"
+`)}
+			},
+			want: []string{
+				`platforms/lamp.toml:2: anonymous: must be true or false, not a string`,
+				`platforms/station.toml:6: warning: release[0].groups: platform station serves anonymous devices (anonymous = true), which are in no group: they never get 2.0.0`,
+				`platforms/station.toml:9: warning: release[1].version: esp32FOTA reads a pre-release version (2.1.0-rc.1) as 0.0.0, so /fota/ manifests never offer it; devices on /update get it as usual`,
+				`platforms/station.toml:10: warning: release[1].file: binary "fw/station-2.0.0.bin": descriptor says version 2.0.0; release is station 2.1.0-rc.1`,
+			},
+		},
+		{
 			name: "gzip image: esp8266 flashes it, esp32 only with esp32FOTA",
 			change: func(m fstest.MapFS) {
 				m["fw/lamp-1.0.0.bin"] = &fstest.MapFile{Data: gzipBytes(t, image(t, espimage.ESP8266, "lamp", "1.0.0"))}
@@ -234,5 +292,17 @@ func TestProblemsErr(t *testing.T) {
 	}
 	if Problems(ps.Warnings()).Err() != nil {
 		t.Fatal("warnings alone must not be an error")
+	}
+}
+
+func TestLoadAnonymous(t *testing.T) {
+	files := validFiles(t)
+	files["platforms/station.toml"] = &fstest.MapFile{Data: []byte("chip = \"esp32\"\nanonymous = true\n[[release]]\nversion = \"2.0.0\"\nfile = \"fw/station-2.0.0.bin\"\n")}
+	fleet, probs := Load(files, artifact.ReadInspector{})
+	if len(probs) != 0 {
+		t.Fatalf("problems: %v", probs)
+	}
+	if !fleet.Platform("station").Anonymous || fleet.Platform("lamp").Anonymous {
+		t.Errorf("anonymous: station %v, lamp %v; want true, false", fleet.Platform("station").Anonymous, fleet.Platform("lamp").Anonymous)
 	}
 }

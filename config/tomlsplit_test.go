@@ -126,3 +126,22 @@ func TestSplitAtHeaders(t *testing.T) {
 }
 
 func copyLines(l []string) []string { return append([]string(nil), l...) }
+
+// TestFastWhitelistNames: a name already taken in a big whitelist the
+// fast path read is reported with the line where it was taken, as the
+// ordinary path reports it.
+func TestFastWhitelistNames(t *testing.T) {
+	files := validFiles(t)
+	files["devices/fleet.toml"] = &fstest.MapFile{Data: []byte(bigWhitelist(16000))}
+	files["devices/site/garden.toml"] = &fstest.MapFile{Data: []byte("[[device]]\nmac = \"aabbccddee03\"\nplatform = \"station\"\nname = \"D5\"\n")}
+	_, _, fp, sp, took := loadBoth(t, files)
+	if !took {
+		t.Fatal("the fast path did not take a valid big whitelist")
+	}
+	// The line of d5's name in the big whitelist.
+	line := 1 + strings.Count(strings.Split(bigWhitelist(16000), "name = \"d5\"\n")[0], "\n")
+	want := fmt.Sprintf(`devices/site/garden.toml:4: device[0].name: name "D5" is already the name of device 24:0A:C4:00:00:05 at devices/fleet.toml:%d: devices are looked up by name, so names must be unique`, line)
+	if len(fp) != 1 || fp[0].String() != want || !reflect.DeepEqual(fp, sp) {
+		t.Errorf("problems:\nfast     %v\nordinary %v\nwant     %s", fp, sp, want)
+	}
+}
