@@ -17,7 +17,8 @@ type CheckIn struct {
 	// Platform is the platform the request was decided for (or the one the
 	// device named), "" if none.
 	Platform string
-	// Version is the version the device reported, verbatim.
+	// Version is the version the device reported, verbatim; "" when the
+	// request reported none (see Tracker.Observe).
 	Version string
 	// SketchMD5 is the x-*-sketch-md5 header, "" if not sent.
 	SketchMD5 string
@@ -45,6 +46,11 @@ type CheckIn struct {
 	// Filesystem is the SHA-256 of the filesystem image the answer sent in
 	// full, "" otherwise.
 	Filesystem string
+	// Client names the device client and endpoint the check-in came
+	// through: "update" (GET /update of the stock updaters),
+	// "autoconnect", "fuota", "esp32fota" or "esphome"; "" in records
+	// from before clients were kept, which all came through /update.
+	Client string
 }
 
 // MaxOutcomes is how many outcomes a Device keeps. Stores keep the first

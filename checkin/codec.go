@@ -30,14 +30,16 @@ import (
 // A new layout gets a new format byte; decoders keep reading the old ones.
 // Format 2 appends to a check-in its Mode and Filesystem (two strings),
 // and to a device its Filesystem (*FilesystemSent: a flag byte, then
-// platform, version, SHA-256 and time). Halts are still written in
-// format 1.
+// platform, version, SHA-256 and time). Format 3 appends to a check-in
+// its Client (a string). Halts are still written in format 1.
 
-// The record formats: check-ins and devices are written in formatV2,
-// halts in formatV1; formatV1 check-ins and devices are still read.
+// The record formats: check-ins are written in formatV3, devices in
+// formatV2, halts in formatV1; older check-ins and devices are still
+// read.
 const (
 	formatV1 = 1
 	formatV2 = 2
+	formatV3 = 3
 )
 
 func appendString(b []byte, s string) []byte {
@@ -53,7 +55,7 @@ func appendTime(b []byte, t time.Time) []byte {
 func appendInt(b []byte, v int64) []byte { return binary.AppendVarint(b, v) }
 
 func appendCheckIn(b []byte, c *CheckIn) []byte {
-	b = append(b, formatV2)
+	b = append(b, formatV3)
 	b = append(b, c.MAC[:]...)
 	b = appendTime(b, c.At)
 	b = appendString(b, c.Platform)
@@ -68,7 +70,8 @@ func appendCheckIn(b []byte, c *CheckIn) []byte {
 	b = appendString(b, c.Offered)
 	b = appendString(b, c.Reason)
 	b = appendString(b, c.Mode)
-	return appendString(b, c.Filesystem)
+	b = appendString(b, c.Filesystem)
+	return appendString(b, c.Client)
 }
 
 func appendDevice(b []byte, d *Device) []byte {
@@ -262,7 +265,7 @@ func (d *decoder) finish() error {
 }
 
 func decodeCheckIn(b []byte) (CheckIn, error) {
-	d := newDecoder(b, formatV1, formatV2)
+	d := newDecoder(b, formatV1, formatV2, formatV3)
 	c := CheckIn{
 		MAC:       d.mac(),
 		At:        d.time(),
@@ -280,6 +283,9 @@ func decodeCheckIn(b []byte) (CheckIn, error) {
 	}
 	if d.format >= formatV2 {
 		c.Mode, c.Filesystem = d.string(), d.string()
+	}
+	if d.format >= formatV3 {
+		c.Client = d.string()
 	}
 	if err := d.finish(); err != nil {
 		return CheckIn{}, fmt.Errorf("check-in: %w", err)

@@ -67,6 +67,19 @@ func TestHaltRecordLayout(t *testing.T) {
 	}
 }
 
+// TestDecodeCheckInV2: check-ins written before clients were kept (format
+// 2, without Client) still read, as check-ins of no named client.
+func TestDecodeCheckInV2(t *testing.T) {
+	c := sampleCheckIn(testMAC(1), 1)
+	c.Client = ""
+	b := appendCheckIn(nil, &c)
+	b = append([]byte{formatV2}, b[1:len(b)-1]...) // without the empty Client
+	got, err := decodeCheckIn(b)
+	if err != nil || !reflect.DeepEqual(got, c) {
+		t.Errorf("format 2 check-in: got %+v, %v; want %+v", got, err, c)
+	}
+}
+
 func TestDecodeCorrupt(t *testing.T) {
 	good := appendCheckIn(nil, new(sampleCheckIn(testMAC(1), 1)))
 	tests := []struct {
@@ -74,7 +87,7 @@ func TestDecodeCorrupt(t *testing.T) {
 		b    []byte
 	}{
 		{"empty", nil},
-		{"unknown format", append([]byte{3}, good[1:]...)},
+		{"unknown format", append([]byte{9}, good[1:]...)},
 		{"truncated", good[:len(good)-1]},
 		{"trailing bytes", append(good[:len(good):len(good)], 0)},
 		{"string past the end", []byte{formatV1, 1, 2, 3, 4, 5, 6, 0, 0, 0xFF}},
@@ -109,16 +122,16 @@ func TestDecodeCorrupt(t *testing.T) {
 // fields, without the ones format 2 added.
 func TestDecodeFormatV1(t *testing.T) {
 	c := sampleCheckIn(testMAC(1), 1)
-	c.Mode, c.Filesystem = "", ""
-	v2 := appendCheckIn(nil, &c)
-	v1 := append([]byte{formatV1}, v2[1:len(v2)-2]...) // without two empty strings
+	c.Mode, c.Filesystem, c.Client = "", "", ""
+	v3 := appendCheckIn(nil, &c)
+	v1 := append([]byte{formatV1}, v3[1:len(v3)-3]...) // without three empty strings
 	got, err := decodeCheckIn(v1)
 	if err != nil || !reflect.DeepEqual(got, c) {
 		t.Errorf("format 1 check-in:\n got %+v, %v\nwant %+v", got, err, c)
 	}
 	d := sampleDevice(testMAC(1), "1.0.0")
 	d.Filesystem = nil
-	v2 = appendDevice(nil, &d)
+	v2 := appendDevice(nil, &d)
 	v1 = append([]byte{formatV1}, v2[1:len(v2)-1]...) // without the filesystem flag
 	gotD, err := decodeDevice(v1)
 	if err != nil || !reflect.DeepEqual(gotD, d) {

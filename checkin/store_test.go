@@ -48,6 +48,7 @@ func sampleCheckIn(mac rollout.MAC, i int) CheckIn {
 		Decision:  "update",
 		Offered:   "1.1.0",
 		Reason:    fmt.Sprintf("check-in %d", i),
+		Client:    "update",
 	}
 }
 

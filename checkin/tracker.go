@@ -336,7 +336,7 @@ func (t *Tracker) Reconcile(f *rollout.Fleet) {
 // download nothing, should not be observed.
 func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
 	// Headers come from devices: keep what is stored small.
-	c.Version, c.SketchMD5, c.SDK, c.Platform, c.Mode = clip(c.Version), clip(c.SketchMD5), clip(c.SDK), clip(c.Platform), clip(c.Mode)
+	c.Version, c.SketchMD5, c.SDK, c.Platform, c.Mode, c.Client = clip(c.Version), clip(c.SketchMD5), clip(c.SDK), clip(c.Platform), clip(c.Mode), clip(c.Client)
 	t.adoption.tick(c.At)
 	sh := t.shard(c.MAC)
 	sh.mu.Lock()
@@ -350,7 +350,12 @@ func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
 	}
 	changed := false
 	sketch := c.Mode == "" || c.Mode == rollout.ModeSketch.String()
-	if sketch && dec.Current != nil && d.Offer != nil {
+	// A check-in that reports no version (a download whose version was
+	// reported by the request before it, a manifest fetched without one)
+	// says nothing about what the device runs: it resolves no offer and
+	// leaves the version and MD5 last reported.
+	reports := c.Version != ""
+	if sketch && reports && dec.Current != nil && d.Offer != nil {
 		changed = t.resolve(d, c, &dec) || changed
 	}
 	if sketch && dec.Outcome == rollout.Update && c.Offered != "" {
@@ -360,11 +365,15 @@ func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
 		d.Filesystem = &FilesystemSent{Platform: dec.Release.Platform, Version: dec.Release.Version.String(), SHA256: c.Filesystem, At: c.At}
 		changed = true
 	}
-	if d.Platform != c.Platform || d.LastVersion != c.Version || d.LastMD5 != c.SketchMD5 {
-		if !had || d.Platform != c.Platform || d.LastVersion != c.Version {
-			t.adoption.move(had, d.Platform, d.LastVersion, c.Platform, c.Version)
+	version, md5 := c.Version, c.SketchMD5
+	if !reports {
+		version, md5 = d.LastVersion, d.LastMD5
+	}
+	if d.Platform != c.Platform || d.LastVersion != version || d.LastMD5 != md5 {
+		if !had || d.Platform != c.Platform || d.LastVersion != version {
+			t.adoption.move(had, d.Platform, d.LastVersion, c.Platform, version)
 		}
-		d.Platform, d.LastVersion, d.LastMD5 = c.Platform, c.Version, c.SketchMD5
+		d.Platform, d.LastVersion, d.LastMD5 = c.Platform, version, md5
 		changed = true
 	}
 	d.LastSeen = c.At
@@ -398,7 +407,7 @@ func (t *Tracker) rowHash(c *CheckIn) uint64 {
 	if i := strings.LastIndexByte(host, ':'); i > strings.LastIndexByte(host, ']') {
 		host = host[:i]
 	}
-	for _, s := range [...]string{c.Platform, c.Version, c.SketchMD5, c.SDK, host, c.Decision, c.Offered, c.Mode, c.Filesystem} {
+	for _, s := range [...]string{c.Platform, c.Version, c.SketchMD5, c.SDK, host, c.Decision, c.Offered, c.Mode, c.Filesystem, c.Client} {
 		h.WriteString(s)
 		h.WriteByte(0)
 	}

@@ -476,3 +476,59 @@ func TestTrackerNormalisesStoredRecords(t *testing.T) {
 		t.Errorf("halted again after a restart; stored %+v", halts)
 	}
 }
+
+// unreported observes a check-in of device i that reports no version,
+// decided from version as the request's client assumed it (a FUOTA or
+// esp32FOTA download, a manifest fetched without ?ver=).
+func (fx *trackerFixture) unreported(i int, version string, client string) rollout.Decision {
+	fx.now = fx.now.Add(time.Minute)
+	dec := rollout.Decide(fx.fleet.Load(), rollout.Request{MAC: mac(i), Version: version, Now: fx.now}, fx.tr)
+	c := CheckIn{MAC: mac(i), At: fx.now, Platform: "lamp", FreeSpace: -1, ChipSize: -1,
+		Status: 200, Decision: dec.Outcome.String(), Client: client}
+	if dec.Outcome == rollout.Update {
+		c.Offered = dec.Release.Version.String()
+	}
+	fx.tr.Observe(c, dec)
+	return dec
+}
+
+// TestTrackerUnreportedVersion: check-ins that report no version offer
+// (when they send an image) but resolve nothing, and keep the version
+// last reported: a FUOTA device asks /devices/ with its version, then
+// downloads from /files/, and only the first must count toward a
+// failure.
+func TestTrackerUnreportedVersion(t *testing.T) {
+	store := NewMemory()
+	fx := newTrackerFixture(t, store)
+	// FUOTA: /devices/ reports 1.0.0, /files/ sends 1.1.0; twice, back on
+	// 1.0.0 each time; FailAfter is 2.
+	fx.checkIn(1, "1.0.0", "")
+	fx.unreported(1, "1.0.0", "fuota")
+	d, _ := fx.tr.Device(mac(1))
+	if d.Offer == nil || d.Offer.Version != "1.1.0" || d.Offer.FromVersion != "1.0.0" || d.LastVersion != "1.0.0" {
+		t.Fatalf("after a download: offer %+v, last version %q", d.Offer, d.LastVersion)
+	}
+	fx.checkIn(1, "1.0.0", "")
+	fx.unreported(1, "1.0.0", "fuota")
+	if d, _ := fx.tr.Device(mac(1)); d.Offer == nil || d.Offer.Attempts != 1 || len(d.Outcomes) != 0 {
+		t.Fatalf("downloads counted as check-ins: offer %+v, outcomes %+v", d.Offer, d.Outcomes)
+	}
+	fx.checkIn(1, "1.0.0", "")
+	if res, ok := fx.latest(1); !ok || res != Failure {
+		t.Errorf("after two reports of the old version: %v %v, want a failure", res, ok)
+	}
+
+	// A device that never reports: offered, never resolved, no version.
+	for range 5 {
+		fx.unreported(2, "1.0.0", "esp32fota")
+	}
+	d, _ = fx.tr.Device(mac(2))
+	if d.Offer == nil || len(d.Outcomes) != 0 || d.LastVersion != "" {
+		t.Errorf("never reported: offer %+v, outcomes %+v, last version %q", d.Offer, d.Outcomes, d.LastVersion)
+	}
+	fx.stopRun() // drains the queue
+	hist, err := store.History(context.Background(), mac(2), 0)
+	if err != nil || len(hist) == 0 || hist[0].Client != "esp32fota" {
+		t.Errorf("history of device 2: %+v, want esp32fota check-ins", hist)
+	}
+}

@@ -247,3 +247,23 @@ func relVersionOf(r *Release) string {
 	}
 	return r.Version.String()
 }
+
+func TestRunningRelease(t *testing.T) {
+	f := clientFleet(t, time.Now())
+	lamp := f.Platform("lamp")
+	for i, r := range lamp.Releases {
+		r.Artifact.MD5 = strings.Repeat(string(rune('a'+i)), 32)
+	}
+	if r := lamp.RunningRelease(strings.Repeat("B", 32)); r == nil || r != lamp.Releases[1] {
+		t.Errorf("RunningRelease by an upper-case MD5 = %v, want %s", r, lamp.Releases[1].Version)
+	}
+	for _, md5 := range []string{"", strings.Repeat("z", 32)} {
+		if r := lamp.RunningRelease(md5); r != nil {
+			t.Errorf("RunningRelease(%q) = %s, want none", md5, r.Version)
+		}
+	}
+	var none *Platform
+	if none.RunningRelease(strings.Repeat("a", 32)) != nil {
+		t.Error("nil platform runs a release")
+	}
+}

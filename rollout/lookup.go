@@ -62,3 +62,25 @@ func (f *Fleet) LookupDevice(id string) *Device {
 	}
 	return f.DeviceNamed(id)
 }
+
+// NoRelease is the version a device that does not say which version it
+// runs is decided from when nothing else tells: none of its platform's
+// releases (a factory sketch), so that it is offered what a new device
+// is. Plans and the device API assume the same for a device never seen.
+const NoRelease = "0.0.0"
+
+// RunningRelease returns the release of p whose image a device reporting
+// sketchMD5 (x-*-sketch-md5) runs (Artifact.RunBy), nil when none is (or
+// sketchMD5 is empty): for clients that report the MD5 of their sketch but not its
+// version, such as AutoConnect's update, it says which version they run.
+func (p *Platform) RunningRelease(sketchMD5 string) *Release {
+	if p == nil || sketchMD5 == "" {
+		return nil
+	}
+	for _, r := range p.Releases {
+		if r.Artifact.RunBy(sketchMD5) {
+			return r
+		}
+	}
+	return nil
+}
