@@ -99,6 +99,10 @@ type Config struct {
 	// AdminToken authorizes operator calls (POST .../resume) given as
 	// "Authorization: Bearer <token>"; empty disables them.
 	AdminToken string
+	// DeviceAuthorizer decides whether a device request may speak for
+	// its device; every device endpoint asks it. Nil lets every request
+	// through.
+	DeviceAuthorizer DeviceAuthorizer
 	// Logger receives one record per device request. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; default time.Now. Simulations set it.
@@ -117,19 +121,20 @@ func (c *Config) UseTracker(t *checkin.Tracker) {
 
 // API holds the HTTP handlers. It is safe for concurrent use.
 type API struct {
-	snaps     Snapshots
-	status    StatusSource
-	halts     rollout.Halts
-	recorder  Recorder
-	devices   DeviceSource
-	releases  ReleaseState
-	resumer   Resumer
-	recording RecordingStats
-	fsRecords FilesystemRecords
-	admin     []byte
-	log       *slog.Logger
-	now       func() time.Time
-	read      func(http.Handler) http.Handler
+	snaps      Snapshots
+	status     StatusSource
+	halts      rollout.Halts
+	recorder   Recorder
+	devices    DeviceSource
+	releases   ReleaseState
+	resumer    Resumer
+	recording  RecordingStats
+	fsRecords  FilesystemRecords
+	admin      []byte
+	authorizer DeviceAuthorizer
+	log        *slog.Logger
+	now        func() time.Time
+	read       func(http.Handler) http.Handler
 }
 
 // New returns an API for cfg.
@@ -147,7 +152,7 @@ func New(cfg Config) *API {
 		snaps: cfg.Snapshots, status: cfg.Status,
 		halts: cfg.Halts, recorder: cfg.Recorder, devices: cfg.Devices, releases: cfg.Releases,
 		resumer: cfg.Resumer, recording: cfg.Recording, fsRecords: cfg.Filesystems,
-		admin: []byte(cfg.AdminToken), log: cfg.Logger, now: cfg.Now, read: cfg.Read,
+		admin: []byte(cfg.AdminToken), authorizer: cfg.DeviceAuthorizer, log: cfg.Logger, now: cfg.Now, read: cfg.Read,
 	}
 }
 

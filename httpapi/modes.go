@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/otagit/otagit/rollout"
 )
@@ -28,29 +27,31 @@ func (a *API) filesystemTaken(mode rollout.Mode, mac rollout.MAC) string {
 	return fs.SHA256
 }
 
-// serveFilesystem sends the filesystem image of the release dec offers
-// (updateFS(), updateSpiffs()) and returns the status and, when the whole
-// image was sent, its SHA-256, which the check-in remembers.
-func (a *API) serveFilesystem(w http.ResponseWriter, r *http.Request, dr deviceRequest, dec *rollout.Decision, start time.Time) (int, string) {
+// serveFilesystem sends the filesystem image of the release c's decision
+// offers (updateFS(), updateSpiffs()) and returns the status; when the
+// whole image was sent, c.fsSent is its SHA-256, which the check-in
+// remembers.
+func (a *API) serveFilesystem(c *deviceCall) int {
+	dec := &c.dec
 	fs := dec.Served()
-	status, sent := a.serveImage(w, r, dec.Release, fs, imageName(dec.Release, fs, "-fs"))
-	a.logRequest(r, dr, dec, status, "filesystem image", start)
-	if !sent {
-		return status, ""
+	status, sent := a.serveImage(c.w, c.r, dec.Release, fs, imageName(dec.Release, fs, "-fs"))
+	c.note = "filesystem image"
+	if sent {
+		c.fsSent = fs.SHA256
 	}
-	return status, fs.SHA256
+	return status
 }
 
 // answerVersion answers ESP8266 getAvailableVersion() (core 3.2+), which
 // takes any status but 200 for an error (a 304 is -104): 200 with
 // x-version, the version the device should be running (see
 // rollout.Decision.RunVersion), and no body.
-func (a *API) answerVersion(w http.ResponseWriter, r *http.Request, dr deviceRequest, dec *rollout.Decision, start time.Time) int {
-	h := w.Header()
-	h["x-version"] = []string{dec.RunVersion()}
+func (a *API) answerVersion(c *deviceCall) int {
+	h := c.w.Header()
+	h["x-version"] = []string{c.dec.RunVersion()}
 	h["Content-Length"] = zeroLength
 	h["Cache-Control"] = noStore
-	w.WriteHeader(http.StatusOK)
-	a.logRequest(r, dr, dec, http.StatusOK, "version query", start)
+	c.w.WriteHeader(http.StatusOK)
+	c.note = "version query"
 	return http.StatusOK
 }

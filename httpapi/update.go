@@ -1,14 +1,11 @@
 package httpapi
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"time"
 
-	"github.com/otagit/otagit/checkin"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -22,71 +19,74 @@ var (
 // HTTPUpdate clients (see PROTOCOL.md): 200 with the image, 304 when there
 // is nothing newer, 400 for a request it cannot read, 403 for a device that
 // is not whitelisted, 404 for an unknown platform.
-func (a *API) update(w http.ResponseWriter, r *http.Request) {
-	start := a.now()
-	dr := readDeviceRequest(r)
-	snap := a.snaps.Current()
-	if snap == nil {
-		w.Header()["Retry-After"] = []string{"30"}
-		a.refuse(w, r, dr, nil, http.StatusServiceUnavailable, "no config loaded yet", start)
-		return
-	}
+func (a *API) update(w http.ResponseWriter, r *http.Request) { a.serveDevice(w, r, updateClient{}) }
+
+// updateClient is GET /update's side of the shared device path.
+type updateClient struct{}
+
+func (updateClient) client() string { return clientUpdate }
+
+func (updateClient) identify(a *API, c *deviceCall) *refusal {
+	c.dr = readDeviceRequest(c.r)
+	dr := &c.dr
 	if dr.mac == "" {
-		a.refuse(w, r, dr, nil, http.StatusBadRequest, "missing x-ESP8266-STA-MAC or x-ESP32-STA-MAC header", start)
-		return
+		return &refusal{status: http.StatusBadRequest, reason: "missing x-ESP8266-STA-MAC or x-ESP32-STA-MAC header"}
 	}
 	mac, err := rollout.ParseMAC(dr.mac)
 	if err != nil {
-		a.refuse(w, r, dr, nil, http.StatusBadRequest, "bad station MAC header: "+err.Error(), start)
-		return
+		return &refusal{status: http.StatusBadRequest, reason: "bad station MAC header: " + err.Error()}
 	}
 	if dr.version == "" {
-		a.refuse(w, r, dr, nil, http.StatusBadRequest, "missing version: add ?ver=<version> to the URL or pass the version to the update call", start)
-		return
+		return &refusal{status: http.StatusBadRequest, reason: "missing version: add ?ver=<version> to the URL or pass the version to the update call"}
 	}
 	mode, _ := rollout.ParseMode(dr.mode)
-	dec := rollout.Decide(snap.Fleet, rollout.Request{
+	c.req = rollout.Request{
 		MAC: mac, Platform: dr.dev, Version: dr.version,
 		SketchMD5: dr.md5, FreeSpace: freeSpace(dr.free), ChipSize: max(dr.chip, 0),
-		Now: start, Mode: mode, FilesystemTaken: a.filesystemTaken(mode, mac),
-	}, a.halts)
-	status, offered, fsSent := 0, "", ""
+		Mode: mode, FilesystemTaken: a.filesystemTaken(mode, mac),
+	}
+	c.named, c.reported, c.decide = true, dr.version, true
+	return nil
+}
+
+func (updateClient) answer(a *API, c *deviceCall) int {
+	dec := &c.dec
+	mode := c.req.Mode
 	switch {
 	case mode == rollout.ModeVersion && (dec.Outcome == rollout.Update || dec.Outcome == rollout.UpToDate):
-		status = a.answerVersion(w, r, dr, &dec, start)
+		return a.answerVersion(c)
 	case dec.Outcome == rollout.Update && mode == rollout.ModeFilesystem:
-		status, fsSent = a.serveFilesystem(w, r, dr, &dec, start)
+		return a.serveFilesystem(c)
 	case dec.Outcome == rollout.Update:
-		status, _ = a.serveImage(w, r, dec.Release, &dec.Release.Artifact, imageName(dec.Release, &dec.Release.Artifact, ""))
+		status, _ := a.serveImage(c.w, c.r, dec.Release, &dec.Release.Artifact, imageName(dec.Release, &dec.Release.Artifact, ""))
 		if status == http.StatusOK {
 			// Offered even when the download is cut off: the device may
 			// retry, or come back on its old version.
-			offered = dec.Release.Version.Original()
+			c.offered = dec.Release.Version.Original()
 		}
-		a.logRequest(r, dr, &dec, status, "", start)
+		return status
 	case dec.Outcome == rollout.UpToDate:
-		status = http.StatusNotModified
-		w.WriteHeader(status)
-		a.logRequest(r, dr, &dec, status, "", start)
-	default:
-		status = statusOf(dec.Outcome)
-		a.refuse(w, r, dr, &dec, status, dec.Reason(), start)
+		c.w.WriteHeader(http.StatusNotModified)
+		return http.StatusNotModified
 	}
-	// Only whitelisted devices are recorded: anyone can send any MAC, and
-	// refused requests are in the log.
-	if a.recorder != nil && r.Method == http.MethodGet && dec.Device != nil {
-		platform := dr.dev
-		if dec.Platform != nil {
-			platform = dec.Platform.Name
-		}
-		a.recorder.Observe(checkin.CheckIn{
-			MAC: mac, At: start, Platform: platform, Version: dr.version, SketchMD5: dr.md5,
-			FreeSpace: dr.free, ChipSize: dr.chip, SDK: dr.sdk, Remote: r.RemoteAddr,
-			Status: status, Decision: dec.Outcome.String(), Offered: offered,
-			Mode: mode.String(), Filesystem: fsSent,
-		}, dec)
-	}
+	rf := refuseDecision(dec)
+	writeText(c.w, rf.status, rf.reason)
+	c.note = rf.reason
+	return rf.status
 }
+
+// refuse answers as the stock updaters understand: the status, and a
+// challenge for a device that must authenticate (ESP8266 cores report a
+// 401 as HTTP_UE_SERVER_UNAUTHORIZED, -108).
+func (updateClient) refuse(c *deviceCall, rf refusal) {
+	if rf.auth {
+		c.w.Header()["Www-Authenticate"] = basicChallenge
+	}
+	writeText(c.w, rf.status, rf.reason)
+}
+
+// basicChallenge is the WWW-Authenticate of a 401 to a device.
+var basicChallenge = []string{`Basic realm="otagit", charset="UTF-8"`}
 
 // freeSpace maps the device's free-space header to rollout's convention,
 // where 0 means "not sent": a device that reports 0 bytes free really has
@@ -141,52 +141,6 @@ func imageName(rel *rollout.Release, art *rollout.Artifact, suffix string) strin
 		name += ".zz"
 	}
 	return name
-}
-
-// refuse answers with an error status and a one-line text body.
-func (a *API) refuse(w http.ResponseWriter, r *http.Request, dr deviceRequest, dec *rollout.Decision, status int, reason string, start time.Time) {
-	h := w.Header()
-	h["Content-Type"] = textPlain
-	h["X-Content-Type-Options"] = []string{"nosniff"}
-	w.WriteHeader(status)
-	io.WriteString(w, reason+"\n")
-	a.logRequest(r, dr, dec, status, reason, start)
-}
-
-// logRequest writes the one log record every device request gets.
-func (a *API) logRequest(r *http.Request, dr deviceRequest, dec *rollout.Decision, status int, reason string, start time.Time) {
-	level := slog.LevelInfo
-	if status >= 500 {
-		level = slog.LevelError
-	}
-	ctx := context.Background()
-	if !a.log.Enabled(ctx, level) {
-		return
-	}
-	attrs := make([]slog.Attr, 0, 10)
-	attrs = append(attrs,
-		slog.String("mac", dr.mac),
-		slog.String("platform", dr.dev),
-		slog.String("version", dr.version),
-		slog.Int("status", status),
-	)
-	if dec != nil {
-		if m := dec.Request.Mode; m != rollout.ModeSketch {
-			attrs = append(attrs, slog.String("mode", m.String()))
-		}
-		attrs = append(attrs, slog.String("decision", dec.Outcome.String()))
-		if dec.Platform != nil && dr.dev == "" {
-			attrs[1] = slog.String("platform", dec.Platform.Name)
-		}
-		if dec.Outcome == rollout.Update {
-			attrs = append(attrs, slog.String("offered", dec.Release.Version.String()))
-		}
-	}
-	if reason != "" {
-		attrs = append(attrs, slog.String("reason", reason))
-	}
-	attrs = append(attrs, slog.String("remote", r.RemoteAddr), slog.Duration("took", time.Since(start)))
-	a.log.LogAttrs(ctx, level, "device request", attrs...)
 }
 
 // statusRecorder remembers the status written through it and counts the
