@@ -156,13 +156,31 @@ func New(cfg Config) *API {
 	}
 }
 
-// Register adds the API's routes to r.
+// Register adds the API's routes to r: the device endpoints of every
+// client, and the operator API.
 func (a *API) Register(r *mux.Router) {
-	r.HandleFunc("/update", a.update).Methods(http.MethodGet, http.MethodHead)
+	a.registerDevices(r)
 	r.HandleFunc("/api/status", a.apiStatus).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/api/devices", a.read(http.HandlerFunc(a.apiDevices))).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/api/devices/{mac}", a.read(http.HandlerFunc(a.apiDevice))).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/api/releases/{platform}/{version}", a.read(http.HandlerFunc(a.apiRelease))).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/api/releases/{platform}/{version}/resume", a.apiResume).Methods(http.MethodPost)
+}
+
+// registerDevices adds the device endpoints of every client to r. The
+// AutoConnect downloads, which match any /NAME.bin and /DIR/NAME.bin, come
+// after the others.
+func (a *API) registerDevices(r *mux.Router) {
+	get := []string{http.MethodGet, http.MethodHead}
+	r.HandleFunc("/update", a.update).Methods(get...)
+	r.HandleFunc("/_catalog", a.autoConnectCatalog).Methods(get...)
+	r.HandleFunc("/devices/{id}", a.fuotaCheck).Methods(get...)
+	r.HandleFunc("/files/{mac}/{from}/{file}", a.fuotaFile).Methods(get...)
+	r.HandleFunc("/fota/{platform}.json", a.esp32FOTAManifest).Methods(get...)
+	r.HandleFunc("/fota/{platform}/{device}/{from}/{file}", a.esp32FOTADownload).Methods(get...)
+	r.HandleFunc("/esphome/{platform}.json", a.esphomeManifest).Methods(get...)
+	r.HandleFunc("/esphome/{platform}/{device}/{from}/{file}", a.esphomeDownload).Methods(get...)
+	r.HandleFunc("/{file:[^/]+\\.bin}", a.autoConnectDownload).Methods(get...)
+	r.HandleFunc("/{platform}/{file:[^/]+\\.bin}", a.autoConnectDownload).Methods(get...)
 }
