@@ -120,3 +120,13 @@ func TestReadSecret(t *testing.T) {
 		t.Errorf("missing file: no error")
 	}
 }
+
+func TestListenersOf(t *testing.T) {
+	if got := listenersOf(nil); len(got) != 1 || got[0].Addr != defaultListen {
+		t.Errorf("no --listen: %+v, want %s", got, defaultListen)
+	}
+	got := listenersOf([]string{":8080", ":8000"})
+	if len(got) != 2 || got[0].Addr != ":8080" || got[1].Addr != ":8000" {
+		t.Errorf("two --listen: %+v", got)
+	}
+}

@@ -29,7 +29,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var (
 		repo        = fs.String("repo", "", "config repository: local path, file://, https://, ssh:// or git@host:owner/repo.git (required)")
 		branch      = fs.String("branch", "main", "branch to serve")
-		listen      = fs.String("listen", "127.0.0.1:8080", "address to listen on")
 		data        = fs.String("data", "otagit-data", "data directory: local clone, firmware cache, state")
 		poll        = fs.Duration("poll", time.Minute, "how often to fetch without a webhook (0 disables)")
 		secretFile  = fs.String("webhook-secret-file", "", "file holding the GitHub webhook secret (or set $"+envWebhookSecret+")")
@@ -49,7 +48,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		keepSnaps   = fs.Int("keep-snapshots", gitstore.DefaultKeepSnapshots, "published snapshots, the served one included, whose binaries the artifact cache keeps (at least 2); the rest is collected")
 		signingOpts = addSigningFlags(fs)
 		commitKeys  []string
+		listen      []string
 	)
+	fs.Func("listen", "`ADDR` to listen on (default "+defaultListen+"); repeat to listen on more, e.g. :8000 too for AutoConnect's default port",
+		func(a string) error { listen = append(listen, a); return nil })
 	fs.Func("verify-commits", "serve only commits signed by a key of `FILE`: armored OpenPGP public keys, or an SSH allowed signers file; repeat for more files",
 		func(f string) error { commitKeys = append(commitKeys, f); return nil })
 	if err := parseFlags(fs, args); err != nil {
@@ -111,7 +113,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			Commits:       commits,
 			Logger:        log,
 		},
-		Listeners:     []server.Listener{{Addr: *listen}},
+		Listeners:     listenersOf(listen),
 		WebhookSecret: secret,
 		GitHubToken:   string(ghToken),
 		AdminToken:    string(admin),
@@ -122,6 +124,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		GitHubRepo:    *ghRepo,
 		Logger:        log,
 	})
+}
+
+// defaultListen is where serve listens without --listen.
+const defaultListen = "127.0.0.1:8080"
+
+// listenersOf returns a listener for each --listen address, or for
+// defaultListen when none is given.
+func listenersOf(addrs []string) []server.Listener {
+	if len(addrs) == 0 {
+		addrs = []string{defaultListen}
+	}
+	out := make([]server.Listener, len(addrs))
+	for i, a := range addrs {
+		out[i] = server.Listener{Addr: a}
+	}
+	return out
 }
 
 // readSecret reads a secret from file, or else from the environment
