@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/gorilla/mux"
@@ -122,4 +123,59 @@ func benchFleetPolls(b *testing.B, record bool) {
 	if w.status != http.StatusNotModified {
 		b.Fatalf("status %d", w.status)
 	}
+}
+
+// The other clients' endpoints, each in its common case, next to
+// BenchmarkUpdateNotModified: a device with nothing to install.
+
+func benchEndpoint(b *testing.B, url string, header http.Header, wantStatus int) {
+	fleet := testFleet(b, b.TempDir(), 4096)
+	h := newTestRouter(b, &gitstore.Snapshot{Fleet: fleet}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	req := httptest.NewRequest("GET", url, nil)
+	req.Host = "ota.example:8080"
+	if header != nil {
+		req.Header = header
+	}
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		w.status = 0
+		h.ServeHTTP(w, req)
+	}
+	if w.status != wantStatus {
+		b.Fatalf("status: got %d, want %d", w.status, wantStatus)
+	}
+}
+
+// BenchmarkUpdateAutoConnectCatalog is AutoConnect's catalog of one
+// platform (two releases).
+func BenchmarkUpdateAutoConnectCatalog(b *testing.B) {
+	benchEndpoint(b, "/_catalog?op=list&path=/lamp", http.Header{"User-Agent": {"ESP8266HTTPClient"}}, http.StatusOK)
+}
+
+// BenchmarkUpdateAutoConnectPick is the file an AutoConnect user picked,
+// which the device runs already: 304.
+func BenchmarkUpdateAutoConnectPick(b *testing.B) {
+	h := esp8266Headers("18:FE:34:00:00:01", "1.1.0")
+	benchEndpoint(b, "/lamp/lamp-1.1.0.bin", h, http.StatusNotModified)
+}
+
+// BenchmarkUpdateFUOTACheck is the FUOTA app's check, up to date: 204.
+func BenchmarkUpdateFUOTACheck(b *testing.B) {
+	benchEndpoint(b, "/devices/desk?app_ver=1.1.0", http.Header{"User-Agent": {"ESP32 HTTP Client/1.0"}}, http.StatusNoContent)
+}
+
+// BenchmarkUpdateESP32FOTAManifest is esp32FOTA's manifest for a device on
+// the newest release (?ver= given): a 200 with JSON.
+func BenchmarkUpdateESP32FOTAManifest(b *testing.B) {
+	id := strconv.FormatUint(rollout.EfuseID(rollout.MAC{0x24, 0x0A, 0xC4, 0, 0, 1}), 10)
+	benchEndpoint(b, "/fota/station.json?ver=2.0.0&id="+id, http.Header{"User-Agent": {"ESP32HTTPClient"}}, http.StatusOK)
+}
+
+// BenchmarkUpdateESPHomeManifest is ESPHome's manifest for a device by
+// its MAC: a 200 with JSON.
+func BenchmarkUpdateESPHomeManifest(b *testing.B) {
+	benchEndpoint(b, "/esphome/station.json?id=240AC4000001&ver=2.0.0", nil, http.StatusOK)
 }
