@@ -96,7 +96,9 @@ func artifactFile(t testing.TB, dir string, chip espimage.Chip, name, version st
 		MD5: hex.EncodeToString(sum[:]), SHA256: strings.Repeat("cd", 32)}
 }
 
-func newClientsFixture(t *testing.T) *clientsFixture {
+func newClientsFixture(t *testing.T) *clientsFixture { return newClientsFixtureTB(t) }
+
+func newClientsFixtureTB(t testing.TB) *clientsFixture {
 	t.Helper()
 	dir := t.TempDir()
 	rel := func(p string, chip espimage.Chip, v string) *rollout.Release {

@@ -52,3 +52,24 @@ func TestParseEfuseIDErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseEfuseID: any text either is refused or names the MAC whose
+// EfuseID is the number written.
+func FuzzParseEfuseID(f *testing.F) {
+	for _, s := range []string{"94781653125668", "0", "281474976710655", "281474976710656", "-1", "+1", "00012", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseEfuseID(s)
+		if err != nil {
+			if !errors.Is(err, ErrBadEfuseID) {
+				t.Fatalf("ParseEfuseID(%q): %v, not ErrBadEfuseID", s, err)
+			}
+			return
+		}
+		n, perr := strconv.ParseUint(s, 10, 64)
+		if perr != nil || EfuseID(m) != n {
+			t.Fatalf("ParseEfuseID(%q) = %s, whose EfuseID is %d", s, m, EfuseID(m))
+		}
+	})
+}
