@@ -11,46 +11,46 @@ import (
 // plain value: copies share nothing mutable.
 type CheckIn struct {
 	// MAC is the device's station MAC address.
-	MAC rollout.MAC
+	MAC rollout.MAC `json:"mac"`
 	// At is when the server answered.
-	At time.Time
+	At time.Time `json:"at"`
 	// Platform is the platform the request was decided for (or the one the
 	// device named), "" if none.
-	Platform string
+	Platform string `json:"platform"`
 	// Version is the version the device reported, verbatim; "" when the
 	// request reported none (see Tracker.Observe).
-	Version string
+	Version string `json:"version"`
 	// SketchMD5 is the x-*-sketch-md5 header, "" if not sent.
-	SketchMD5 string
+	SketchMD5 string `json:"sketch_md5,omitempty"`
 	// FreeSpace is the x-*-free-space header in bytes, -1 if not sent.
-	FreeSpace int64
+	FreeSpace int64 `json:"free_space"`
 	// ChipSize is the x-*-chip-size header in bytes, -1 if not sent.
-	ChipSize int64
+	ChipSize int64 `json:"chip_size"`
 	// SDK is the x-*-sdk-version header, "" if not sent.
-	SDK string
+	SDK string `json:"sdk,omitempty"`
 	// Remote is the remote address the request came from.
-	Remote string
+	Remote string `json:"remote"`
 	// Status is the HTTP status answered.
-	Status int
+	Status int `json:"status"`
 	// Decision names the answer, e.g. "update", "up_to_date",
 	// "not_whitelisted" (see rollout.Outcome).
-	Decision string
+	Decision string `json:"decision"`
 	// Offered is the version offered with a 200, "" otherwise.
-	Offered string
+	Offered string `json:"offered,omitempty"`
 	// Reason explains the answer in one line of text.
-	Reason string
+	Reason string `json:"reason"`
 	// Mode is what the device asked for, as rollout.Mode names it:
 	// "sketch", "spiffs" (a filesystem image) or "version"; "" in records
 	// from before modes were kept, which were all sketch requests.
-	Mode string
+	Mode string `json:"mode,omitempty"`
 	// Filesystem is the SHA-256 of the filesystem image the answer sent in
 	// full, "" otherwise.
-	Filesystem string
+	Filesystem string `json:"filesystem,omitempty"`
 	// Client names the device client and endpoint the check-in came
 	// through: "update" (GET /update of the stock updaters),
 	// "autoconnect", "fuota", "esp32fota" or "esphome"; "" in records
 	// from before clients were kept, which all came through /update.
-	Client string
+	Client string `json:"client,omitempty"`
 }
 
 // MaxOutcomes is how many outcomes a Device keeps. Stores keep the first
@@ -63,21 +63,23 @@ const MaxOutcomes = 20
 // holds the value: Stores copy them on Save and on load.
 type Device struct {
 	// MAC is the device's station MAC address.
-	MAC rollout.MAC
+	MAC rollout.MAC `json:"mac"`
 	// Platform is the platform the device was last decided for.
-	Platform string
+	Platform string `json:"platform"`
 	// FirstSeen and LastSeen are the times of its first and latest check-in.
-	FirstSeen, LastSeen time.Time
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
 	// LastVersion and LastMD5 are the version and sketch MD5 it reported
 	// last.
-	LastVersion, LastMD5 string
+	LastVersion string `json:"last_version"`
+	LastMD5     string `json:"last_md5"`
 	// Offer is the update offered and not yet resolved, nil if none.
-	Offer *Offer
+	Offer *Offer `json:"offer,omitempty"`
 	// Outcomes are resolved offers, most recent first, at most MaxOutcomes.
-	Outcomes []Outcome
+	Outcomes []Outcome `json:"outcomes,omitempty"`
 	// Filesystem is the last filesystem image sent to the device in full,
 	// nil if none.
-	Filesystem *FilesystemSent
+	Filesystem *FilesystemSent `json:"filesystem,omitempty"`
 }
 
 // FilesystemSent records a filesystem image the server sent a device in
@@ -87,11 +89,12 @@ type Device struct {
 // filesystem on every poll (a reboot loop under ESP8266 ATOMIC_FS_UPDATE).
 type FilesystemSent struct {
 	// Platform and Version name the release whose filesystem it was.
-	Platform, Version string
+	Platform string `json:"platform"`
+	Version  string `json:"version"`
 	// SHA256 is the image's digest.
-	SHA256 string
+	SHA256 string `json:"sha256"`
 	// At is when it was sent.
-	At time.Time
+	At time.Time `json:"at"`
 }
 
 // Offer is an update the server offered a device, waiting to be resolved
@@ -101,15 +104,17 @@ type Offer struct {
 	// the sketch MD5 the device reports once it runs the offered image
 	// (rollout.Artifact.SketchMD5: for a compressed or signed image not
 	// the MD5 of the download).
-	Platform, Version, MD5 string
+	Platform string `json:"platform"`
+	Version  string `json:"version"`
+	MD5      string `json:"md5"`
 	// FromVersion is the version the device ran when it was offered.
-	FromVersion string
+	FromVersion string `json:"from_version"`
 	// Stage is the rollout stage the offer was made in.
-	Stage int
+	Stage int `json:"stage"`
 	// At is when the offer was first made.
-	At time.Time
+	At time.Time `json:"at"`
 	// Attempts counts the check-ins that got this offer.
-	Attempts int
+	Attempts int `json:"attempts"`
 }
 
 // Release returns the release offered; the zero ReleaseID if the record's
@@ -120,15 +125,16 @@ func (o Offer) Release() rollout.ReleaseID { return releaseOf(o.Platform, o.Vers
 type Outcome struct {
 	// Platform and Version name the release that was offered (see
 	// Release).
-	Platform, Version string
+	Platform string `json:"platform"`
+	Version  string `json:"version"`
 	// FromVersion is the version the device ran when it was offered.
-	FromVersion string
+	FromVersion string `json:"from_version"`
 	// Stage is the rollout stage the offer was made in.
-	Stage int
+	Stage int `json:"stage"`
 	// Result says whether the device came back running the release.
-	Result Result
+	Result Result `json:"result"`
 	// At is when the outcome was decided.
-	At time.Time
+	At time.Time `json:"at"`
 }
 
 // Release returns the release that was offered; the zero ReleaseID if the
@@ -181,23 +187,25 @@ func (r *Result) UnmarshalText(b []byte) error {
 // release's reset replaces its halt.
 type Halt struct {
 	// Platform and Version name the release (see Release).
-	Platform, Version string
+	Platform string `json:"platform"`
+	Version  string `json:"version"`
 	// Kind says whether the record is a halt or a reset of the counts. The
 	// zero Kind is Stopped.
 	Kind HaltKind `json:"-"`
 	// Fingerprint identifies the release's config when it was halted, so
 	// that a changed release clears the halt.
-	Fingerprint string
+	Fingerprint string `json:"fingerprint"`
 	// Stage is the rollout stage the release was halted in (0 and up, or
 	// -1 for a release without stages); 0 for a CountsReset.
-	Stage int
+	Stage int `json:"stage"`
 	// Failed and Total are the failed and all resolved offers counted when
 	// the release was halted.
-	Failed, Total int
+	Failed int `json:"failed"`
+	Total  int `json:"total"`
 	// Reason explains the halt in one line of text.
-	Reason string
+	Reason string `json:"reason"`
 	// At is when the release was halted, or when its counts start again.
-	At time.Time
+	At time.Time `json:"at"`
 }
 
 // HaltKind is what a Halt record stands for.

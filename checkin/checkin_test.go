@@ -25,7 +25,7 @@ func TestResultText(t *testing.T) {
 		t.Error(`UnmarshalText("ok"): got no error`)
 	}
 	b, _ := json.Marshal(Outcome{Result: Failure})
-	if want := `"Result":"failure"`; !strings.Contains(string(b), want) {
+	if want := `"result":"failure"`; !strings.Contains(string(b), want) {
 		t.Errorf("JSON: got %s, want it to contain %s", b, want)
 	}
 }

@@ -1,6 +1,7 @@
 package checkin
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"sync"
@@ -77,7 +78,8 @@ func (t *Tracker) Match(mac rollout.MAC, m *Matcher) (matched, seen bool) {
 }
 
 // Page returns the devices matching f, in MAC order, skipping the first
-// offset of them and returning at most limit, and how many match in all.
+// offset of them (and, with f.After, those at or before it) and returning
+// at most limit, and how many match in all (f.After aside).
 // Only the summaries returned are copied.
 func (t *Tracker) Page(f Filter, offset, limit int) (page []Device, total int) {
 	m := f.Matcher()
@@ -85,7 +87,7 @@ func (t *Tracker) Page(f Filter, offset, limit int) (page []Device, total int) {
 		if ok, _ := t.Match(mac, m); !ok {
 			continue
 		}
-		if total >= offset && len(page) < limit {
+		if total >= offset && len(page) < limit && (f.After == nil || bytes.Compare(mac[:], f.After[:]) > 0) {
 			if d, ok := t.Device(mac); ok {
 				page = append(page, d)
 			}
@@ -103,6 +105,9 @@ type Filter struct {
 	// Outcome is "success" or "failure" (the latest outcome), "pending"
 	// (an offer not yet resolved) or "none" (neither).
 	Outcome string
+	// After, when set, is a paging cursor: Page returns only devices whose
+	// MAC sorts after it (the last MAC of the previous page).
+	After *rollout.MAC
 }
 
 // Matcher is a Filter ready to test many devices: what the filter's

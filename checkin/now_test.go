@@ -27,15 +27,19 @@ func TestDecideNow(t *testing.T) {
 		reason      string
 		assumesPart string
 	}{
-		{"never seen: from no release", nil, nil, rollout.Update, "1.1.0 is the newest release for this device (running 0.0.0)", "has not checked in"},
 		{"on 1.0.0", &Device{LastVersion: "1.0.0"}, nil, rollout.Update, "running 1.0.0", "version 1.0.0"},
 		{"runs 1.1.0's image", &Device{LastVersion: "1.0.0", LastMD5: "md5-11"}, nil, rollout.UpToDate, "already runs 1.1.0", "version 1.0.0"},
 		{"too little room, as last reported", &Device{LastVersion: "1.0.0"}, &CheckIn{FreeSpace: 100_000, ChipSize: -1}, rollout.UpToDate, "image 500.0 kB > free 100.0 kB", "version 1.0.0"},
 		{"headers not sent", &Device{LastVersion: "1.0.0"}, &CheckIn{FreeSpace: -1, ChipSize: -1}, rollout.Update, "running 1.0.0", "version 1.0.0"},
 	}
+	// A device never seen runs a version nobody knows: no decision is
+	// made, rather than one for a guessed 0.0.0.
+	if got := DecideNow(f, dev, nil, nil, now, nil); got.Known || got.Outcome != 0 || got.Assumes != Unknown {
+		t.Errorf("never seen: got %+v, want no decision", got)
+	}
 	for _, tt := range tests {
 		got := DecideNow(f, dev, tt.sum, tt.last, now, nil)
-		if got.Outcome != tt.outcome || !strings.Contains(got.Reason(), tt.reason) || !strings.Contains(got.Assumes, tt.assumesPart) {
+		if !got.Known || got.Outcome != tt.outcome || !strings.Contains(got.Reason(), tt.reason) || !strings.Contains(got.Assumes, tt.assumesPart) {
 			t.Errorf("%s: got %v %q (assumes %q), want %v %q", tt.name, got.Outcome, got.Reason(), got.Assumes, tt.outcome, tt.reason)
 		}
 	}

@@ -82,10 +82,13 @@ func (d *Dashboard) device(w http.ResponseWriter, r *http.Request) {
 	if p.Entry != nil {
 		dec := checkin.DecideNow(snap.Fleet, p.Entry, p.Summary, last, now, d.halted())
 		p.Decision = &decisionView{Reason: dec.Reason(), Assumes: dec.Assumes}
-		switch dec.Outcome {
-		case rollout.Update:
+		switch {
+		case !dec.Known:
+			p.Decision.Answer, p.Decision.Class, p.Decision.Reason = "unknown until it checks in", "pending", "The device has not checked in, so its version is unknown."
+			p.Decision.Assumes = ""
+		case dec.Outcome == rollout.Update:
 			p.Decision.Answer, p.Decision.Class = "update to "+dec.Release.Version.String()+" offered (200)", "pending"
-		case rollout.UpToDate:
+		case dec.Outcome == rollout.UpToDate:
 			p.Decision.Answer, p.Decision.Class = "nothing to install (304)", "ok"
 		default:
 			p.Decision.Answer, p.Decision.Class = "refused: "+dec.Outcome.String(), "bad"

@@ -17,13 +17,13 @@ import (
 // deviceDoc is a device in the device API: its whitelist entry, what it
 // last reported, its offers and outcomes, and what it would get now.
 type deviceDoc struct {
-	MAC         string          `json:"mac"`
-	Whitelisted bool            `json:"whitelisted"`
-	Config      *deviceConfig   `json:"config,omitempty"`
-	Seen        bool            `json:"seen"`
-	Summary     *checkin.Device `json:"summary,omitempty"`
-	CheckIns    []checkinDoc    `json:"checkins,omitempty"`
-	Now         *decisionDoc    `json:"decision_now,omitempty"`
+	MAC         string            `json:"mac"`
+	Whitelisted bool              `json:"whitelisted"`
+	Config      *deviceConfig     `json:"config,omitempty"`
+	Seen        bool              `json:"seen"`
+	Summary     *checkin.Device   `json:"summary,omitempty"`
+	CheckIns    []checkin.CheckIn `json:"checkins,omitempty"`
+	Now         *decisionDoc      `json:"decision_now,omitempty"`
 }
 
 type deviceConfig struct {
@@ -34,11 +34,6 @@ type deviceConfig struct {
 	Pin      string   `json:"pin,omitempty"`
 }
 
-type checkinDoc struct {
-	checkin.CheckIn
-	MAC string `json:"MAC"`
-}
-
 // decisionDoc is the decision the server would make for a device now.
 type decisionDoc struct {
 	Outcome string `json:"outcome"`
@@ -47,13 +42,16 @@ type decisionDoc struct {
 	Offered string `json:"offered,omitempty"`
 	Held    string `json:"held,omitempty"`
 	// Status is the HTTP status the device would get.
-	Status int `json:"status"`
+	// 0 (left out) when nothing is decided.
+	Status int `json:"status,omitempty"`
 	// Assumes says what the decision assumes about the device.
 	Assumes string `json:"assumes"`
 }
 
-// apiDevices answers GET /api/devices?platform=&version=&outcome=&limit=:
-// devices that checked in, with their summaries.
+// apiDevices answers GET /api/devices?platform=&version=&outcome=&limit=
+// &after= (or &page=): devices that checked in, with their summaries, one
+// page in MAC order. next is the after cursor of the following page, ""
+// on the last one.
 func (a *API) apiDevices(w http.ResponseWriter, r *http.Request) {
 	if a.devices == nil {
 		writeJSON(w, http.StatusNotFound, errorDoc("device check-ins are not recorded by this server"))
@@ -67,25 +65,54 @@ func (a *API) apiDevices(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorDoc("outcome must be success, failure, pending or none"))
 		return
 	}
-	limit := 1000
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			writeJSON(w, http.StatusBadRequest, errorDoc("limit must be a positive integer"))
+	limit, page := 100, 1
+	for _, p := range []struct {
+		name string
+		to   *int
+	}{{"limit", &limit}, {"page", &page}} {
+		if s := q.Get(p.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				writeJSON(w, http.StatusBadRequest, errorDoc(p.name+" must be a positive integer"))
+				return
+			}
+			*p.to = n
+		}
+	}
+	limit = min(limit, maxDevicePage)
+	if s := q.Get("after"); s != "" {
+		if q.Has("page") {
+			writeJSON(w, http.StatusBadRequest, errorDoc("use after or page, not both"))
 			return
 		}
-		limit = n
+		mac, err := rollout.ParseMAC(s)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, errorDoc("after: "+err.Error()))
+			return
+		}
+		f.After = &mac
 	}
-	page, total := a.devices.Page(f, 0, limit)
+	// One more than the page tells whether another page follows.
+	devs, total := a.devices.Page(f, (page-1)*limit, limit+1)
 	doc := struct {
 		Total   int              `json:"total"`
+		Limit   int              `json:"limit"`
 		Devices []checkin.Device `json:"devices"`
-	}{Total: total, Devices: page}
+		Next    string           `json:"next,omitempty"`
+	}{Total: total, Limit: limit, Devices: devs}
+	if len(devs) > limit {
+		doc.Devices = devs[:limit]
+		doc.Next = devs[limit-1].MAC.String()
+	}
 	if doc.Devices == nil {
 		doc.Devices = []checkin.Device{}
 	}
 	writeJSON(w, http.StatusOK, doc)
 }
+
+// maxDevicePage is the largest page /api/devices answers, so that one
+// request costs a bounded response.
+const maxDevicePage = 10000
 
 // apiDevice answers GET /api/devices/{mac}: configuration, last check-ins
 // and the decision the server would make now, with the reason.
@@ -117,9 +144,7 @@ func (a *API) apiDevice(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			a.log.Error("device history", "mac", mac.String(), "err", err)
 		}
-		for i := range hist {
-			doc.CheckIns = append(doc.CheckIns, checkinDoc{CheckIn: hist[i], MAC: hist[i].MAC.String()})
-		}
+		doc.CheckIns = hist
 		if len(hist) > 0 {
 			last = &hist[0]
 		}
@@ -138,6 +163,9 @@ func (a *API) apiDevice(w http.ResponseWriter, r *http.Request) {
 // checkin.DecideNow), as the device API shows it.
 func (a *API) decideNow(f *rollout.Fleet, dev *rollout.Device, sum *checkin.Device, last *checkin.CheckIn) *decisionDoc {
 	dec := checkin.DecideNow(f, dev, sum, last, a.now(), a.halts)
+	if !dec.Known {
+		return &decisionDoc{Outcome: "unknown", Why: "unknown_version", Reason: "unknown version", Assumes: dec.Assumes}
+	}
 	doc := &decisionDoc{Outcome: dec.Outcome.String(), Why: dec.Why.String(), Reason: dec.Reason(), Status: statusOf(dec.Outcome), Assumes: dec.Assumes}
 	if dec.Outcome == rollout.Update {
 		doc.Offered = dec.Release.Version.String()
@@ -165,29 +193,30 @@ func statusOf(o rollout.Outcome) int {
 
 // releaseDetail is GET /api/releases/{platform}/{version}.
 type releaseDetail struct {
-	Platform     string                `json:"platform"`
-	Version      string                `json:"version"`
-	Channel      string                `json:"channel"`
-	Groups       []string              `json:"groups,omitempty"`
-	From         string                `json:"from,omitempty"`
-	Yanked       bool                  `json:"yanked"`
-	Paused       bool                  `json:"paused"`
-	File         string                `json:"file,omitempty"`
-	GitHub       *githubDoc            `json:"github_asset,omitempty"`
-	Size         int64                 `json:"size"`
-	SHA256       string                `json:"sha256"`
-	IntroducedAt time.Time             `json:"introduced_at,omitzero"`
-	IntroducedIn string                `json:"introduced_in,omitempty"`
-	Stages       []stageDoc            `json:"stages,omitempty"`
-	Stage        int                   `json:"stage"`
-	Percent      float64               `json:"percent"`
-	NextStage    time.Time             `json:"next_stage_at,omitzero"`
-	HaltOn       float64               `json:"halt_on_failure_percent,omitempty"`
-	HaltMin      int                   `json:"halt_min_devices,omitempty"`
-	Halted       bool                  `json:"halted"`
-	Halt         *checkin.Halt         `json:"halt,omitempty"`
-	Counts       []rollout.StageCounts `json:"counts"`
-	Totals       rollout.StageCounts   `json:"totals"`
+	Platform     string     `json:"platform"`
+	Version      string     `json:"version"`
+	Channel      string     `json:"channel"`
+	Groups       []string   `json:"groups,omitempty"`
+	From         string     `json:"from,omitempty"`
+	Yanked       bool       `json:"yanked"`
+	Paused       bool       `json:"paused"`
+	File         string     `json:"file,omitempty"`
+	GitHub       *githubDoc `json:"github_asset,omitempty"`
+	Size         int64      `json:"size"`
+	SHA256       string     `json:"sha256"`
+	IntroducedAt time.Time  `json:"introduced_at,omitzero"`
+	IntroducedIn string     `json:"introduced_in,omitempty"`
+	Stages       []stageDoc `json:"stages,omitempty"`
+	// Stage is the stage in force, numbered from 1 (0: no stages).
+	Stage     int                   `json:"stage"`
+	Percent   float64               `json:"percent"`
+	NextStage time.Time             `json:"next_stage_at,omitzero"`
+	HaltOn    float64               `json:"halt_on_failure_percent,omitempty"`
+	HaltMin   int                   `json:"halt_min_devices,omitempty"`
+	Halted    bool                  `json:"halted"`
+	Halt      *checkin.Halt         `json:"halt,omitempty"`
+	Counts    []rollout.StageCounts `json:"counts"`
+	Totals    rollout.StageCounts   `json:"totals"`
 }
 
 type stageDoc struct {
@@ -205,20 +234,9 @@ func (a *API) apiRelease(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorDoc("no config loaded yet"))
 		return
 	}
-	vars := mux.Vars(r)
-	p := snap.Fleet.Platform(vars["platform"])
-	if p == nil {
-		writeJSON(w, http.StatusNotFound, errorDoc("unknown platform "+strconv.Quote(vars["platform"])))
-		return
-	}
-	v, err := rollout.ParseDeviceVersion(vars["version"])
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, errorDoc(err.Error()))
-		return
-	}
-	rel := p.Release(v)
+	p, rel, status, msg := findRelease(snap.Fleet, mux.Vars(r))
 	if rel == nil {
-		writeJSON(w, http.StatusNotFound, errorDoc("platform "+p.Name+" has no release "+v.String()))
+		writeJSON(w, status, errorDoc(msg))
 		return
 	}
 	now := a.now()
@@ -235,6 +253,7 @@ func (a *API) apiRelease(w http.ResponseWriter, r *http.Request) {
 		d.From = rel.From.String()
 	}
 	d.Stage, d.Percent = rel.StageAt(now)
+	d.Stage = rollout.StageNumber(d.Stage)
 	for _, s := range rel.Stages {
 		sd := stageDoc{Percent: s.Percent, After: s.After.String()}
 		if !rel.IntroducedAt.IsZero() {
@@ -283,12 +302,17 @@ func (a *API) apiResume(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorDoc("device check-ins are not recorded by this server"))
 		return
 	}
-	vars := mux.Vars(r)
-	id, err := rollout.ParseReleaseID(vars["platform"], vars["version"])
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, errorDoc(err.Error()))
+	snap := a.snaps.Current()
+	if snap == nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorDoc("no config loaded yet"))
 		return
 	}
+	_, rel, status, msg := findRelease(snap.Fleet, mux.Vars(r))
+	if rel == nil {
+		writeJSON(w, status, errorDoc(msg))
+		return
+	}
+	id := rel.ID()
 	if err := a.resumer.Resume(id, a.now()); err != nil {
 		status := http.StatusInternalServerError
 		if errors.Is(err, checkin.ErrNotHalted) {
@@ -299,6 +323,26 @@ func (a *API) apiResume(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Warn("release resumed", "release", id.String(), "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "resumed", "release": id.String()})
+}
+
+// findRelease finds the release the {platform} and {version} of a release
+// URL name in f; {version} may be written as devices report it (v1.5.0,
+// 1.5). Without one it returns the status to answer (404 for an unknown
+// platform or release, 400 for an unreadable version) and why.
+func findRelease(f *rollout.Fleet, vars map[string]string) (*rollout.Platform, *rollout.Release, int, string) {
+	p := f.Platform(vars["platform"])
+	if p == nil {
+		return nil, nil, http.StatusNotFound, "unknown platform " + strconv.Quote(vars["platform"])
+	}
+	v, err := rollout.ParseDeviceVersion(vars["version"])
+	if err != nil {
+		return p, nil, http.StatusBadRequest, err.Error()
+	}
+	rel := p.Release(v)
+	if rel == nil {
+		return p, nil, http.StatusNotFound, "platform " + p.Name + " has no release " + v.String()
+	}
+	return p, rel, 0, ""
 }
 
 func errorDoc(msg string) map[string]string { return map[string]string{"error": msg} }

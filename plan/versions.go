@@ -105,14 +105,14 @@ func splitVersionLine(s string) []string {
 
 // Limits of FetchVersions.
 const (
-	// fleetPage is how many devices the first request asks for; a larger
-	// fleet takes a second request for all of them (the API has no
-	// offset, only a limit).
+	// fleetPage is how many devices each request asks for (the API's
+	// largest page); a larger fleet is read page by page with the after
+	// cursor.
 	fleetPage = 10000
-	// maxFleetDevices and maxFleetBody bound what a server can make the
-	// command read.
+	// maxFleetDevices and maxFleetBody (per page) bound what a server can
+	// make the command read.
 	maxFleetDevices = 5_000_000
-	maxFleetBody    = 2 << 30
+	maxFleetBody    = 256 << 20
 )
 
 // FetchVersions reads the versions devices last reported to a running
@@ -133,33 +133,49 @@ func fetchVersions(ctx context.Context, client *http.Client, base, token string,
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("server URL %q: want http://host[:port] or https://...", base)
 	}
-	total, devices, err := fetchDevices(ctx, client, u, token, page)
-	if err == nil && total > len(devices) {
-		if total > maxFleetDevices {
-			return nil, fmt.Errorf("GET %s: %d devices, more than the %d a plan reads", u.Redacted(), total, maxFleetDevices)
+	out := make(Versions)
+	after, read := "", 0
+	for {
+		doc, err := fetchDevices(ctx, client, u, token, page, after)
+		if err != nil {
+			return nil, err
 		}
-		total, devices, err = fetchDevices(ctx, client, u, token, total)
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := make(Versions, len(devices))
-	for _, d := range devices {
-		if d.LastVersion != "" {
-			out[d.MAC] = d.LastVersion
+		read += len(doc.Devices)
+		if doc.Total > maxFleetDevices || read > maxFleetDevices {
+			return nil, fmt.Errorf("GET %s: %d devices, more than the %d a plan reads", u.Redacted(), doc.Total, maxFleetDevices)
 		}
+		for _, d := range doc.Devices {
+			if d.LastVersion != "" {
+				out[d.MAC] = d.LastVersion
+			}
+		}
+		// A cursor that does not move on would loop forever.
+		if doc.Next == "" || doc.Next <= after || len(doc.Devices) == 0 {
+			return out, nil
+		}
+		after = doc.Next
 	}
-	return out, nil
 }
 
-// fetchDevices asks for up to limit devices; it returns how many the
-// server has and those it sent.
-func fetchDevices(ctx context.Context, client *http.Client, u *url.URL, token string, limit int) (int, []checkin.Device, error) {
+// devicePage is one page of GET /api/devices.
+type devicePage struct {
+	Total   int              `json:"total"`
+	Devices []checkin.Device `json:"devices"`
+	Next    string           `json:"next"`
+}
+
+// fetchDevices asks for up to limit devices after the cursor after ("" for
+// the first page).
+func fetchDevices(ctx context.Context, client *http.Client, u *url.URL, token string, limit int, after string) (devicePage, error) {
 	q := *u
-	q.RawQuery = "limit=" + strconv.Itoa(limit)
+	v := url.Values{"limit": {strconv.Itoa(limit)}}
+	if after != "" {
+		v.Set("after", after)
+	}
+	q.RawQuery = v.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, q.String(), nil)
 	if err != nil {
-		return 0, nil, err
+		return devicePage{}, err
 	}
 	req.Header.Set("Accept", "application/json")
 	if token != "" {
@@ -173,20 +189,17 @@ func fetchDevices(ctx context.Context, client *http.Client, u *url.URL, token st
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return 0, nil, fmt.Errorf("%s: %w", where, err)
+		return devicePage{}, fmt.Errorf("%s: %w", where, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return 0, nil, &ServerError{Request: where, Status: res.Status, Code: res.StatusCode, Message: serverMessage(res.Body)}
+		return devicePage{}, &ServerError{Request: where, Status: res.Status, Code: res.StatusCode, Message: serverMessage(res.Body)}
 	}
-	var doc struct {
-		Total   int              `json:"total"`
-		Devices []checkin.Device `json:"devices"`
-	}
+	var doc devicePage
 	if err := json.NewDecoder(io.LimitReader(res.Body, maxFleetBody)).Decode(&doc); err != nil {
-		return 0, nil, fmt.Errorf("%s: reading the device list: %w", where, err)
+		return devicePage{}, fmt.Errorf("%s: reading the device list: %w", where, err)
 	}
-	return doc.Total, doc.Devices, nil
+	return doc, nil
 }
 
 // ServerError is a device API's refusal, such as 401 Unauthorized for a

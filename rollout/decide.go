@@ -467,7 +467,7 @@ func (d Decision) ReasonRunning(running string) string {
 		if len(r.Stages) == 0 || d.Stage < 0 {
 			return ""
 		}
-		return fmt.Sprintf("stage %d of %d, %s%%", d.Stage+1, len(r.Stages), fmtPercent(d.Percent))
+		return fmt.Sprintf("stage %d of %d, %s%%", StageNumber(d.Stage), len(r.Stages), fmtPercent(d.Percent))
 	}
 	switch d.Why {
 	case WhyNewer:
@@ -500,7 +500,7 @@ func (d Decision) ReasonRunning(running string) string {
 		return fmt.Sprintf("%s: staged rollout has not started (stage 1 of %d starts %s after its commit)",
 			rel(d.Held), len(d.Held.Stages), fmtDuration(d.Held.Stages[0].After))
 	case WhyNotInCohort:
-		return fmt.Sprintf("%s: stage %d of %d: not yet in the %s%% cohort", rel(d.Held), d.Stage+1, len(d.Held.Stages), fmtPercent(d.Percent))
+		return fmt.Sprintf("%s: stage %d of %d: not yet in the %s%% cohort", rel(d.Held), StageNumber(d.Stage), len(d.Held.Stages), fmtPercent(d.Percent))
 	case WhyFrom:
 		return fmt.Sprintf("%s requires a device on %s (running %s)", rel(d.Held), d.Held.From, cur)
 	case WhyNoSpace:

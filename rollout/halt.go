@@ -7,6 +7,7 @@ import "fmt"
 // device counts in the stage it was first offered the release in.
 type StageCounts struct {
 	// Stage is the stage index (0-based; -1 for a release without stages).
+	// JSON numbers it from 1 (see StageNumber).
 	Stage int `json:"stage"`
 	// Offered counts devices offered the release in this stage.
 	Offered int `json:"offered"`
@@ -49,5 +50,5 @@ func stageName(stage int) string {
 	if stage < 0 {
 		return "all devices (no stages)"
 	}
-	return fmt.Sprintf("stage %d", stage+1)
+	return fmt.Sprintf("stage %d", StageNumber(stage))
 }
