@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/otagit/otagit/checkin"
+	"github.com/otagit/otagit/internal/buildinfo"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -46,6 +47,7 @@ func TestPages(t *testing.T) {
 		`<code>platforms/lamp.toml:12</code> <code>release[2].version</code>: &#34;1.3&#34; is not a semantic version`,
 		`<code>devices/office.toml:3</code> <code>device[0].mac</code>`,
 		"GitHub degraded", "502 Bad Gateway",
+		"<dt>Server</dt><dd>otagit "+buildinfo.Get().String(), "<footer>otagit "+buildinfo.Get().String(), // the version
 		"1 release halted", "plug 2.1.0", "updates failed", // the halt and its reason
 		`href="/ui/platforms/lamp"`, `href="/ui/platforms/plug"`,
 		"200 of 200 whitelisted")

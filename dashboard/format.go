@@ -8,10 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otagit/otagit/internal/buildinfo"
 )
 
 // funcs are the helpers templates format values with.
 var funcs = template.FuncMap{
+	"otagit":   func() string { return buildinfo.Get().String() },
 	"when":     when,
 	"ago":      ago,
 	"until":    until,

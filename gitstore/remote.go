@@ -98,6 +98,29 @@ func (r Remote) endpointURL() (string, error) {
 	return r.URL, nil
 }
 
+// checkLocalRemote fails for a local-path or file:// remote that does not
+// exist when dataDir holds no earlier clone to serve: such a server would
+// only ever answer 503, so it should not start. With an earlier clone it
+// starts, serves that, and retries the remote (it may be on a disk not yet
+// mounted). Network remotes are not checked: they are retried.
+func checkLocalRemote(r Remote, dataDir string) error {
+	ep, err := transport.NewEndpoint(r.URL)
+	if err != nil || ep.Protocol != "file" {
+		return nil
+	}
+	path := ep.Path
+	if !strings.HasPrefix(r.URL, "file://") {
+		path = r.URL
+	}
+	if _, err := os.Stat(path); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "state.json")); err == nil {
+		return nil
+	}
+	return fmt.Errorf("repository %s does not exist, and %s holds no earlier clone to serve: give the path of a Git repository", path, dataDir)
+}
+
 // auth returns the go-git auth method for the remote's protocol.
 func (r Remote) auth() (transport.AuthMethod, error) {
 	ep, err := transport.NewEndpoint(r.URL)

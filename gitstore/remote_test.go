@@ -100,3 +100,22 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+func TestMissingLocalRemote(t *testing.T) {
+	data := t.TempDir()
+	missing := filepath.Join(t.TempDir(), "gone")
+	for _, url := range []string{missing, "file://" + missing} {
+		_, err := New(Options{Remote: Remote{URL: url}, DataDir: data})
+		if err == nil || !strings.Contains(err.Error(), missing+" does not exist") {
+			t.Errorf("%s: got %v, want the path named", url, err)
+		}
+	}
+	// With an earlier clone the server starts and serves it while the
+	// remote is away (a disk not mounted yet).
+	if err := os.WriteFile(filepath.Join(data, "state.json"), []byte(`{"commit":"0000000000000000000000000000000000000000"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Options{Remote: Remote{URL: missing}, DataDir: data}); err != nil {
+		t.Errorf("with an earlier clone: %v", err)
+	}
+}

@@ -165,6 +165,9 @@ func New(opts Options) (*Store, error) {
 	if _, err := opts.Remote.auth(); err != nil {
 		return nil, err
 	}
+	if err := checkLocalRemote(opts.Remote, opts.DataDir); err != nil {
+		return nil, err
+	}
 	if opts.Cache == nil {
 		cache, err := artifact.OpenCache(filepath.Join(opts.DataDir, "artifacts"))
 		if err != nil {

@@ -6,12 +6,15 @@ import (
 
 	"github.com/otagit/otagit/checkin"
 	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/internal/buildinfo"
 	"github.com/otagit/otagit/rollout"
 )
 
 // statusDoc is the JSON of GET /api/status.
 type statusDoc struct {
 	gitstore.Status
+	// Otagit is this server's version (see buildinfo).
+	Otagit buildinfo.Info `json:"otagit"`
 	// Serving is false until the first valid commit is loaded.
 	Serving   bool          `json:"serving"`
 	Platforms []platformDoc `json:"platforms"`
@@ -67,7 +70,7 @@ type filesystemDoc struct {
 // apiStatus answers GET /api/status: the serving commit, when it was
 // synced, the last sync error and rejected commit, and what is served.
 func (a *API) apiStatus(w http.ResponseWriter, r *http.Request) {
-	var doc statusDoc
+	doc := statusDoc{Otagit: buildinfo.Get()}
 	if a.status != nil {
 		doc.Status = a.status.Status()
 	}

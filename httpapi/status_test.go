@@ -11,6 +11,7 @@ import (
 
 	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/internal/buildinfo"
 )
 
 type fixedStatus gitstore.Status
@@ -37,9 +38,13 @@ func TestAPIStatus(t *testing.T) {
 		RejectedCommit string `json:"rejected_commit"`
 		LastError      string `json:"last_error"`
 		Serving        bool
-		Devices        int
-		Problems       []config.Problem
-		Platforms      []struct {
+		Otagit         struct {
+			Version   string
+			GoVersion string `json:"go_version"`
+		}
+		Devices   int
+		Problems  []config.Problem
+		Platforms []struct {
 			Name     string
 			Chip     string
 			Devices  int
@@ -48,6 +53,9 @@ func TestAPIStatus(t *testing.T) {
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
+	}
+	if got.Otagit.Version != buildinfo.Get().Version || got.Otagit.GoVersion == "" {
+		t.Errorf("status: otagit %+v, want %+v", got.Otagit, buildinfo.Get())
 	}
 	if got.Commit != "c0ffee" || got.RejectedCommit != "bad1" || !got.Serving || got.Devices != 2 || got.LastError == "" {
 		t.Errorf("status: got %+v", got)

@@ -22,9 +22,11 @@ func runAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if len(pos) < 1 || len(pos) > 2 {
-		fs.Usage()
-		return errUsage
+	switch {
+	case len(pos) == 0:
+		return usageError(fs, "missing FILE.bin, the firmware binary to add")
+	case len(pos) > 2:
+		return usageError(fs, "unexpected argument %q: give FILE.bin and at most one DIR", pos[2])
 	}
 	file, dir := pos[0], "."
 	if len(pos) == 2 {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,11 +89,18 @@ func TestUsage(t *testing.T) {
 		{nil, 2, "Usage: otagit <command>"},
 		{[]string{"help"}, 0, "Usage: otagit <command>"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
-		{[]string{"serve"}, 2, "Usage: otagit serve"},
-		{[]string{"serve", "--repo", "x", "--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"serve"}, 2, "otagit serve: missing --repo URL|PATH"},
+		{[]string{"serve", "--repo", "x", "--bogus"}, 2, "otagit serve: flag provided but not defined: -bogus"},
+		{[]string{"serve", "--repo", "x", "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"serve", "-h"}, 0, "-webhook-secret-file"},
-		{[]string{"init"}, 2, "Usage: otagit init"},
-		{[]string{"validate", "a", "b"}, 2, "Usage: otagit validate"},
+		{[]string{"help", "serve"}, 0, "-webhook-secret-file"},
+		{[]string{"init"}, 2, "otagit init: missing DIR"},
+		{[]string{"add"}, 2, "otagit add: missing FILE.bin"},
+		{[]string{"plan"}, 2, "otagit plan: missing --base REV"},
+		{[]string{"plan", "--base", "x", "--format", "yaml"}, 2, `--format "yaml": use markdown or json`},
+		{[]string{"demo", "now"}, 2, `unexpected argument "now"`},
+		{[]string{"version", "x"}, 2, "version takes no arguments"},
+		{[]string{"validate", "a", "b"}, 2, `otagit validate: unexpected argument "b"`},
 		{[]string{"validate", "/nonexistent/dir"}, 1, "no such file"},
 		{[]string{"serve", "--repo", "x", "--log-format", "xml"}, 1, "log format"},
 	}
@@ -101,6 +109,13 @@ func TestUsage(t *testing.T) {
 			code, out, errs := runCLI(t, tt.args...)
 			if code != tt.code || !strings.Contains(out+errs, tt.want) {
 				t.Errorf("exit %d, want %d; output lacks %q:\n%s%s", code, tt.code, tt.want, out, errs)
+			}
+			// A usage mistake is said in one line and a pointer to -h,
+			// not buried in the list of every flag.
+			if code == 2 && len(tt.args) > 0 && tt.args[0] != "frobnicate" {
+				if n := strings.Count(errs, "\n"); n != 2 || !strings.Contains(errs, "-h' for usage") {
+					t.Errorf("usage error in %d lines, want the mistake and a pointer to -h:\n%s", n, errs)
+				}
 			}
 		})
 	}
@@ -128,5 +143,31 @@ func TestListenersOf(t *testing.T) {
 	got := listenersOf([]string{":8080", ":8000"})
 	if len(got) != 2 || got[0].Addr != ":8080" || got[1].Addr != ":8000" {
 		t.Errorf("two --listen: %+v", got)
+	}
+}
+
+func TestServeMissingLocalRepoFailsAtOnce(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-repo")
+	code, _, errs := runCLI(t, "serve", "--repo", missing, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errs, missing+" does not exist") || !strings.Contains(errs, "no earlier clone") {
+		t.Errorf("exit %d, want 1 and the path named:\n%s", code, errs)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, errs := runCLI(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "otagit ") || !strings.Contains(out, "go1.") {
+		t.Errorf("version: exit %d: %q %s", code, out, errs)
+	}
+	code, out, _ = runCLI(t, "version", "--json")
+	var in struct {
+		Version   string `json:"version"`
+		GoVersion string `json:"go_version"`
+	}
+	if err := json.Unmarshal([]byte(out), &in); code != 0 || err != nil || in.Version == "" || in.GoVersion == "" {
+		t.Errorf("version --json: exit %d, %v: %s", code, err, out)
+	}
+	if _, again, _ := runCLI(t, "--version"); !strings.HasPrefix(again, "otagit ") {
+		t.Errorf("--version: %q", again)
 	}
 }

@@ -25,8 +25,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
+		return usageError(fs, "unexpected argument %q: demo takes no arguments", fs.Arg(0))
 	}
 	log, err := newLogger(stderr, "text", "info")
 	if err != nil {

@@ -16,9 +16,11 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errUsage
+	switch {
+	case fs.NArg() == 0:
+		return usageError(fs, "missing DIR, the directory to write the starter repository to")
+	case fs.NArg() > 1:
+		return usageError(fs, "unexpected argument %q: give one DIR", fs.Arg(1))
 	}
 	dir := fs.Arg(0)
 	if err := repotemplate.Write(dir); err != nil {

@@ -12,6 +12,7 @@
 //	                                       what a change does to every device
 //	otagit init DIR                        write a starter config repository
 //	otagit demo                            serve a demo repository locally
+//	otagit version                         print the version and build commit
 //
 // Run `otagit <command> -h` for a command's flags.
 package main
@@ -49,6 +50,7 @@ func commands() []command {
 		{"plan", "show what a change between two commits does to every device", runPlan},
 		{"init", "write a starter config repository", runInit},
 		{"demo", "serve a demo config repository on 127.0.0.1:8080", runDemo},
+		{"version", "print the otagit version and the commit it was built from", runVersion},
 	}
 }
 
@@ -65,6 +67,12 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 // run executes the command line args and returns the process exit code:
 // 0 success, 1 failure, 2 usage error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 2 && args[0] == "help" {
+		args = []string{args[1], "-h"} // otagit help serve
+	}
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		args = []string{"version"}
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -119,13 +127,29 @@ func newFlagSet(name, args string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args into fs, mapping parse errors to errUsage.
+// parseFlags parses args into fs, mapping parse errors to errUsage. -h
+// prints the command's usage; a bad flag is reported in one line (see
+// usageError), not followed by every flag the command has.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return err
+	case err != nil:
+		return usageError(fs, "%v", err)
 	}
 	return nil
+}
+
+// usageError reports a usage mistake in one line and how to get help,
+// and returns errUsage (exit status 2).
+func usageError(fs *flag.FlagSet, format string, args ...any) error {
+	fmt.Fprintf(fs.Output(), "%s: %s\nRun '%s -h' for usage.\n", fs.Name(), fmt.Sprintf(format, args...), fs.Name())
+	return errUsage
 }

@@ -40,12 +40,15 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *base == "" || fs.NArg() > 1 || (*format != "markdown" && *format != "json") || (*versions != "" && *fleet != "") {
-		if *versions != "" && *fleet != "" {
-			fmt.Fprintln(stderr, "--versions and --fleet exclude each other")
-		}
-		fs.Usage()
-		return errUsage
+	switch {
+	case *base == "":
+		return usageError(fs, "missing --base REV, the revision before the change (e.g. origin/main)")
+	case fs.NArg() > 1:
+		return usageError(fs, "unexpected argument %q: give at most one DIR", fs.Arg(1))
+	case *format != "markdown" && *format != "json":
+		return usageError(fs, "--format %q: use markdown or json", *format)
+	case *versions != "" && *fleet != "":
+		return usageError(fs, "--versions and --fleet exclude each other")
 	}
 	dir := "."
 	if fs.NArg() == 1 {

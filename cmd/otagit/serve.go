@@ -57,9 +57,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *repo == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
+	switch {
+	case *repo == "":
+		return usageError(fs, "missing --repo URL|PATH, the config repository to serve")
+	case fs.NArg() > 0:
+		return usageError(fs, "unexpected argument %q: serve takes flags only (the repository is --repo)", fs.Arg(0))
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {

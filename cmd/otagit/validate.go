@@ -26,8 +26,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if fs.NArg() > 1 {
-		fs.Usage()
-		return errUsage
+		return usageError(fs, "unexpected argument %q: give at most one DIR", fs.Arg(1))
 	}
 	dir := "."
 	if fs.NArg() == 1 {
