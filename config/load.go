@@ -28,6 +28,11 @@ const (
 // platformName is what a platform file may be called (without ".toml").
 var platformName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 
+// ValidPlatformName reports whether name can be a platform's name (the
+// file name of platforms/<name>.toml): 1-64 lower-case letters, digits and
+// '-', starting with a letter or digit.
+func ValidPlatformName(name string) bool { return platformName.MatchString(name) }
+
 // PlatformFile returns the platform a file of PlatformsDir declares, and
 // whether the file name is one a platform may have ("<name>.toml").
 func PlatformFile(base string) (platform string, ok bool) {
@@ -198,7 +203,7 @@ func (l *loader) platforms() map[string]*platform {
 			continue
 		}
 		name := strings.TrimSuffix(e.Name(), ".toml")
-		if !platformName.MatchString(name) {
+		if !ValidPlatformName(name) {
 			l.probs = append(l.probs, Problem{File: file, Message: fmt.Sprintf(
 				"platform name %q: use 1-64 lower-case letters, digits and '-', starting with a letter or digit", name)})
 			continue

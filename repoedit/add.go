@@ -2,7 +2,6 @@ package repoedit
 
 import (
 	"fmt"
-	"path"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
@@ -65,6 +64,12 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return e.msg }
 
+// NewConfigError returns a *ConfigError for the loader's errors in probs,
+// with msg saying what they stop.
+func NewConfigError(probs config.Problems, msg string) *ConfigError {
+	return &ConfigError{probs.Errors(), msg}
+}
+
 // AddRelease adds the firmware binary in file as a release to the config
 // work tree in dir: it finds the platform and version (see Options),
 // refuses a file that is not an application image (espimage.ReadFile), an
@@ -113,8 +118,7 @@ func AddRelease(dir, file string, opts Options) (Result, error) {
 		return res, fmt.Errorf("platform %s already has version %s (binary %s)", p.Name, r.Version, r.Artifact.Source)
 	}
 	res.Platform, res.PlatformFrom, res.Version, res.VersionFrom = p, platformFrom, v, versionFrom
-	res.Binary = path.Join("firmware", p.Name, p.Name+"-"+v.String()+".bin")
-	res.PlatformFile = path.Join(config.PlatformsDir, p.Name+".toml")
+	res.Binary, res.PlatformFile = BinaryPath(p.Name, v), PlatformPath(p.Name)
 
 	c := &change{dir: dir, bin: res.Binary, toml: res.PlatformFile}
 	if err := c.apply(img.Data, v); err != nil {

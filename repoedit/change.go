@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -60,23 +59,8 @@ func (c *change) apply(data []byte, v *semver.Version) error {
 		return err
 	}
 	c.oldTOML, c.tomlMode = old, st.Mode().Perm()
-	nl := "\n"
-	if bytes.Contains(old, []byte("\r\n")) {
-		nl = "\r\n"
-	}
-	var sep string
-	switch {
-	case len(old) == 0, bytes.HasSuffix(old, []byte(nl+nl)):
-	case bytes.HasSuffix(old, []byte("\n")):
-		sep = nl
-	default:
-		sep = nl + nl
-	}
-	block := sep + "[[release]]" + nl +
-		`version = "` + v.String() + `"` + nl +
-		`file = "` + c.bin + `"` + nl
 	c.wroteTOML = true
-	return atomicfile.Write(tomlFile, append(slices.Clip(old), block...), c.tomlMode)
+	return atomicfile.Write(tomlFile, appendBlock(old, releaseBlock(v, c.bin)), c.tomlMode)
 }
 
 // mkdirs creates dir and its missing parents, remembering which it made.

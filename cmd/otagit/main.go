@@ -47,6 +47,7 @@ func commands() []command {
 		{"serve", "run the update server", runServe},
 		{"validate", "check a config repository work tree", runValidate},
 		{"add", "add a firmware binary as a release of its platform", runAdd},
+		{"import", "import platforms, whitelists and binaries from another update server", runImport},
 		{"plan", "show what a change between two commits does to every device", runPlan},
 		{"init", "write a starter config repository", runInit},
 		{"demo", "serve a demo config repository on 127.0.0.1:8080", runDemo},

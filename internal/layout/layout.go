@@ -24,6 +24,9 @@ var Layers = [][]string{
 	{"gitstore", "githubapi", "worktree"},
 	// Edits of a config work tree (otagit add).
 	{"repoedit"},
+	// Moving a fleet in from other servers (otagit import), through
+	// repoedit.
+	{"importer"},
 	// What a change does to every device, between two snapshots.
 	{"plan"},
 	// HTTP front ends.

@@ -102,15 +102,20 @@ func (ix *Index) Keys() []string {
 }
 
 // QuoteKey returns a single key name as one element of a path, quoted if
-// the path syntax requires it (control characters are then written as
-// \uXXXX).
+// the path syntax requires it (as QuoteString quotes).
 func QuoteKey(name string) string {
 	if name != "" && !strings.ContainsAny(name, `.[]"`) {
 		return name
 	}
+	return QuoteString(name)
+}
+
+// QuoteString returns s as a TOML basic string: in double quotes, with '"'
+// and '\' escaped and control characters written as \uXXXX.
+func QuoteString(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
-	for _, r := range name {
+	for _, r := range s {
 		switch {
 		case r == '"' || r == '\\':
 			b.WriteByte('\\')
