@@ -51,6 +51,10 @@ type CheckIn struct {
 	// "autoconnect", "fuota", "esp32fota" or "esphome"; "" in records
 	// from before clients were kept, which all came through /update.
 	Client string `json:"client,omitempty"`
+	// Auth is how the request proved its device. Not stored (stores and
+	// the codec leave it out): it only decides how Observe counts the
+	// check-in.
+	Auth Auth `json:"-"`
 }
 
 // MaxOutcomes is how many outcomes a Device keeps. Stores keep the first

@@ -33,6 +33,19 @@ type TrackerOptions struct {
 	// SummaryEvery is how often summaries whose only change is the time of
 	// the last check-in are saved. Default 1 minute.
 	SummaryEvery time.Duration
+	// AttemptGap is how long after a device's counts last moved (its
+	// offer, its last counted attempt) a check-in without the device's
+	// own credential may move them again. Default DefaultAttemptGap;
+	// negative: no gap.
+	AttemptGap time.Duration
+	// AddressMACs is how many distinct MACs one remote address may move
+	// outcome counts for per AddressWindow with check-ins that lack the
+	// device's own credential. Default DefaultAddressMACs; negative: no
+	// limit.
+	AddressMACs int
+	// AddressWindow is the window of AddressMACs. Default
+	// DefaultAddressWindow.
+	AddressWindow time.Duration
 	// Writer configures the batching writer.
 	Writer WriterOptions
 	// Logger receives outcome and halt events. Default slog.Default().
@@ -68,8 +81,9 @@ type Tracker struct {
 
 	adoption *adoption
 
-	statsMu sync.Mutex // guards stats
+	statsMu sync.Mutex // guards stats and limit
 	stats   map[rollout.ReleaseID]*releaseStats
+	limit   addressLimiter
 
 	haltMu sync.Mutex                                 // serialises changes to halts
 	halts  atomic.Pointer[map[rollout.ReleaseID]Halt] // never mutated after Store
@@ -87,6 +101,9 @@ type devState struct {
 	rowHash uint64    // of the last check-in stored in history
 	rowAt   time.Time // when it was
 	dirty   bool      // LastSeen changed since the summary was last queued
+	// counted is when the device's counts last moved (its offer, a
+	// counted attempt), for mayCount; zero after a restart.
+	counted time.Time
 }
 
 // releaseStats counts, per stage, the devices offered a release and the
@@ -171,6 +188,15 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 	if opts.SummaryEvery <= 0 {
 		opts.SummaryEvery = time.Minute
 	}
+	if opts.AttemptGap == 0 {
+		opts.AttemptGap = DefaultAttemptGap
+	}
+	if opts.AddressMACs == 0 {
+		opts.AddressMACs = DefaultAddressMACs
+	}
+	if opts.AddressWindow <= 0 {
+		opts.AddressWindow = DefaultAddressWindow
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -185,6 +211,7 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 		seed:   maphash.MakeSeed(),
 		stats:  map[rollout.ReleaseID]*releaseStats{},
 		haltq:  make(chan haltOp, 256),
+		limit:  addressLimiter{max: opts.AddressMACs, window: opts.AddressWindow, hosts: map[string]*addressWindow{}},
 
 		adoption: newAdoption(),
 	}
@@ -355,7 +382,8 @@ func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
 	// says nothing about what the device runs: it resolves no offer and
 	// leaves the version and MD5 last reported.
 	reports := c.Version != ""
-	if sketch && reports && dec.Current != nil && d.Offer != nil {
+	if sketch && reports && dec.Current != nil && d.Offer != nil && t.mayCount(d, &c) {
+		d.counted = c.At
 		changed = t.resolve(d, c, &dec) || changed
 	}
 	if sketch && dec.Outcome == rollout.Update && c.Offered != "" {
@@ -421,6 +449,17 @@ func (t *Tracker) rowHash(c *CheckIn) uint64 {
 	return h.Sum64()
 }
 
+// mayCount applies the rule of the package function mayCount to c, a
+// check-in of d with a pending offer. The shard lock of d is held.
+func (t *Tracker) mayCount(d *devState, c *CheckIn) bool {
+	gap := max(t.opts.AttemptGap, 0)
+	return mayCount(c.Auth, d.counted, c.At, gap, func() bool {
+		t.statsMu.Lock() // lock order: shard, stats
+		defer t.statsMu.Unlock()
+		return t.limit.allow(c.Remote, d.MAC, c.At)
+	})
+}
+
 // resolve settles d's pending offer from the version it reports now.
 func (t *Tracker) resolve(d *devState, c CheckIn, dec *rollout.Decision) bool {
 	o := d.Offer
@@ -450,6 +489,7 @@ func (t *Tracker) offer(d *devState, c CheckIn, dec *rollout.Decision) bool {
 	if d.Offer != nil && d.Offer.Release() == id {
 		return false // the same offer, again
 	}
+	d.counted = c.At
 	stage := max(dec.Stage, -1)
 	d.Offer = &Offer{Platform: id.Platform, Version: id.Version, MD5: r.Artifact.SketchMD5(),
 		FromVersion: dec.Current.String(), Stage: stage, At: c.At}
