@@ -132,6 +132,7 @@ type API struct {
 	fsRecords  FilesystemRecords
 	admin      []byte
 	authorizer DeviceAuthorizer
+	authLog    authLog
 	log        *slog.Logger
 	now        func() time.Time
 	read       func(http.Handler) http.Handler

@@ -375,8 +375,8 @@ func TestFUOTA(t *testing.T) {
 // denyAll refuses every device request.
 type denyAll struct{}
 
-func (denyAll) AuthorizeDevice(*http.Request, *rollout.Device) error {
-	return errors.New("no credentials")
+func (denyAll) AuthorizeDevice(*http.Request, *rollout.Device, string) (checkin.Auth, error) {
+	return checkin.AuthNone, errors.New("no credentials")
 }
 
 // TestDeviceAuthorizerSeam: every device endpoint asks the authorizer

@@ -93,6 +93,8 @@ type deviceCall struct {
 
 	// dec is the decision, made by the path.
 	dec rollout.Decision
+	// auth is how the request proved its device, from the authorizer.
+	auth checkin.Auth
 
 	// Set by answer:
 
@@ -110,12 +112,14 @@ type deviceCall struct {
 // device it names. The shared device path asks it for every device
 // request, of every client, before anything is decided or recorded.
 type DeviceAuthorizer interface {
-	// AuthorizeDevice returns nil when r may speak for dev, the whitelist
-	// entry of the device r names (nil for a device in no whitelist, or a
-	// request that names no device), or an error saying, in one line for
-	// the log, why it may not. It must not block for long: it runs on the
-	// request path.
-	AuthorizeDevice(r *http.Request, dev *rollout.Device) error
+	// AuthorizeDevice returns how r proved it may speak for dev, the
+	// whitelist entry of the device r names (nil for a device in no
+	// whitelist, or a request that names no device), of platform (the
+	// platform the request names, "" when it names none), or an error
+	// saying, in one line for the log, why it may not. The check-in
+	// carries the answer (checkin.CheckIn.Auth). It must not block for
+	// long: it runs on the request path.
+	AuthorizeDevice(r *http.Request, dev *rollout.Device, platform string) (checkin.Auth, error)
 }
 
 // serveDevice runs a device request of client e through the shared path.
@@ -140,10 +144,15 @@ func (a *API) serveDevice(w http.ResponseWriter, r *http.Request, e endpoint) {
 	if c.named && !c.req.Anonymous {
 		dev = c.snap.Fleet.Device(c.req.MAC)
 	}
-	if err := a.authorizeDevice(r, dev); err != nil {
-		a.refuseDevice(c, e, refusal{status: http.StatusUnauthorized, reason: err.Error(), auth: true})
+	auth, err := a.authorizeDevice(r, dev, c.dr.dev)
+	if err != nil {
+		// Not refuseDevice: anyone can send these, as fast as they like,
+		// so their log lines are rate-limited.
+		e.refuse(c, refusal{status: http.StatusUnauthorized, reason: err.Error(), auth: true})
+		a.authLog.refused(a.log, c.start, c.dr.mac, c.r.RemoteAddr, e.client(), err)
 		return
 	}
+	c.auth = auth
 	if c.decide {
 		c.req.Now = c.start
 		c.dec = rollout.Decide(c.snap.Fleet, c.req, a.halts)
@@ -163,11 +172,42 @@ var callPool = sync.Pool{New: func() any { return new(deviceCall) }}
 
 // authorizeDevice asks the configured DeviceAuthorizer; without one every
 // request may speak for its device.
-func (a *API) authorizeDevice(r *http.Request, dev *rollout.Device) error {
+func (a *API) authorizeDevice(r *http.Request, dev *rollout.Device, platform string) (checkin.Auth, error) {
 	if a.authorizer == nil {
-		return nil
+		return checkin.AuthNone, nil
 	}
-	return a.authorizer.AuthorizeDevice(r, dev)
+	return a.authorizer.AuthorizeDevice(r, dev, platform)
+}
+
+// authLog rate-limits the log lines of refused credentials: at most
+// authLogBurst a minute, then one line counting those left out.
+type authLog struct {
+	mu      sync.Mutex
+	window  time.Time
+	lines   int
+	dropped int
+}
+
+const authLogBurst = 10
+
+func (l *authLog) refused(log *slog.Logger, now time.Time, mac, remote, client string, err error) {
+	l.mu.Lock()
+	if now.Sub(l.window) >= time.Minute {
+		if l.dropped > 0 {
+			log.Warn("device credentials refused: lines left out", "count", l.dropped, "since", l.window)
+		}
+		l.window, l.lines, l.dropped = now, 0, 0
+	}
+	ok := l.lines < authLogBurst
+	if ok {
+		l.lines++
+	} else {
+		l.dropped++
+	}
+	l.mu.Unlock()
+	if ok {
+		log.Warn("device credentials refused", "mac", mac, "remote", remote, "client", client, "reason", err.Error())
+	}
 }
 
 // refuseDevice answers and logs a refusal. Nothing is recorded: anyone
@@ -198,7 +238,7 @@ func (a *API) recordDevice(c *deviceCall, e endpoint, status int) {
 		MAC: c.dec.Device.MAC, At: c.start, Platform: platform, Version: c.reported, SketchMD5: c.dr.md5,
 		FreeSpace: c.dr.free, ChipSize: c.dr.chip, SDK: c.dr.sdk, Remote: c.r.RemoteAddr,
 		Status: status, Decision: c.dec.Outcome.String(), Offered: c.offered, Client: e.client(),
-		Mode: c.req.Mode.String(), Filesystem: c.fsSent,
+		Mode: c.req.Mode.String(), Filesystem: c.fsSent, Auth: c.auth,
 	}, c.dec)
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/gorilla/mux"
@@ -76,9 +77,13 @@ func TestReleaseIdentity(t *testing.T) {
 			go func() { done <- tracker.Run(ctx) }()
 			defer func() { cancel(); <-done }()
 			h := mux.NewRouter()
+			// Devices that poll a minute apart: faster check-ins move no
+			// counts (checkin.DefaultAttemptGap).
+			clock := &simClock{now: time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)}
 			New(Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Fleet: fleet}}, Halts: tracker, Recorder: tracker, Devices: tracker, Releases: tracker, Resumer: tracker, Recording: tracker, AdminToken: "adm1n",
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Register(h)
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock.Now}).Register(h)
 			poll := func(i int, version string) int {
+				clock.Add(time.Minute)
 				req := httptest.NewRequest("GET", "/update", nil)
 				req.Header = esp8266Headers(devs[i].MAC.String(), version)
 				rec := httptest.NewRecorder()

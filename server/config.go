@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/httpapi"
 )
 
 // Config is everything Run needs. The zero value of every optional field
@@ -37,6 +38,9 @@ type Config struct {
 	GitHubRepo string
 	// AdminToken authorizes operator calls; empty disables them.
 	AdminToken string
+	// DeviceAuthorizer, if set, authenticates every device request
+	// (devauth.Authorizer); nil serves any device the whitelist names.
+	DeviceAuthorizer httpapi.DeviceAuthorizer
 	// CheckIns turns on recording device check-ins (DATA/checkins.db).
 	CheckIns bool
 	// FailAfter is how many old-version check-ins after an offer make a

@@ -17,7 +17,7 @@ import (
 func (s *server) routes() http.Handler {
 	router := mux.NewRouter()
 	api := httpapi.Config{Snapshots: s.store, Status: s.store, AdminToken: s.cfg.AdminToken, Logger: s.log,
-		Now: s.cfg.Now, Read: readAccess}
+		Now: s.cfg.Now, Read: readAccess, DeviceAuthorizer: s.cfg.DeviceAuthorizer}
 	dash := dashboard.Config{Snapshots: s.store, Status: s.store, Logger: s.log, Now: s.cfg.Now, Access: readAccess}
 	if s.tracker != nil {
 		// Only when set: an interface holding a nil pointer is not nil.

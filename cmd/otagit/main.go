@@ -50,6 +50,7 @@ func commands() []command {
 		{"import", "import platforms, whitelists and binaries from another update server", runImport},
 		{"plan", "show what a change between two commits does to every device", runPlan},
 		{"init", "write a starter config repository", runInit},
+		{"hash-password", "print the bcrypt hash of a device password, for serve --device-auth", runHashPassword},
 		{"demo", "serve a demo config repository on 127.0.0.1:8080", runDemo},
 		{"version", "print the otagit version and the commit it was built from", runVersion},
 	}

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/otagit/otagit/commitsig"
+	"github.com/otagit/otagit/devauth"
 	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/httpapi"
 	"github.com/otagit/otagit/server"
 )
 
@@ -44,6 +46,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ghRepo      = fs.String("github-repo", "", "the config repository as owner/name, whose pushes and pull requests webhooks act on (default: from --repo)")
 		checkins    = fs.Bool("checkins", true, "record device check-ins in DATA/checkins.db (outcomes, auto-halt, /api/devices)")
 		failAfter   = fs.Int("failure-after", 3, "check-ins with the old version after an offer that count as a failed update")
+		devAuth     = fs.String("device-auth", "", "`FILE` of device credentials (bcrypt hashes, see otagit hash-password): devices must authenticate with HTTP basic auth")
 		adminFile   = fs.String("admin-token-file", "", "file holding the token for operator calls such as resuming a halted release (or set $"+envAdminToken+")")
 		keepSnaps   = fs.Int("keep-snapshots", gitstore.DefaultKeepSnapshots, "published snapshots, the served one included, whose binaries the artifact cache keeps (at least 2); the rest is collected")
 		signingOpts = addSigningFlags(fs)
@@ -101,7 +104,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(secret) == 0 {
 		log.Warn("no webhook secret: POST /webhook/github is refused; set $" + envWebhookSecret + " or --webhook-secret-file to enable it")
 	}
+	var authorizer httpapi.DeviceAuthorizer
+	if *devAuth != "" {
+		a, err := devauth.New(devauth.Options{File: *devAuth})
+		if err != nil {
+			return err
+		}
+		authorizer = a
+	}
 	return server.Run(ctx, server.Config{
+		DeviceAuthorizer: authorizer,
 		Store: gitstore.Options{
 			Remote: gitstore.Remote{
 				URL: *repo, Branch: *branch, Token: string(token),

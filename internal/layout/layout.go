@@ -17,8 +17,8 @@ var Layers = [][]string{
 	{"imagesig"},
 	// Stores of things: binaries on disk, check-ins.
 	{"artifact", "checkin", "internal/testrepo", "firmware-repo-template"},
-	// The config schema and its loader.
-	{"config"},
+	// The config schema and its loader; the server's device credentials.
+	{"config", "devauth"},
 	// Adapters around the config: Git sync and snapshots, GitHub, work
 	// trees.
 	{"gitstore", "githubapi", "worktree"},
