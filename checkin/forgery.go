@@ -44,23 +44,21 @@ const (
 	DefaultAddressWindow = time.Hour
 )
 
-// mayCount is the rule for whether a check-in may move a device's outcome
-// (a failed attempt, a success, a failure) now. A check-in with the
-// device's own credential always may: only the device could have sent it.
-// Any other may only when gap has passed since the device's counts last
-// moved (last: its offer or its last counted attempt), so that three
-// requests in a second are not three failed attempts; and when the
-// address limiter lets its address move one more MAC's counts (allow).
-// A check-in that may not is still recorded: its device's offer stays
-// pending and a later check-in settles it.
-func mayCount(auth Auth, last, at time.Time, gap time.Duration, allow func() bool) bool {
-	if auth == AuthDevice {
+// mayCount is the per-device rule for whether a check-in that would
+// settle or advance a device's pending offer may do so now. One with the
+// device's own credential always may: only the device could have sent
+// it. Otherwise a failed attempt (the old version again) counts only when
+// gap has passed since the device's counts last moved (last: its offer
+// or its last counted check-in), so that three requests in a second are
+// one attempt, not three; a device's first check-in after its offer, a
+// success after a reboot say, settles at once. The address limit
+// (addressLimiter) applies on top. A check-in that may not is still
+// recorded: the offer stays pending and a later check-in settles it.
+func mayCount(auth Auth, attempt bool, last, at time.Time, gap time.Duration) bool {
+	if auth == AuthDevice || !attempt {
 		return true
 	}
-	if !last.IsZero() && at.Sub(last) < gap {
-		return false
-	}
-	return allow()
+	return last.IsZero() || at.Sub(last) >= gap
 }
 
 // addressLimiter bounds how many distinct MACs one remote address may

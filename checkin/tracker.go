@@ -382,8 +382,7 @@ func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
 	// says nothing about what the device runs: it resolves no offer and
 	// leaves the version and MD5 last reported.
 	reports := c.Version != ""
-	if sketch && reports && dec.Current != nil && d.Offer != nil && t.mayCount(d, &c) {
-		d.counted = c.At
+	if sketch && reports && dec.Current != nil && d.Offer != nil {
 		changed = t.resolve(d, c, &dec) || changed
 	}
 	if sketch && dec.Outcome == rollout.Update && c.Offered != "" {
@@ -450,14 +449,18 @@ func (t *Tracker) rowHash(c *CheckIn) uint64 {
 }
 
 // mayCount applies the rule of the package function mayCount to c, a
-// check-in of d with a pending offer. The shard lock of d is held.
-func (t *Tracker) mayCount(d *devState, c *CheckIn) bool {
-	gap := max(t.opts.AttemptGap, 0)
-	return mayCount(c.Auth, d.counted, c.At, gap, func() bool {
-		t.statsMu.Lock() // lock order: shard, stats
-		defer t.statsMu.Unlock()
-		return t.limit.allow(c.Remote, d.MAC, c.At)
-	})
+// check-in of d with a pending offer that would move its counts; attempt
+// is set for a failed attempt. The shard lock of d is held.
+func (t *Tracker) mayCount(d *devState, c *CheckIn, attempt bool) bool {
+	if !mayCount(c.Auth, attempt, d.counted, c.At, max(t.opts.AttemptGap, 0)) {
+		return false
+	}
+	if c.Auth == AuthDevice {
+		return true
+	}
+	t.statsMu.Lock() // lock order: shard, stats
+	defer t.statsMu.Unlock()
+	return t.limit.allow(c.Remote, d.MAC, c.At)
 }
 
 // resolve settles d's pending offer from the version it reports now.
@@ -465,11 +468,17 @@ func (t *Tracker) resolve(d *devState, c CheckIn, dec *rollout.Decision) bool {
 	o := d.Offer
 	offered := o.Release()
 	cur := rollout.IDOf(offered.Platform, dec.Current)
+	success := cur == offered || (c.SketchMD5 != "" && strings.EqualFold(c.SketchMD5, o.MD5))
+	attempt := !success && cur == releaseOf(offered.Platform, o.FromVersion)
+	if !t.mayCount(d, &c, attempt) {
+		return false // the offer stays pending: a later check-in settles it
+	}
+	d.counted = c.At
 	switch {
-	case cur == offered || (c.SketchMD5 != "" && strings.EqualFold(c.SketchMD5, o.MD5)):
+	case success:
 		t.outcome(d, o, Success, c.At, dec)
 		return true
-	case cur == releaseOf(offered.Platform, o.FromVersion):
+	case attempt:
 		o.Attempts++
 		if o.Attempts >= t.opts.FailAfter {
 			t.outcome(d, o, Failure, c.At, dec)

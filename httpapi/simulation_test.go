@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -90,6 +91,9 @@ func TestSimulatedStagedRolloutHalts(t *testing.T) {
 	poll := func(i int) int {
 		req := httptest.NewRequest("GET", "/update", nil)
 		req.Header = esp32Headers(devs[i].MAC.String(), running[i])
+		// Each device its own address, as on a LAN: one address moves
+		// the counts of only checkin.DefaultAddressMACs devices an hour.
+		req.RemoteAddr = fmt.Sprintf("10.0.%d.%d:40000", i>>8, i&255)
 		rec := httptest.NewRecorder()
 		r.ServeHTTP(rec, req)
 		if rec.Code == 200 && !broken[i] {

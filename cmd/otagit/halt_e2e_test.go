@@ -6,11 +6,14 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/otagit/otagit/checkin"
 	repotemplate "github.com/otagit/otagit/firmware-repo-template"
 	"github.com/otagit/otagit/internal/testrepo"
+	"github.com/otagit/otagit/server"
 )
 
 // TestHaltLiftedByCommit: the real server halts a release its devices
@@ -25,7 +28,13 @@ func TestHaltLiftedByCommit(t *testing.T) {
 	}
 	repo.WriteString("platforms/smart-lamp.toml", lampTOML+"halt_on_failure = \"50%\"\nhalt_min_devices = 2\n")
 	first := repo.CommitPush("smart-lamp 1.1.0 halts at 50% failures")
-	ts := startServer(t, repo.Bare, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// Lamps that poll a minute apart: check-ins closer than
+	// checkin.DefaultAttemptGap are one failed attempt, not several.
+	var mu sync.Mutex
+	now := time.Now()
+	ts := startServer(t, repo.Bare, slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *server.Config) {
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
 	waitUntil(t, "first commit served", func() bool { return ts.status(t).Commit == first })
 
 	halts := func() []checkin.Halt {
@@ -44,6 +53,9 @@ func TestHaltLiftedByCommit(t *testing.T) {
 		return doc.Halts
 	}
 	code := func(mac, version string) int {
+		mu.Lock()
+		now = now.Add(time.Minute)
+		mu.Unlock()
 		res, _ := ts.deviceGet(t, "/update", esp8266(mac, version))
 		return res.StatusCode
 	}
