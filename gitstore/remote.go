@@ -21,6 +21,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/otagit/otagit/config"
 )
 
 // Remote says where the config repository is and how to reach it. Secrets
@@ -172,13 +174,21 @@ func (r Remote) knownHosts(h *gitssh.HostKeyCallbackHelper) error {
 	return nil
 }
 
-// objectCacheSize bounds go-git's in-memory object cache. Binaries are
-// streamed past it (largeObject), so it only holds commits, trees and
-// config files.
-const (
-	objectCacheSize = 16 * cache.MiByte
-	largeObject     = 256 << 10
-)
+// objectCacheSize bounds go-git's in-memory object cache. Objects bigger
+// than largeObject are streamed past it, so it only holds commits, trees,
+// config files and small binaries.
+//
+// largeObject is as big as the biggest config file so that config files
+// are always read whole: go-git's streaming reader of big objects returns
+// wrong bytes for objects stored as deltas of deltas (as Git packs a big
+// fleet's similar whitelists; TestTreeFSReadsBigDeltifiedFiles). Binaries
+// above it (none fit an ESP flash) still stream, and TreeFS checks every
+// streamed file against its blob hash.
+const objectCacheSize = 16 * cache.MiByte
+
+// largeObject is a variable so that a test can make go-git stream
+// small objects.
+var largeObject int64 = config.MaxTOMLSize
 
 // openRepo opens the bare repository in dir, creating it (and its
 // "origin" remote) when missing, and points origin at remote's URL.

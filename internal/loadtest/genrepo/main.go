@@ -1,8 +1,9 @@
 // Command genrepo writes a config repository for load tests: the starter
-// template with N whitelisted devices (MACs 24:0A:C4:XX:XX:XX by index),
-// committed with go-git.
+// template with N whitelisted devices (MACs 24:0A:C4:XX:XX:XX by index) in
+// one or more whitelist files, committed with go-git.
 //
 //	go run ./internal/loadtest/genrepo -devices 100000 -out /tmp/fleet
+//	go run ./internal/loadtest/genrepo -devices 1000000 -files 100 -out /tmp/fleet
 package main
 
 import (
@@ -23,25 +24,33 @@ import (
 
 func main() {
 	n := flag.Int("devices", 10000, "number of whitelisted devices")
+	files := flag.Int("files", 1, "number of whitelist files the devices are spread over (devices/load-NNN.toml)")
 	out := flag.String("out", "", "directory to create (must not exist)")
 	flag.Parse()
-	if *out == "" {
-		log.Fatal("-out is required")
+	if *out == "" || *files < 1 {
+		log.Fatal("-out is required, -files must be positive")
 	}
 	if err := repotemplate.Write(*out); err != nil {
 		log.Fatal(err)
 	}
-	var b strings.Builder
-	b.WriteString("# generated for load tests\n")
-	for i := range *n {
-		platform := "weather-station"
-		if i%2 == 1 {
-			platform = "smart-lamp"
+	per := (*n + *files - 1) / *files
+	for f := range *files {
+		var b strings.Builder
+		b.WriteString("# generated for load tests\n")
+		for i := f * per; i < min(*n, (f+1)*per); i++ {
+			platform := "weather-station"
+			if i%2 == 1 {
+				platform = "smart-lamp"
+			}
+			fmt.Fprintf(&b, "\n[[device]]\nmac = %q\nplatform = %q\nname = \"load %d\"\n", MAC(i), platform, i)
 		}
-		fmt.Fprintf(&b, "\n[[device]]\nmac = %q\nplatform = %q\nname = \"load %d\"\n", MAC(i), platform, i)
-	}
-	if err := os.WriteFile(filepath.Join(*out, "devices", "load.toml"), []byte(b.String()), 0o644); err != nil {
-		log.Fatal(err)
+		name := "load.toml"
+		if *files > 1 {
+			name = fmt.Sprintf("load-%03d.toml", f)
+		}
+		if err := os.WriteFile(filepath.Join(*out, "devices", name), []byte(b.String()), 0o644); err != nil {
+			log.Fatal(err)
+		}
 	}
 	repo, err := git.PlainInitWithOptions(*out, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}})
 	if err != nil {
