@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/plumbing/transport/file"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
@@ -267,24 +265,19 @@ func isNoRef(err error) bool {
 
 // LocalTransport returns the transport for local-path and file://
 // remotes on this machine: Git's own upload-pack where Git is installed
-// (it answers incremental fetches of long histories faster), else go-git's
-// in-process server, so that no Git installation is needed. inProcess
-// forces the in-process server.
+// (it answers incremental fetches of long histories faster), run so that
+// a fetch ends with its context whatever the process does (see
+// uploadPackTransport), else go-git's in-process server, so that no Git
+// installation is needed. inProcess forces the in-process server.
 //
 // go-git keeps transports in a process-wide registry; a library must not
 // change it behind its caller's back, so the program installs this once
 // at start: client.InstallProtocol("file", gitstore.LocalTransport(false)).
 func LocalTransport(inProcess bool) transport.Transport {
-	if inProcess || !haveUploadPack() {
-		return server.DefaultServer
+	if !inProcess {
+		if t, ok := newUploadPackTransport(); ok {
+			return t
+		}
 	}
-	return file.DefaultClient
-}
-
-func haveUploadPack() bool {
-	if _, err := exec.LookPath("git-upload-pack"); err == nil {
-		return true
-	}
-	_, err := exec.LookPath("git")
-	return err == nil
+	return server.DefaultServer
 }
