@@ -1,0 +1,79 @@
+package access
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+)
+
+// Secret is a secret read from a file or an environment variable, which
+// Reload reads again (a rotated token file, on SIGHUP). It is safe for
+// concurrent use; the zero value and nil hold no secret.
+type Secret struct {
+	name, file, env string
+	v               atomic.Pointer[[]byte]
+}
+
+// NewSecret reads the secret called name (for errors: "admin token") from
+// file, or from the environment variable env when file is "". Surrounding
+// white space (a trailing newline) is dropped. Secrets are never taken
+// from command-line values, which `ps` shows.
+func NewSecret(name, file, env string) (*Secret, error) {
+	s := &Secret{name: name, file: file, env: env}
+	if err := s.Reload(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// StaticSecret returns a Secret holding v, which Reload keeps.
+func StaticSecret(v string) *Secret {
+	s := &Secret{}
+	b := []byte(v)
+	s.v.Store(&b)
+	return s
+}
+
+// Reload reads the secret again. On an error the old value is kept.
+func (s *Secret) Reload() error {
+	if s.file == "" && s.env == "" {
+		return nil
+	}
+	var raw string
+	if s.file != "" {
+		b, err := os.ReadFile(s.file)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		raw = string(b)
+	} else {
+		raw = os.Getenv(s.env)
+	}
+	b := []byte(strings.TrimSpace(raw))
+	s.v.Store(&b)
+	return nil
+}
+
+// Bytes returns the secret, nil if there is none. The caller must not
+// change it.
+func (s *Secret) Bytes() []byte {
+	if s == nil {
+		return nil
+	}
+	if p := s.v.Load(); p != nil && len(*p) > 0 {
+		return *p
+	}
+	return nil
+}
+
+// Set reports whether the secret is not empty.
+func (s *Secret) Set() bool { return len(s.Bytes()) > 0 }
+
+// Name says which secret this is, for logs (never its value).
+func (s *Secret) Name() string {
+	if s == nil || s.name == "" {
+		return "secret"
+	}
+	return s.name
+}
