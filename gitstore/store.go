@@ -131,6 +131,13 @@ type Store struct {
 	// rejectedGitHub is set when the rejected commit takes releases from
 	// GitHub, so that it is checked again: GitHub may have changed.
 	rejectedGitHub bool
+	// trust and commits are Options.Trust and Options.Commits, or what
+	// SetTrust and SetCommits replaced them with.
+	trust   atomic.Pointer[config.Trust]
+	commits atomic.Pointer[commitsig.Keyring]
+	// recheck makes the next sync load the head again although it was
+	// rejected: the keys it was checked with changed.
+	recheck atomic.Bool
 	// kept are the binaries of the last KeepSnapshots published
 	// snapshots, oldest first; the cache collects every other.
 	kept []keptSnapshot
@@ -187,6 +194,8 @@ func New(opts Options) (*Store, error) {
 		scans:   config.NewScanMemo(),
 	}
 	s.status.Store(&Status{Repo: opts.Remote.String(), Branch: opts.Remote.branch()})
+	s.trust.Store(opts.Trust)
+	s.commits.Store(opts.Commits)
 	return s, nil
 }
 
@@ -203,7 +212,27 @@ func (s *Store) Status() Status {
 
 // loadOptions are the options every commit is loaded with.
 func (s *Store) loadOptions(ctx context.Context) config.LoadOptions {
-	return config.LoadOptions{Inspector: s.cache, GitHub: s.opts.GitHub, Ctx: ctx, Scans: s.scans, Trust: s.opts.Trust}
+	return config.LoadOptions{Inspector: s.cache, GitHub: s.opts.GitHub, Ctx: ctx, Scans: s.scans, Trust: s.trust.Load()}
+}
+
+// SetTrust replaces the trust in signed firmware (keys reloaded on
+// SIGHUP) and has the head loaded again if it was refused. The served
+// snapshot stays until a commit loads with the new trust.
+func (s *Store) SetTrust(t *config.Trust) {
+	if t == nil {
+		t = &config.Trust{}
+	}
+	s.trust.Store(t)
+	s.recheck.Store(true)
+	s.Trigger("signing keys reloaded")
+}
+
+// SetCommits replaces the keys that commits must be signed with (nil:
+// none required), as SetTrust does for firmware.
+func (s *Store) SetCommits(k *commitsig.Keyring) {
+	s.commits.Store(k)
+	s.recheck.Store(true)
+	s.Trigger("commit keys reloaded")
 }
 
 // Cache returns the store's artifact cache.
@@ -332,10 +361,11 @@ func (s *Store) sync(ctx context.Context) error {
 	}
 	st := s.Status()
 	cur := s.Current()
+	recheck := s.recheck.Swap(false)
 	switch {
 	case cur != nil && cur.Commit == head.String() && !cur.UsesGitHub:
 		st.clearRejection()
-	case st.RejectedCommit == head.String() && !s.rejectedGitHub:
+	case st.RejectedCommit == head.String() && !s.rejectedGitHub && !recheck:
 		// Already checked and reported; nothing changed.
 	default:
 		signer, why, err := s.verify(head)

@@ -19,14 +19,15 @@ import (
 // Flux's verification of the revision it applies: the commits of a merged
 // pull request need not be signed when the merge commit is.
 func (s *Store) verify(h plumbing.Hash) (signer, why string, err error) {
-	if s.opts.Commits == nil {
+	keys := s.commits.Load()
+	if keys == nil {
 		return "", "", nil
 	}
 	c, err := s.repo.CommitObject(h)
 	if err != nil {
 		return "", "", fmt.Errorf("commit %s: %w", short(h.String()), err)
 	}
-	sg, err := s.opts.Commits.Verify(c)
+	sg, err := keys.Verify(c)
 	switch {
 	case errors.Is(err, commitsig.ErrUnsigned), errors.Is(err, commitsig.ErrUntrusted):
 		return "", err.Error(), nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/otagit/otagit/access"
 	"github.com/otagit/otagit/checkin"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/rollout"
@@ -96,8 +97,12 @@ type Config struct {
 	// filesystem image is sent on every filesystem request that is
 	// offered one.
 	Filesystems FilesystemRecords
-	// AdminToken authorizes operator calls (POST .../resume) given as
-	// "Authorization: Bearer <token>"; empty disables them.
+	// Admin guards the write calls (POST .../resume): the operator's
+	// admin rule (access.Guard.AdminHandler). Nil uses AdminToken with
+	// that same rule.
+	Admin func(http.Handler) http.Handler
+	// AdminToken is the admin token when Admin is nil; empty disables
+	// the write calls.
 	AdminToken string
 	// DeviceAuthorizer decides whether a device request may speak for
 	// its device; every device endpoint asks it. Nil lets every request
@@ -130,7 +135,7 @@ type API struct {
 	resumer    Resumer
 	recording  RecordingStats
 	fsRecords  FilesystemRecords
-	admin      []byte
+	admin      func(http.Handler) http.Handler
 	authorizer DeviceAuthorizer
 	authLog    authLog
 	log        *slog.Logger
@@ -149,11 +154,15 @@ func New(cfg Config) *API {
 	if cfg.Read == nil {
 		cfg.Read = func(h http.Handler) http.Handler { return h }
 	}
+	if cfg.Admin == nil {
+		g := &access.Guard{Admin: access.StaticSecret(cfg.AdminToken), Logger: cfg.Logger}
+		cfg.Admin = g.AdminHandler
+	}
 	return &API{
 		snaps: cfg.Snapshots, status: cfg.Status,
 		halts: cfg.Halts, recorder: cfg.Recorder, devices: cfg.Devices, releases: cfg.Releases,
 		resumer: cfg.Resumer, recording: cfg.Recording, fsRecords: cfg.Filesystems,
-		admin: []byte(cfg.AdminToken), authorizer: cfg.DeviceAuthorizer, log: cfg.Logger, now: cfg.Now, read: cfg.Read,
+		admin: cfg.Admin, authorizer: cfg.DeviceAuthorizer, log: cfg.Logger, now: cfg.Now, read: cfg.Read,
 	}
 }
 
@@ -166,7 +175,7 @@ func (a *API) Register(r *mux.Router) {
 	r.Handle("/api/devices", a.read(http.HandlerFunc(a.apiDevices))).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/api/devices/{mac}", a.read(http.HandlerFunc(a.apiDevice))).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/api/releases/{platform}/{version}", a.read(http.HandlerFunc(a.apiRelease))).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/api/releases/{platform}/{version}/resume", a.apiResume).Methods(http.MethodPost)
+	r.Handle("/api/releases/{platform}/{version}/resume", a.admin(http.HandlerFunc(a.apiResume))).Methods(http.MethodPost)
 }
 
 // registerDevices adds the device endpoints of every client to r. The

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otagit/otagit/access"
 	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/internal/chromium"
 	"github.com/otagit/otagit/internal/testrepo"
@@ -192,7 +193,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	repo.Push()
 
 	secret := []byte("browser-test")
-	srv := start(t, repo.Bare, func(c *Config) { c.Now, c.WebhookSecret = now, secret })
+	srv := start(t, repo.Bare, func(c *Config) { c.Now, c.WebhookSecret = now, access.StaticSecret(string(secret)) })
 	addr := srv.addrs[0]
 	waitServing(t, addr, first)
 	fleet := &simFleet{addr: addr, lamps: lamps, plugs: plugs, running: map[string]string{}}

@@ -1,11 +1,16 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
+	"github.com/otagit/otagit/access"
+	"github.com/otagit/otagit/commitsig"
+	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/httpapi"
 )
@@ -22,8 +27,8 @@ type Config struct {
 	// least one. Every listener serves every route.
 	Listeners []Listener
 	// WebhookSecret is the GitHub webhook secret; without one, POST
-	// /webhook/github refuses every delivery.
-	WebhookSecret []byte
+	// /webhook/github refuses every delivery. Reload it with a Reloader.
+	WebhookSecret *access.Secret
 	// GitHubToken authenticates GitHub API calls; without it releases of
 	// public repositories still work (at GitHub's lower rate limit) and
 	// pull request reviews are off.
@@ -36,8 +41,27 @@ type Config struct {
 	// pull requests webhooks act on; "" derives it from Store.Remote (and
 	// accepts every repository for a local path).
 	GitHubRepo string
-	// AdminToken authorizes operator calls; empty disables them.
-	AdminToken string
+	// AdminToken authorizes operator write calls, and grants read; unset
+	// disables the write calls.
+	AdminToken *access.Secret
+	// ReadToken grants the read API and the dashboard on every listener
+	// (see access.Guard); without it they are served only on operator
+	// listeners, or with the admin token.
+	ReadToken *access.Secret
+	// TrustedProxies are the reverse proxies whose forwarding headers give
+	// the client address that check-ins, logs and limits see.
+	TrustedProxies access.Proxies
+	// Reload, when it receives (SIGHUP), has every Reloader reload; an
+	// error is logged and the old value kept. The server never stops
+	// because of it.
+	Reload <-chan os.Signal
+	// Reloaders are what Reload reloads, in order: secrets, certificates,
+	// credential files.
+	Reloaders []Reloader
+	// ReloadKeys, if set, is called on Reload for the firmware signing
+	// keys and commit keyrings; what it returns replaces the store's (see
+	// gitstore.Store.SetTrust). On an error the old keys are kept.
+	ReloadKeys func() (*config.Trust, *commitsig.Keyring, error)
 	// DeviceAuthorizer, if set, authenticates every device request
 	// (devauth.Authorizer); nil serves any device the whitelist names.
 	DeviceAuthorizer httpapi.DeviceAuthorizer
@@ -61,8 +85,27 @@ type Config struct {
 	Ready func(addrs []string)
 }
 
+// Reloader is something the server reloads on SIGHUP: a token file, a
+// certificate, a key directory. Reload keeps the old value on an error.
+type Reloader interface {
+	Reload() error
+}
+
+// ReloadFunc makes a function a Reloader.
+type ReloadFunc func() error
+
+// Reload calls f.
+func (f ReloadFunc) Reload() error { return f() }
+
 // Listener is one address the server accepts connections on.
 type Listener struct {
+	// TLS, if set, makes the listener speak TLS with it (see
+	// CertFiles.TLSConfig for one whose certificate reloads).
+	TLS *tls.Config
+	// Operator makes this an operator listener, which serves the read API
+	// and the dashboard without a token (see access.Guard): bind it to
+	// loopback or a management network.
+	Operator bool
 	// Addr is a TCP address, "host:port"; port 0 picks a free port.
 	Addr string
 	// Listener, if set, is used instead of listening on Addr: a socket
@@ -79,6 +122,8 @@ const (
 	writeTimeout      = 10 * time.Minute
 	idleTimeout       = 60 * time.Second
 	maxHeaderBytes    = 64 << 10
+	// A TLS handshake is bounded by net/http with the smallest of the
+	// timeouts above, readHeaderTimeout.
 
 	defaultShutdownTimeout = 30 * time.Second
 )

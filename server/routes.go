@@ -5,6 +5,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/otagit/otagit/access"
 	"github.com/otagit/otagit/dashboard"
 	"github.com/otagit/otagit/githubapi"
 	"github.com/otagit/otagit/httpapi"
@@ -16,9 +17,10 @@ import (
 // counted in s.handlers.
 func (s *server) routes() http.Handler {
 	router := mux.NewRouter()
-	api := httpapi.Config{Snapshots: s.store, Status: s.store, AdminToken: s.cfg.AdminToken, Logger: s.log,
-		Now: s.cfg.Now, Read: readAccess, DeviceAuthorizer: s.cfg.DeviceAuthorizer}
-	dash := dashboard.Config{Snapshots: s.store, Status: s.store, Logger: s.log, Now: s.cfg.Now, Access: readAccess}
+	guard := &access.Guard{Read: s.cfg.ReadToken, Admin: s.cfg.AdminToken, Logger: s.log}
+	api := httpapi.Config{Snapshots: s.store, Status: s.store, Admin: guard.AdminHandler, Logger: s.log,
+		Now: s.cfg.Now, Read: guard.ReadHandler, DeviceAuthorizer: s.cfg.DeviceAuthorizer}
+	dash := dashboard.Config{Snapshots: s.store, Status: s.store, Logger: s.log, Now: s.cfg.Now, Access: guard.ReadHandler}
 	if s.tracker != nil {
 		// Only when set: an interface holding a nil pointer is not nil.
 		api.UseTracker(s.tracker)
@@ -31,17 +33,28 @@ func (s *server) routes() http.Handler {
 	if repo == "" {
 		repo = githubapi.RepoOfRemote(s.cfg.Store.Remote.URL)
 	}
-	hook := webhook.Config{Secret: s.cfg.WebhookSecret, Branch: s.cfg.Store.Remote.Branch, Repo: repo, Syncer: s.store, Logger: s.log}
+	router.HandleFunc(access.LoginPath, guard.Login).Methods(http.MethodPost)
+	hook := webhook.Config{SecretFunc: s.cfg.WebhookSecret.Bytes, Branch: s.cfg.Store.Remote.Branch, Repo: repo, Syncer: s.store, Logger: s.log}
 	if s.reviewer != nil {
 		hook.PullRequests = s.reviewer
 	}
 	router.Handle("/webhook/github", webhook.New(hook)).Methods(http.MethodPost)
-	return s.handlers.count(router)
+	return s.handlers.count(clientAddr(s.cfg.TrustedProxies, router))
 }
 
-// readAccess guards what lists devices and their addresses: the read API
-// and the dashboard, through this one wrapper so that one rule protects
-// both. The rule today is the read API's as it has always been: open to
-// whoever reaches a listener. Read tokens or an operator listener go
-// here.
-func readAccess(h http.Handler) http.Handler { return h }
+// clientAddr puts the client's address (access.Proxies.ClientAddr) in
+// r.RemoteAddr before h sees it, so that check-ins, logs and limits all
+// see the one derived address.
+func clientAddr(p access.Proxies, h http.Handler) http.Handler {
+	if p.Len() == 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if addr := p.ClientAddr(r); addr != r.RemoteAddr {
+			r2 := *r
+			r2.RemoteAddr = addr
+			r = &r2
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -54,18 +54,22 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	web := newWebServer(s.routes(), lns, s.log)
+	web := newWebServer(s.routes(), cfg.Listeners, lns, s.log)
 	stages := startWorkers(ctx, s.workers(), s.log)
 	web.start()
 
 	addrs := web.addrs()
 	s.log.Info("otagit serving", "listen", strings.Join(addrs, ", "), "repo", cfg.Store.Remote.String(),
 		"branch", cfg.Store.Remote.Branch, "data", cfg.Store.DataDir, "poll", cfg.Store.Poll,
-		"webhook", len(cfg.WebhookSecret) > 0, "pr_review", s.reviewer != nil, "checkins", s.tracker != nil,
-		"admin_api", cfg.AdminToken != "")
+		"tls", tlsAddrs(cfg.Listeners, addrs), "operator", operatorAddrs(cfg.Listeners, addrs),
+		"webhook", cfg.WebhookSecret.Set(), "pr_review", s.reviewer != nil, "checkins", s.tracker != nil,
+		"admin_api", cfg.AdminToken.Set(), "read_token", cfg.ReadToken.Set(), "trusted_proxies", cfg.TrustedProxies.Len())
 	if cfg.Ready != nil {
 		cfg.Ready(addrs)
 	}
+
+	reloads := startReloads(cfg.Reload, s.reloaders(), s.log)
+	defer reloads.stop()
 
 	var runErr error
 	select {

@@ -41,7 +41,7 @@ func start(t *testing.T, repo string, configure func(*Config)) *running {
 			Remote:  gitstore.Remote{URL: repo, Branch: "main"},
 			DataDir: t.TempDir(),
 		},
-		Listeners: []Listener{{Addr: "127.0.0.1:0"}},
+		Listeners: []Listener{{Addr: "127.0.0.1:0", Operator: true}},
 		CheckIns:  true,
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -288,7 +288,7 @@ func TestSyncFailureEndsRun(t *testing.T) {
 	}
 	cfg := Config{
 		Store:     gitstore.Options{Remote: gitstore.Remote{URL: repo.Bare, Branch: "main"}, DataDir: data},
-		Listeners: []Listener{{Addr: "127.0.0.1:0"}},
+		Listeners: []Listener{{Addr: "127.0.0.1:0", Operator: true}},
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	err := Run(context.Background(), cfg)

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/otagit/otagit/access"
 )
 
 // listen opens every listener that is not open yet, or none: on an
@@ -36,20 +38,23 @@ func listen(ls []Listener) ([]net.Listener, error) {
 	return lns, nil
 }
 
-// webServer is the HTTP server on every listener.
+// webServer is the HTTP servers on the listeners, one each so that each
+// has its own TLS and operator setting.
 type webServer struct {
-	srv *http.Server
-	lns []net.Listener
-	log *slog.Logger
+	srvs []*http.Server
+	lns  []net.Listener
+	tls  []bool
+	log  *slog.Logger
 	// failed receives the error of a listener whose Serve ended before
 	// stop; it has room for every listener, so Serve never blocks on it.
 	failed chan error
 	wg     sync.WaitGroup // the Serve goroutines
 }
 
-func newWebServer(h http.Handler, lns []net.Listener, log *slog.Logger) *webServer {
-	return &webServer{
-		srv: &http.Server{
+func newWebServer(h http.Handler, ls []Listener, lns []net.Listener, log *slog.Logger) *webServer {
+	w := &webServer{lns: lns, log: log, failed: make(chan error, len(lns))}
+	for _, l := range ls {
+		srv := &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: readHeaderTimeout,
 			ReadTimeout:       readTimeout,
@@ -57,11 +62,15 @@ func newWebServer(h http.Handler, lns []net.Listener, log *slog.Logger) *webServ
 			IdleTimeout:       idleTimeout,
 			MaxHeaderBytes:    maxHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		},
-		lns:    lns,
-		log:    log,
-		failed: make(chan error, len(lns)),
+			TLSConfig:         l.TLS,
+		}
+		if l.Operator {
+			srv.BaseContext = func(net.Listener) context.Context { return access.WithOperator(context.Background()) }
+		}
+		w.srvs = append(w.srvs, srv)
+		w.tls = append(w.tls, l.TLS != nil)
 	}
+	return w
 }
 
 // addrs returns the listeners' addresses.
@@ -75,11 +84,19 @@ func (w *webServer) addrs() []string {
 
 // start serves on every listener, one goroutine each; stop ends them.
 func (w *webServer) start() {
-	for _, ln := range w.lns {
+	for i, ln := range w.lns {
+		srv, useTLS := w.srvs[i], w.tls[i]
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
-			if err := w.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if useTLS {
+				// The certificate comes from TLSConfig.
+				err = srv.ServeTLS(ln, "", "")
+			} else {
+				err = srv.Serve(ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
 				w.failed <- fmt.Errorf("%s: %w", ln.Addr(), err)
 			}
 		}()
@@ -93,11 +110,23 @@ func (w *webServer) start() {
 func (w *webServer) stop(grace time.Duration, handlers *inflight) {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := w.srv.Shutdown(ctx); err != nil {
-		// Downloads still running after the grace period are cut off;
-		// their handlers then finish quickly and record their check-ins.
-		w.log.Warn("http shutdown: closing the connections left", "err", err)
-		w.srv.Close()
+	errs := make(chan error, len(w.srvs))
+	for _, srv := range w.srvs {
+		go func() { errs <- srv.Shutdown(ctx) }()
+	}
+	var cut bool
+	for range w.srvs {
+		if err := <-errs; err != nil && !cut {
+			cut = true
+			// Downloads still running after the grace period are cut off;
+			// their handlers then finish quickly and record their check-ins.
+			w.log.Warn("http shutdown: closing the connections left", "err", err)
+		}
+	}
+	if cut {
+		for _, srv := range w.srvs {
+			srv.Close()
+		}
 		var cancelWait context.CancelFunc
 		ctx, cancelWait = context.WithTimeout(context.Background(), CutOffWait)
 		defer cancelWait()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -24,6 +25,13 @@ type Config struct {
 	// delivery is refused: an unsigned endpoint would let anyone make the
 	// server fetch.
 	Secret []byte
+	// SecretFunc, when set, returns the current secret instead of Secret
+	// (a secret file reloaded on SIGHUP).
+	SecretFunc func() []byte
+	// MaxBuffered bounds the bytes of all deliveries held in memory at
+	// once, while their signatures are checked; a delivery that does not
+	// fit is refused with 503 at once. Default 64 MiB.
+	MaxBuffered int64
 	// Branch is the served branch; pushes to other branches are ignored.
 	Branch string
 	// Repo is the config repository, "owner/name"; pushes and pull
@@ -43,8 +51,9 @@ type Config struct {
 
 // Handler serves POST /webhook/github. It is safe for concurrent use.
 type Handler struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	budget *budget
 }
 
 // New returns a Handler for cfg.
@@ -55,26 +64,67 @@ func New(cfg Config) *Handler {
 	if cfg.Branch == "" {
 		cfg.Branch = "main"
 	}
-	return &Handler{cfg: cfg, log: cfg.Logger.With("component", "webhook")}
+	if cfg.MaxBuffered <= 0 {
+		cfg.MaxBuffered = defaultMaxBuffered
+	}
+	return &Handler{cfg: cfg, log: cfg.Logger.With("component", "webhook"), budget: &budget{max: cfg.MaxBuffered}}
 }
 
 // ServeHTTP verifies the delivery's signature and acts on it: ping -> 200,
 // push to the served branch -> sync (202), release published, edited,
 // deleted, prereleased, released or unpublished -> sync (202), pull request
 // against the served branch opened, synchronized or reopened -> queued for
-// review (202), any other event or action -> 200 and ignored. A bad or
+// review (202), any other event or action -> 200 and ignored (an event
+// that is not handled is answered without reading its body). A bad or
 // missing signature -> 401, and nothing happens; a malformed payload of a
-// handled event -> 400.
+// handled event -> 400; more than 25 MiB -> 413; more deliveries being
+// read at once than MaxBuffered holds -> 503. Bodies may be JSON or
+// GitHub's form encoding (payload=...).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	event := r.Header.Get("X-GitHub-Event")
 	delivery := r.Header.Get("X-GitHub-Delivery")
 	log := h.log.With("event", event, "delivery", delivery)
-	if len(h.cfg.Secret) == 0 {
+	secret := h.cfg.Secret
+	if h.cfg.SecretFunc != nil {
+		secret = h.cfg.SecretFunc()
+	}
+	if len(secret) == 0 {
 		log.Warn("webhook refused: no webhook secret configured")
 		http.Error(w, "webhooks are disabled: the server has no webhook secret", http.StatusForbidden)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPayload))
+	// Refuse what can be refused before reading the body: no signature,
+	// a body that is too large, an event that is ignored anyway.
+	sig := r.Header.Get("X-Hub-Signature-256")
+	if err := checkSignatureForm(sig); err != nil {
+		log.Warn("webhook refused", "err", err, "remote", r.RemoteAddr)
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	if r.ContentLength > maxPayload {
+		log.Warn("webhook refused: payload too large", "limit", maxPayload, "length", r.ContentLength, "remote", r.RemoteAddr)
+		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if !handled(event) {
+		log.Info("event ignored")
+		writeText(w, http.StatusOK, "ignored: event "+event+" is not handled")
+		return
+	}
+	// Hold the bytes this delivery can buffer, or refuse it now: the
+	// deliveries being checked together never hold more than MaxBuffered.
+	want := int64(maxPayload)
+	if r.ContentLength >= 0 {
+		want = r.ContentLength
+	}
+	if !h.budget.take(want) {
+		log.Warn("webhook refused: too many deliveries being read", "buffered_limit", h.cfg.MaxBuffered, "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "busy: too many deliveries at once", http.StatusServiceUnavailable)
+		return
+	}
+	defer h.budget.give(want)
+	body, err := readBody(w, r, want)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -86,10 +136,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot read body", http.StatusBadRequest)
 		return
 	}
-	if err := VerifySignature(h.cfg.Secret, body, r.Header.Get("X-Hub-Signature-256")); err != nil {
+	if err := VerifySignature(secret, body, sig); err != nil {
 		log.Warn("webhook refused", "err", err, "remote", r.RemoteAddr)
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
+	}
+	// GitHub's default content type is a form whose "payload" field holds
+	// the JSON; the signature is over the form as sent.
+	if isForm(r.Header.Get("Content-Type")) {
+		vals, err := url.ParseQuery(string(body))
+		if err != nil || !vals.Has("payload") {
+			log.Warn("webhook refused: form without a payload field")
+			http.Error(w, "bad form payload: no payload field", http.StatusBadRequest)
+			return
+		}
+		body = []byte(vals.Get("payload"))
 	}
 	switch event {
 	case "ping":

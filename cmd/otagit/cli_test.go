@@ -136,13 +136,19 @@ func TestReadSecret(t *testing.T) {
 	}
 }
 
-func TestListenersOf(t *testing.T) {
-	if got := listenersOf(nil); len(got) != 1 || got[0].Addr != defaultListen {
+func TestServeListeners(t *testing.T) {
+	if got, _, _ := serveListeners(nil, nil, nil, "", "", nil); len(got) != 1 || got[0].Addr != defaultListen {
 		t.Errorf("no --listen: %+v, want %s", got, defaultListen)
 	}
-	got := listenersOf([]string{":8080", ":8000"})
-	if len(got) != 2 || got[0].Addr != ":8080" || got[1].Addr != ":8000" {
-		t.Errorf("two --listen: %+v", got)
+	got, _, _ := serveListeners([]string{":8080", ":8000"}, nil, []string{"127.0.0.1:9090"}, "", "", nil)
+	if len(got) != 3 || got[0].Addr != ":8080" || got[1].Addr != ":8000" || got[0].Operator || !got[2].Operator || got[2].TLS != nil {
+		t.Errorf("two --listen and --admin-listen: %+v", got)
+	}
+	if _, _, err := serveListeners(nil, []string{":8443"}, nil, "", "", nil); err == nil || !strings.Contains(err.Error(), "--tls-cert") {
+		t.Errorf("--tls-listen without files: %v", err)
+	}
+	if _, _, err := serveListeners(nil, nil, nil, "c.pem", "k.pem", nil); err == nil || !strings.Contains(err.Error(), "--tls-listen") {
+		t.Errorf("files without --tls-listen: %v", err)
 	}
 }
 

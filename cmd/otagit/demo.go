@@ -12,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/otagit/otagit/access"
 	repotemplate "github.com/otagit/otagit/firmware-repo-template"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/server"
@@ -48,7 +49,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := commitAll(repoDir, "otagit demo: starter config"); err != nil {
 		return err
 	}
-	secret := []byte("demo-secret")
+	secret := access.StaticSecret("demo-secret")
 	return server.Run(ctx, server.Config{
 		Store: gitstore.Options{
 			Remote:  gitstore.Remote{URL: repoDir, Branch: "main"},
@@ -56,7 +57,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			Poll:    2 * time.Second,
 			Logger:  log,
 		},
-		Listeners:     []server.Listener{{Addr: *listen}},
+		// The demo's fleet is made up: its one listener is an operator
+		// listener, so the dashboard and read API need no token.
+		Listeners:     []server.Listener{{Addr: *listen, Operator: true}},
 		CheckIns:      true,
 		WebhookSecret: secret,
 		Logger:        log,

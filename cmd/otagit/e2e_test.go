@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otagit/otagit/access"
 	"github.com/otagit/otagit/checkin"
 	repotemplate "github.com/otagit/otagit/firmware-repo-template"
 	"github.com/otagit/otagit/gitstore"
@@ -51,9 +52,9 @@ func startServer(t testing.TB, repo string, log *slog.Logger, configure ...func(
 			DataDir: t.TempDir(),
 			Logger:  log,
 		},
-		Listeners:     []server.Listener{{Addr: "127.0.0.1:0"}},
+		Listeners:     []server.Listener{{Addr: "127.0.0.1:0", Operator: true}},
 		CheckIns:      true,
-		WebhookSecret: ts.secret,
+		WebhookSecret: access.StaticSecret(string(ts.secret)),
 		Logger:        log,
 		Ready:         func(addrs []string) { ready <- addrs[0] },
 	}

@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/otagit/otagit/access"
 	"github.com/otagit/otagit/commitsig"
 	"github.com/otagit/otagit/devauth"
+	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/httpapi"
 	"github.com/otagit/otagit/server"
@@ -47,12 +52,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		checkins    = fs.Bool("checkins", true, "record device check-ins in DATA/checkins.db (outcomes, auto-halt, /api/devices)")
 		failAfter   = fs.Int("failure-after", 3, "check-ins with the old version after an offer that count as a failed update")
 		devAuth     = fs.String("device-auth", "", "`FILE` of device credentials (bcrypt hashes, see otagit hash-password): devices must authenticate with HTTP basic auth")
-		adminFile   = fs.String("admin-token-file", "", "file holding the token for operator calls such as resuming a halted release (or set $"+envAdminToken+")")
+		adminFile   = fs.String("admin-token-file", "", "file holding the token for operator write calls such as resuming a halted release, which also grants read (or set $"+envAdminToken+")")
+		readFile    = fs.String("read-token-file", "", "file holding the token for the read API and the dashboard on every listener (or set $"+envReadToken+"); without it they are served only on --admin-listen")
+		tlsCert     = fs.String("tls-cert", "", "PEM certificate (chain) `FILE` for --tls-listen; reloaded on SIGHUP and when the file changes")
+		tlsKey      = fs.String("tls-key", "", "PEM private key `FILE` for --tls-cert")
 		keepSnaps   = fs.Int("keep-snapshots", gitstore.DefaultKeepSnapshots, "published snapshots, the served one included, whose binaries the artifact cache keeps (at least 2); the rest is collected")
 		signingOpts = addSigningFlags(fs)
 		commitKeys  []string
 		listen      []string
+		tlsListen   []string
+		adminListen []string
+		proxies     []string
 	)
+	fs.Func("tls-listen", "`ADDR` to listen on with TLS (needs --tls-cert and --tls-key); repeat for more",
+		func(a string) error { tlsListen = append(tlsListen, a); return nil })
+	fs.Func("admin-listen", "`ADDR` of an operator listener (plain HTTP), e.g. 127.0.0.1:9090: serves the read API and dashboard without a token; bind it to loopback or a management network",
+		func(a string) error { adminListen = append(adminListen, a); return nil })
+	fs.Func("trusted-proxy", "`CIDR` or address of a reverse proxy whose X-Forwarded-For and Forwarded headers give the client address; repeat for more",
+		func(a string) error { proxies = append(proxies, a); return nil })
 	fs.Func("listen", "`ADDR` to listen on (default "+defaultListen+"); repeat to listen on more, e.g. :8000 too for AutoConnect's default port",
 		func(a string) error { listen = append(listen, a); return nil })
 	fs.Func("verify-commits", "serve only commits signed by a key of `FILE`: armored OpenPGP public keys, or an SSH allowed signers file; repeat for more files",
@@ -70,9 +87,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	secret, err := readSecret(*secretFile, envWebhookSecret)
+	secret, err := access.NewSecret("webhook secret", *secretFile, envWebhookSecret)
 	if err != nil {
-		return fmt.Errorf("webhook secret: %w", err)
+		return err
 	}
 	token, err := readSecret(*tokenFile, envGitToken)
 	if err != nil {
@@ -82,26 +99,41 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("GitHub token: %w", err)
 	}
-	admin, err := readSecret(*adminFile, envAdminToken)
+	admin, err := access.NewSecret("admin token", *adminFile, envAdminToken)
 	if err != nil {
-		return fmt.Errorf("admin token: %w", err)
+		return err
 	}
-	trust, err := signingOpts.trust(true)
+	read, err := access.NewSecret("read token", *readFile, envReadToken)
+	if err != nil {
+		return err
+	}
+	trusted, err := access.ParseProxies(proxies)
+	if err != nil {
+		return err
+	}
+	listeners, certs, err := serveListeners(listen, tlsListen, adminListen, *tlsCert, *tlsKey, log)
+	if err != nil {
+		return err
+	}
+	reloaders := []server.Reloader{secret, admin, read}
+	if certs != nil {
+		reloaders = append(reloaders, certs)
+	}
+	if !read.Set() && !admin.Set() && len(adminListen) == 0 {
+		log.Warn("the read API and the dashboard are not served: use --admin-listen for an operator listener, or set a read token (--read-token-file)")
+	}
+	trust, commits, err := loadKeys(signingOpts, commitKeys)
 	if err != nil {
 		return err
 	}
 	if keys, require := describeTrust(trust); len(keys) > 0 {
 		log.Info("signed firmware", "trusted_keys", strings.Join(keys, ","), "required_for", require)
 	}
-	var commits *commitsig.Keyring
-	if len(commitKeys) > 0 {
-		if commits, err = commitsig.Load(commitKeys...); err != nil {
-			return err
-		}
+	if commits != nil {
 		pgp, ssh := commits.Len()
 		log.Info("signed commits required", "openpgp_keys", pgp, "ssh_keys", ssh)
 	}
-	if len(secret) == 0 {
+	if !secret.Set() {
 		log.Warn("no webhook secret: POST /webhook/github is refused; set $" + envWebhookSecret + " or --webhook-secret-file to enable it")
 	}
 	var authorizer httpapi.DeviceAuthorizer
@@ -111,7 +143,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		authorizer = a
+		reloaders = append(reloaders, a)
 	}
+	// SIGHUP reloads; it never ends the server.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	return server.Run(ctx, server.Config{
 		DeviceAuthorizer: authorizer,
 		Store: gitstore.Options{
@@ -127,33 +164,60 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			Commits:       commits,
 			Logger:        log,
 		},
-		Listeners:     listenersOf(listen),
-		WebhookSecret: secret,
-		GitHubToken:   string(ghToken),
-		AdminToken:    string(admin),
-		CheckIns:      *checkins,
-		FailAfter:     *failAfter,
-		GitHubAPI:     apiBase(*ghAPI),
-		PublicURL:     *publicURL,
-		GitHubRepo:    *ghRepo,
-		Logger:        log,
+		Listeners:      listeners,
+		WebhookSecret:  secret,
+		GitHubToken:    string(ghToken),
+		AdminToken:     admin,
+		ReadToken:      read,
+		TrustedProxies: trusted,
+		Reload:         hup,
+		Reloaders:      reloaders,
+		ReloadKeys: func() (*config.Trust, *commitsig.Keyring, error) {
+			return loadKeys(signingOpts, commitKeys)
+		},
+		CheckIns:   *checkins,
+		FailAfter:  *failAfter,
+		GitHubAPI:  apiBase(*ghAPI),
+		PublicURL:  *publicURL,
+		GitHubRepo: *ghRepo,
+		Logger:     log,
 	})
 }
 
 // defaultListen is where serve listens without --listen.
 const defaultListen = "127.0.0.1:8080"
 
-// listenersOf returns a listener for each --listen address, or for
-// defaultListen when none is given.
-func listenersOf(addrs []string) []server.Listener {
-	if len(addrs) == 0 {
-		addrs = []string{defaultListen}
+// serveListeners returns the listeners of the flags: plain ones for each
+// --listen (defaultListen when no listener flag is given at all), TLS
+// ones for each --tls-listen with the certificate files, operator ones
+// for each --admin-listen.
+func serveListeners(plain, tlsAddrs, admin []string, cert, key string, log *slog.Logger) ([]server.Listener, *server.CertFiles, error) {
+	if len(plain) == 0 && len(tlsAddrs) == 0 {
+		plain = []string{defaultListen}
 	}
-	out := make([]server.Listener, len(addrs))
-	for i, a := range addrs {
-		out[i] = server.Listener{Addr: a}
+	var out []server.Listener
+	for _, a := range plain {
+		out = append(out, server.Listener{Addr: a})
 	}
-	return out
+	var certs *server.CertFiles
+	switch {
+	case len(tlsAddrs) > 0 && (cert == "" || key == ""):
+		return nil, nil, errors.New("--tls-listen needs --tls-cert and --tls-key")
+	case len(tlsAddrs) == 0 && (cert != "" || key != ""):
+		return nil, nil, errors.New("--tls-cert and --tls-key need --tls-listen: the address to serve TLS on")
+	case len(tlsAddrs) > 0:
+		var err error
+		if certs, err = server.NewCertFiles(cert, key, log); err != nil {
+			return nil, nil, err
+		}
+		for _, a := range tlsAddrs {
+			out = append(out, server.Listener{Addr: a, TLS: certs.TLSConfig()})
+		}
+	}
+	for _, a := range admin {
+		out = append(out, server.Listener{Addr: a, Operator: true})
+	}
+	return out, certs, nil
 }
 
 // readSecret reads a secret from file, or else from the environment

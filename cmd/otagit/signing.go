@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/otagit/otagit/commitsig"
 	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/imagesig"
 )
@@ -68,4 +69,22 @@ func describeTrust(t *config.Trust) (keys []string, require string) {
 		return nil, ""
 	}
 	return t.Keys.Names(), strings.Join(t.Require, ",")
+}
+
+// loadKeys loads what serve trusts: the firmware signing keys of the
+// flags and the commit keyrings of --verify-commits (nil without any). At
+// start and on every SIGHUP.
+func loadKeys(f *signingFlags, commitKeys []string) (*config.Trust, *commitsig.Keyring, error) {
+	trust, err := f.trust(true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(commitKeys) == 0 {
+		return trust, nil, nil
+	}
+	commits, err := commitsig.Load(commitKeys...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return trust, commits, nil
 }
