@@ -14,8 +14,8 @@ import (
 
 	"github.com/otagit/otagit/access"
 	"github.com/otagit/otagit/commitsig"
-	"github.com/otagit/otagit/devauth"
 	"github.com/otagit/otagit/config"
+	"github.com/otagit/otagit/devauth"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/httpapi"
 	"github.com/otagit/otagit/server"
