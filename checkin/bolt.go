@@ -6,7 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -356,4 +359,65 @@ func (s *Bolt) LoadAdoption(ctx context.Context) (map[string][]AdoptionSample, e
 		return nil, err
 	}
 	return out, nil
+}
+
+// OpenBoltChecked is OpenBolt after a read of every page of the file, so
+// that a damaged file is found, and reported as ErrCorrupt, rather than
+// crashing the process: bbolt panics on a damaged page, and when it
+// rebuilds the free list at open (NoFreelistSync) it does so in a
+// goroutine of its own, where no recover can catch it. The read runs in a
+// read-only open that does not rebuild the free list, in this goroutine,
+// with faults on the mapped file turned into panics. A file locked by
+// another process or that cannot be read is not damage. The read costs
+// about what bbolt's own rebuild of the free list costs at open.
+func OpenBoltChecked(path string, opts BoltOptions) (s *Bolt, err error) {
+	if err := checkBoltFile(path, opts); err != nil {
+		return nil, err
+	}
+	// The rebuild checks what the read does not (key order, page types)
+	// and panics here, where it can be caught, on what it finds.
+	defer func() {
+		if p := recover(); p != nil {
+			s, err = nil, fmt.Errorf("checkin: open %s: %w: bbolt panicked opening it: %v", path, ErrCorrupt, p)
+		}
+	}()
+	return OpenBolt(path, opts)
+}
+
+// checkBoltFile reads every page of the bbolt file at path, if there is one.
+func checkBoltFile(path string, opts BoltOptions) (err error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("checkin: check %s: %w: bbolt panicked reading it: %v", path, ErrCorrupt, p)
+		}
+	}()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: opts.Timeout})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return fmt.Errorf("checkin: open %s: locked by another process for %v: %w", path, opts.Timeout, err)
+		}
+		for _, damage := range []error{berrors.ErrInvalid, berrors.ErrInvalidMapping, berrors.ErrVersionMismatch, berrors.ErrChecksum} {
+			if errors.Is(err, damage) {
+				return fmt.Errorf("checkin: open %s: %w: %w", path, ErrCorrupt, err)
+			}
+		}
+		return fmt.Errorf("checkin: open %s: %w", path, err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(_ []byte, b *bbolt.Bucket) error {
+			return b.ForEach(func(k, v []byte) error { return nil })
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("checkin: check %s: %w: %w", path, ErrCorrupt, err)
+	}
+	return nil
 }

@@ -50,6 +50,19 @@ type TrackerOptions struct {
 	Writer WriterOptions
 	// Logger receives outcome and halt events. Default slog.Default().
 	Logger *slog.Logger
+	// Info describes the store, for StoreInfo.
+	Info StoreInfo
+}
+
+// StoreInfo describes a Tracker's store for operators (/api/status).
+type StoreInfo struct {
+	// Kind is "bbolt" or "postgres".
+	Kind string `json:"kind"`
+	// SetAside, when not empty, is where a damaged store file was moved
+	// at SetAsideAt, for SetAsideReason; the store started empty.
+	SetAside       string    `json:"set_aside,omitempty"`
+	SetAsideAt     time.Time `json:"set_aside_at,omitzero"`
+	SetAsideReason string    `json:"set_aside_reason,omitempty"`
 }
 
 // Tracker records device check-ins, infers update outcomes from them, and
@@ -727,6 +740,9 @@ func (t *Tracker) ReleaseStats(id rollout.ReleaseID) []rollout.StageCounts {
 	slices.SortFunc(out, func(a, b rollout.StageCounts) int { return a.Stage - b.Stage })
 	return out
 }
+
+// StoreInfo describes the store, as TrackerOptions.Info gave it.
+func (t *Tracker) StoreInfo() StoreInfo { return t.opts.Info }
 
 // WriterStats reports the batching writer's counters.
 func (t *Tracker) WriterStats() WriterStats { return t.writer.Stats() }

@@ -71,6 +71,7 @@ type FilesystemRecords interface {
 // RecordingStats reports how recording check-ins keeps up.
 type RecordingStats interface {
 	WriterStats() checkin.WriterStats
+	StoreInfo() checkin.StoreInfo
 }
 
 // Config configures an API. Every source but Snapshots is optional: without

@@ -30,6 +30,9 @@ type recordingDoc struct {
 	Saved     uint64 `json:"saved"`
 	Dropped   uint64 `json:"dropped"`
 	LastError string `json:"last_error,omitempty"`
+	// Store is where check-ins are kept, and whether a damaged store
+	// was set aside at start.
+	Store checkin.StoreInfo `json:"store"`
 }
 
 type platformDoc struct {
@@ -83,7 +86,7 @@ func (a *API) apiStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	if a.recording != nil {
 		ws := a.recording.WriterStats()
-		doc.Recording = &recordingDoc{Queued: ws.Queued, Saved: ws.Saved, Dropped: ws.Dropped}
+		doc.Recording = &recordingDoc{Queued: ws.Queued, Saved: ws.Saved, Dropped: ws.Dropped, Store: a.recording.StoreInfo()}
 		if ws.LastError != nil {
 			doc.Recording.LastError = ws.LastError.Error()
 		}

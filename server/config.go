@@ -67,6 +67,12 @@ type Config struct {
 	DeviceAuthorizer httpapi.DeviceAuthorizer
 	// CheckIns turns on recording device check-ins (DATA/checkins.db).
 	CheckIns bool
+	// StoreDSN, when set, is the PostgreSQL database that keeps check-ins,
+	// outcomes and halts, shared by every replica; empty keeps them in
+	// DATA/checkins.db. It must not hold a password: StorePassword does,
+	// or $PGPASSWORD.
+	StoreDSN      string
+	StorePassword string
 	// FailAfter is how many old-version check-ins after an offer make a
 	// failed update; 0 is checkin's default.
 	FailAfter int

@@ -3,7 +3,11 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/checkin"
@@ -76,16 +80,58 @@ func (s *server) openStore(gh *githubapi.Client) error {
 	return err
 }
 
-// openCheckIns opens the check-in database and the tracker that records
-// into it.
+// openCheckIns opens the check-in store, PostgreSQL with a StoreDSN and
+// DATA/checkins.db otherwise, and the tracker that records into it.
 func (s *server) openCheckIns(ctx context.Context) error {
-	db, err := checkin.OpenBolt(filepath.Join(s.cfg.Store.DataDir, checkinsFile), checkin.BoltOptions{})
-	if err != nil {
+	topts := checkin.TrackerOptions{FailAfter: s.cfg.FailAfter, Logger: s.log}
+	if s.cfg.StoreDSN != "" {
+		db, err := checkin.OpenPostgres(ctx, checkin.PostgresOptions{DSN: s.cfg.StoreDSN, Password: s.cfg.StorePassword, Logger: s.log})
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, db.Close)
+		topts.Store, topts.Info = db, checkin.StoreInfo{Kind: "postgres"}
+		s.tracker, err = checkin.NewTracker(ctx, topts)
 		return err
 	}
-	s.closers = append(s.closers, db.Close)
-	s.tracker, err = checkin.NewTracker(ctx, checkin.TrackerOptions{Store: db, FailAfter: s.cfg.FailAfter, Logger: s.log})
-	return err
+	path := filepath.Join(s.cfg.Store.DataDir, checkinsFile)
+	topts.Info = checkin.StoreInfo{Kind: "bbolt"}
+	for attempt := 0; ; attempt++ {
+		db, err := checkin.OpenBoltChecked(path, checkin.BoltOptions{})
+		if err == nil {
+			topts.Store = db
+			s.tracker, err = checkin.NewTracker(ctx, topts)
+			if err != nil {
+				db.Close()
+			}
+		}
+		if err == nil {
+			s.closers = append(s.closers, db.Close)
+			return nil
+		}
+		if attempt > 0 || !errors.Is(err, checkin.ErrCorrupt) {
+			return err
+		}
+		if topts.Info, err = setAside(path, err, s.log); err != nil {
+			return err
+		}
+	}
+}
+
+// setAside renames a damaged check-in file to checkins.db.damaged-<time>,
+// so that the server starts with a fresh one: devices must be served, and
+// their history is not worth an outage. damage is why; a file locked by
+// another process or unreadable for its permissions is not damaged and is
+// never set aside.
+func setAside(path string, damage error, log *slog.Logger) (checkin.StoreInfo, error) {
+	now := time.Now().UTC()
+	aside := path + ".damaged-" + now.Format("20060102T150405.000Z")
+	if err := os.Rename(path, aside); err != nil {
+		return checkin.StoreInfo{}, fmt.Errorf("%w; setting it aside: %w", damage, err)
+	}
+	log.Error("check-in store damaged: set aside, starting with an empty one; device history, pending offers and outcomes before now are not in it",
+		"component", "checkin", "file", path, "set_aside_as", aside, "err", damage)
+	return checkin.StoreInfo{Kind: "bbolt", SetAside: aside, SetAsideAt: now, SetAsideReason: damage.Error()}, nil
 }
 
 // close closes what open opened, last opened first.

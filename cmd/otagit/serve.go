@@ -50,6 +50,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		publicURL   = fs.String("public-url", "", "this server's public URL, linked from pull request statuses")
 		ghRepo      = fs.String("github-repo", "", "the config repository as owner/name, whose pushes and pull requests webhooks act on (default: from --repo)")
 		checkins    = fs.Bool("checkins", true, "record device check-ins in DATA/checkins.db (outcomes, auto-halt, /api/devices)")
+		storeDSN    = fs.String("store", "", "where check-ins, outcomes and halts are kept: empty for DATA/checkins.db (bbolt, one server), or a postgres:// address shared by every replica (no password in it: use --store-password-file or $PGPASSWORD)")
+		storePwFile = fs.String("store-password-file", "", "file holding the database password for --store (or set $PGPASSWORD)")
 		failAfter   = fs.Int("failure-after", 3, "check-ins with the old version after an offer that count as a failed update")
 		devAuth     = fs.String("device-auth", "", "`FILE` of device credentials (bcrypt hashes, see otagit hash-password): devices must authenticate with HTTP basic auth")
 		adminFile   = fs.String("admin-token-file", "", "file holding the token for operator write calls such as resuming a halted release, which also grants read (or set $"+envAdminToken+")")
@@ -122,6 +124,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !read.Set() && !admin.Set() && len(adminListen) == 0 {
 		log.Warn("the read API and the dashboard are not served: use --admin-listen for an operator listener, or set a read token (--read-token-file)")
 	}
+	// PGPASSWORD is read by the driver when no file is given.
+	storePw, err := readSecret(*storePwFile, "")
+	if err != nil {
+		return fmt.Errorf("database password: %w", err)
+	}
 	trust, commits, err := loadKeys(signingOpts, commitKeys)
 	if err != nil {
 		return err
@@ -175,12 +182,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ReloadKeys: func() (*config.Trust, *commitsig.Keyring, error) {
 			return loadKeys(signingOpts, commitKeys)
 		},
-		CheckIns:   *checkins,
-		FailAfter:  *failAfter,
-		GitHubAPI:  apiBase(*ghAPI),
-		PublicURL:  *publicURL,
-		GitHubRepo: *ghRepo,
-		Logger:     log,
+		CheckIns:      *checkins,
+		FailAfter:     *failAfter,
+		StoreDSN:      *storeDSN,
+		StorePassword: string(storePw),
+		GitHubAPI:     apiBase(*ghAPI),
+		PublicURL:     *publicURL,
+		GitHubRepo:    *ghRepo,
+		Logger:        log,
 	})
 }
 

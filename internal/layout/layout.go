@@ -12,7 +12,7 @@ var Layers = [][]string{
 	// The domain and leaf helpers: no project imports, or only each other
 	// below.
 	{"rollout", "espimage", "commitsig", "internal/tomlpos", "internal/atomicfile", "internal/fakegithub", "internal/testwait",
-		"internal/clock", "internal/testsign", "internal/testgitsig", "internal/chromium", "internal/buildinfo", "access"},
+		"internal/clock", "internal/pgtest", "internal/testsign", "internal/testgitsig", "internal/chromium", "internal/buildinfo", "access"},
 	// Firmware signatures, read with the image header's rules.
 	{"imagesig"},
 	// Stores of things: binaries on disk, check-ins.
