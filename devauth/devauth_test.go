@@ -3,6 +3,7 @@ package devauth
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -149,15 +150,33 @@ func TestCache(t *testing.T) {
 	if n := a.Len(); n != 1 {
 		t.Fatalf("%d entries after 200 wrong passwords, want 1", n)
 	}
-	// Bounded: many devices of a platform never exceed the cap.
-	for i := range 500 {
+	// A shared credential is checked once for the whole platform.
+	for i := range 50 {
 		dev := &rollout.Device{MAC: rollout.MAC{0x18, 0xFE, 0x35, 0, byte(i >> 8), byte(i)}, Platform: "lamp"}
 		if _, err := a.AuthorizeDevice(request(basic("lamp", "lamp-pw")), dev, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := a.Len(); n > 4*len(a.cache.shards) {
-		t.Fatalf("%d entries, over the cap %d", n, 4*len(a.cache.shards))
+	if n := a.Len(); n != 2 {
+		t.Fatalf("%d entries after 50 devices with the platform credential, want 2", n)
+	}
+	// Bounded: many devices with their own credentials never exceed the cap.
+	body := ""
+	for i := range 500 {
+		body += "[device.\"18:FE:36:00:" + hex2(i>>8) + ":" + hex2(i) + "\"]\nuser = \"d\"\nhash = \"" + testHash(t, "d-pw") + "\"\n"
+	}
+	writeFile(t, filepath.Dir(p), body)
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 500 {
+		dev := &rollout.Device{MAC: rollout.MAC{0x18, 0xFE, 0x36, 0, byte(i >> 8), byte(i)}, Platform: "lamp"}
+		if _, err := a.AuthorizeDevice(request(basic("d", "d-pw")), dev, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := a.Len(); n > 4*len(a.cache.shards) || n < 4*len(a.cache.shards)/2 {
+		t.Fatalf("%d entries, want up to the cap %d", n, 4*len(a.cache.shards))
 	}
 	// A new password for kitchen: the old one, cached, no longer works.
 	writeFile(t, filepath.Dir(p), `
@@ -183,6 +202,8 @@ hash = "`+testHash(t, "kitchen-new")+`"
 		t.Fatalf("after a failed reload: %v", err)
 	}
 }
+
+func hex2(b int) string { return fmt.Sprintf("%02X", b&0xFF) }
 
 func TestRequired(t *testing.T) {
 	p := writeFile(t, t.TempDir(), "required = true\n[platform.lamp]\nuser = \"lamp\"\nhash = \""+testHash(t, "lamp-pw")+"\"\n")

@@ -166,13 +166,16 @@ func sortedKeys(m map[string]credDoc) []string {
 
 // credentialFor returns the credential a request for dev (nil: a request
 // naming no whitelisted device, for platform, "" if unknown) must present,
-// and the identity a verified one is cached under; nil when none applies.
+// and the identity a verified one is cached under: the device's MAC for
+// its own credential, the platform or group for a shared one (which lets
+// any of its devices in, so a fleet pays one hash check for it, not one a
+// device); nil when none applies.
 // The most specific applies: the device's own (by MAC, then by name),
 // then the first of its groups that has one, then its platform's.
 func (c *credentials) credentialFor(dev *rollout.Device, platform string) (cr *credential, own bool, ident string) {
 	if dev == nil {
 		if cr := c.platforms[platform]; cr != nil {
-			return cr, false, "platform/" + platform
+			return cr, false, cr.scope
 		}
 		return nil, false, ""
 	}
@@ -187,11 +190,11 @@ func (c *credentials) credentialFor(dev *rollout.Device, platform string) (cr *c
 	}
 	for _, g := range dev.Groups {
 		if cr := c.groups[g]; cr != nil {
-			return cr, false, ident
+			return cr, false, cr.scope
 		}
 	}
 	if cr := c.platforms[dev.Platform]; cr != nil {
-		return cr, false, ident
+		return cr, false, cr.scope
 	}
 	return nil, false, ident
 }

@@ -3,13 +3,14 @@
 -- on a new connection (Connection: close), as devices do.
 local n = tonumber(os.getenv("DEVICES") or "10000")
 local version = os.getenv("VERSION") or "2.1.0"
+local auth = os.getenv("AUTH") -- an Authorization header value, e.g. "Basic ..."
 local counter = 0
 
 request = function()
   counter = counter + 1
   local i = counter % n
   local mac = string.format("24:0A:C4:%02X:%02X:%02X", math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256)
-  return wrk.format("GET", "/update", {
+  local headers = {
     ["User-Agent"] = "ESP32-http-Update",
     ["x-ESP32-STA-MAC"] = mac,
     ["x-ESP32-AP-MAC"] = mac,
@@ -22,5 +23,9 @@ request = function()
     ["x-ESP32-version"] = version,
     ["Cache-Control"] = "no-cache",
     ["Connection"] = "close",
-  })
+  }
+  if auth and auth ~= "" then
+    headers["Authorization"] = auth
+  end
+  return wrk.format("GET", "/update", headers)
 end
