@@ -44,6 +44,9 @@ type Authorizer struct {
 	// a flood of wrong passwords must not take every core.
 	hashes chan struct{}
 	macs   sync.Pool // of *mac
+
+	flightMu sync.Mutex // guards flights
+	flights  map[[sha256.Size]byte]*flight
 }
 
 // New loads opts.File and returns its Authorizer.
@@ -58,7 +61,8 @@ func New(opts Options) (*Authorizer, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("devauth: cache key: %w", err)
 	}
-	a := &Authorizer{opts: opts, hashes: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	a := &Authorizer{opts: opts, hashes: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		flights: map[[sha256.Size]byte]*flight{}}
 	a.cache.init(opts.CacheSize)
 	a.macs.New = func() any { return &mac{h: hmac.New(sha256.New, key)} }
 	if err := a.Reload(); err != nil {
@@ -120,11 +124,48 @@ func (a *Authorizer) AuthorizeDevice(r *http.Request, dev *rollout.Device, platf
 	if a.cache.has(key, cr) {
 		return level, nil
 	}
-	if err := a.verify(r.Context(), cr, user, pass); err != nil {
+	if err := a.verifyOnce(r.Context(), key, cr, user, pass); err != nil {
 		return checkin.AuthNone, err
 	}
-	a.cache.add(key, cr)
 	return level, nil
+}
+
+// flight is one hash check under way, which requests presenting the same
+// credentials for the same identity wait for instead of checking again:
+// a fleet that comes back at once (after a restart, say) with a shared
+// credential costs one check, not one a connection.
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+// verifyOnce verifies user and pass against cr, once for all concurrent
+// callers with the same key, and caches a success.
+func (a *Authorizer) verifyOnce(ctx context.Context, key [sha256.Size]byte, cr *credential, user, pass string) error {
+	a.flightMu.Lock()
+	f, ok := a.flights[key]
+	if !ok {
+		f = &flight{done: make(chan struct{})}
+		a.flights[key] = f
+	}
+	a.flightMu.Unlock()
+	if ok {
+		select {
+		case <-f.done:
+			return f.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f.err = a.verify(ctx, cr, user, pass)
+	if f.err == nil {
+		a.cache.add(key, cr)
+	}
+	a.flightMu.Lock()
+	delete(a.flights, key)
+	a.flightMu.Unlock()
+	close(f.done)
+	return f.err
 }
 
 // verify checks user and pass against cr with bcrypt, waiting at most
