@@ -114,17 +114,19 @@ func (a *Authorizer) AuthorizeDevice(r *http.Request, dev *rollout.Device, platf
 	if h := r.Header["Authorization"]; len(h) == 1 {
 		header = h[0]
 	}
-	user, pass, ok := ParseBasic(header)
+	m := a.macs.Get().(*mac)
+	defer a.macs.Put(m)
+	user, pass, ok := decodeBasic(m.creds[:0], header)
 	if !ok {
 		return checkin.AuthNone, ErrNoCredentials
 	}
-	m := a.macs.Get().(*mac)
+	m.creds = user[:cap(user)] // keep a buffer that grew
 	key := m.sum(ident, user, pass)
-	a.macs.Put(m)
+	defer clear(m.creds)
 	if a.cache.has(key, cr) {
 		return level, nil
 	}
-	if err := a.verifyOnce(r.Context(), key, cr, user, pass); err != nil {
+	if err := a.verifyOnce(r.Context(), key, cr, string(user), string(pass)); err != nil {
 		return checkin.AuthNone, err
 	}
 	return level, nil
@@ -196,10 +198,11 @@ func (a *Authorizer) verify(ctx context.Context, cr *credential, user, pass stri
 type mac struct {
 	h     hash.Hash
 	buf   []byte
+	creds []byte // the decoded Authorization header
 	sum32 [sha256.Size]byte
 }
 
-func (m *mac) sum(ident, user, pass string) [sha256.Size]byte {
+func (m *mac) sum(ident string, user, pass []byte) [sha256.Size]byte {
 	m.buf = append(append(append(append(append(m.buf[:0], ident...), 0), user...), 0), pass...)
 	m.h.Reset()
 	m.h.Write(m.buf)

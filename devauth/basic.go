@@ -1,6 +1,7 @@
 package devauth
 
 import (
+	"bytes"
 	"encoding/base64"
 	"strings"
 )
@@ -17,18 +18,29 @@ const MaxAuthorization = 512
 // than MaxAuthorization, and for a user that is empty. It never panics
 // and reads its input once.
 func ParseBasic(header string) (user, pass string, ok bool) {
+	u, p, ok := decodeBasic(nil, header)
+	return string(u), string(p), ok
+}
+
+// decodeBasic is ParseBasic decoding into dst (reused if large enough),
+// for the request path, which then allocates nothing on a cache hit.
+func decodeBasic(dst []byte, header string) (user, pass []byte, ok bool) {
 	if len(header) > MaxAuthorization || len(header) < 6 || !strings.EqualFold(header[:6], "basic ") {
-		return "", "", false
+		return nil, nil, false
 	}
 	token := strings.TrimLeft(header[6:], " ")
-	b, err := base64.StdEncoding.DecodeString(token)
+	n := base64.StdEncoding.DecodedLen(len(token))
+	if cap(dst) < n {
+		dst = make([]byte, n)
+	}
+	n, err := base64.StdEncoding.Decode(dst[:n], []byte(token))
 	if err != nil {
-		return "", "", false
+		return nil, nil, false
 	}
-	s := string(b)
-	i := strings.IndexByte(s, ':')
+	b := dst[:n]
+	i := bytes.IndexByte(b, ':')
 	if i <= 0 {
-		return "", "", false
+		return nil, nil, false
 	}
-	return s[:i], s[i+1:], true
+	return b[:i], b[i+1:], true
 }
