@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -38,6 +39,48 @@ type Cache struct {
 	writing map[string]bool
 	// stats counts the artifact files and what collections removed.
 	stats Stats
+	// writeFault, when set, fails every write (see SetWriteFault).
+	writeFault atomic.Pointer[error]
+}
+
+// ErrStorage marks a failure of the disk the cache is on (full, read-only,
+// failing): a resource problem, retried, never a problem of the config
+// whose binaries were being stored.
+var ErrStorage = errors.New("artifact cache storage failure")
+
+func storageErr(err error) error {
+	if errors.Is(err, ErrStorage) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrStorage, err)
+}
+
+// SetWriteFault makes every write of a binary into the cache fail with
+// err (as ErrStorage), until it is called with nil: fault tests run out of
+// disk with it where they cannot fill a real one.
+func (c *Cache) SetWriteFault(err error) {
+	if err == nil {
+		c.writeFault.Store(nil)
+		return
+	}
+	c.writeFault.Store(&err)
+}
+
+// diskWriter writes to a cache file, marking its failures ErrStorage.
+type diskWriter struct {
+	w io.Writer
+	c *Cache
+}
+
+func (w *diskWriter) Write(p []byte) (int, error) {
+	if f := w.c.writeFault.Load(); f != nil {
+		return 0, storageErr(*f)
+	}
+	n, err := w.w.Write(p)
+	if err != nil {
+		err = storageErr(err)
+	}
+	return n, err
 }
 
 // OpenCache opens (creating it if needed) the cache in dir, and counts
@@ -70,7 +113,7 @@ func (c *Cache) Path(sha256hex string) string { return filepath.Join(c.dir, sha2
 func (c *Cache) Put(r io.Reader, limit int64) (Blob, error) {
 	tmp, err := os.CreateTemp(filepath.Join(c.dir, "tmp"), tmpPrefix+"*")
 	if err != nil {
-		return Blob{}, fmt.Errorf("artifact cache: %w", err)
+		return Blob{}, storageErr(err)
 	}
 	c.mu.Lock()
 	c.writing[tmp.Name()] = true
@@ -82,7 +125,7 @@ func (c *Cache) Put(r io.Reader, limit int64) (Blob, error) {
 		c.mu.Unlock()
 	}()
 	defer tmp.Close()
-	bw := bufio.NewWriterSize(tmp, 256<<10)
+	bw := bufio.NewWriterSize(&diskWriter{w: tmp, c: c}, 256<<10)
 	d := newDigester(bw)
 	if err := d.consume(r, limit); err != nil {
 		return Blob{}, fmt.Errorf("artifact cache: %w", err)
@@ -91,13 +134,13 @@ func (c *Cache) Put(r io.Reader, limit int64) (Blob, error) {
 		return Blob{}, fmt.Errorf("larger than the %d bytes allowed", limit)
 	}
 	if err := bw.Flush(); err != nil {
-		return Blob{}, fmt.Errorf("artifact cache: %w", err)
+		return Blob{}, storageErr(err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return Blob{}, fmt.Errorf("artifact cache: %w", err)
+		return Blob{}, storageErr(err)
 	}
 	if err := tmp.Close(); err != nil {
-		return Blob{}, fmt.Errorf("artifact cache: %w", err)
+		return Blob{}, storageErr(err)
 	}
 	b := d.blob()
 	b.File = c.Path(b.SHA256)
@@ -106,7 +149,7 @@ func (c *Cache) Put(r io.Reader, limit int64) (Blob, error) {
 	_, err = os.Lstat(b.File)
 	existed := err == nil
 	if err := os.Rename(tmp.Name(), b.File); err != nil {
-		return Blob{}, fmt.Errorf("artifact cache: %w", err)
+		return Blob{}, storageErr(err)
 	}
 	if !existed {
 		c.stats.Files++

@@ -224,12 +224,17 @@ func openRepo(dir string, remote Remote) (*git.Repository, error) {
 }
 
 // fetch brings the served branch up to date with the remote and returns
-// the commit it points to.
+// the commit it points to, once every object of its tree is known to be
+// in the clone. A fetch cut off early can move the tracking ref to a
+// commit whose objects never arrived; the ref is then put back where it
+// was, so that the next fetch asks for them again instead of finding the
+// branch up to date, and the error is ErrDamaged.
 func fetch(ctx context.Context, repo *git.Repository, remote Remote) (plumbing.Hash, error) {
 	auth, err := remote.auth()
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
+	before, _ := repo.Reference(remote.trackingRef(), false)
 	err = repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin",
 		RefSpecs:   []gitconfig.RefSpec{remote.refSpec()},
@@ -246,7 +251,19 @@ func fetch(ctx context.Context, repo *git.Repository, remote Remote) (plumbing.H
 	default:
 		return plumbing.ZeroHash, fmt.Errorf("fetch %s: %w", remote, err)
 	}
-	return resolve(repo, remote)
+	head, err := resolve(repo, remote)
+	if err != nil {
+		return head, err
+	}
+	if err := checkComplete(repo, head); err != nil {
+		if before != nil && before.Hash() != head {
+			err = errors.Join(err, repo.Storer.SetReference(before))
+		} else if before == nil {
+			err = errors.Join(err, repo.Storer.RemoveReference(remote.trackingRef()))
+		}
+		return plumbing.ZeroHash, fmt.Errorf("fetch %s: %w", remote, err)
+	}
+	return head, nil
 }
 
 // resolve returns the commit the fetched branch points to locally.

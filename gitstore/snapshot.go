@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/rollout"
 )
@@ -91,13 +93,24 @@ func short(h string) string {
 func LoadCommit(repo *git.Repository, hash plumbing.Hash, opts config.LoadOptions, hist *History) (snap *Snapshot, problems config.Problems, err error) {
 	c, err := repo.CommitObject(hash)
 	if err != nil {
-		return nil, nil, fmt.Errorf("commit %s: %w", short(hash.String()), err)
+		return nil, nil, fmt.Errorf("commit %s: %w", short(hash.String()), damaged(err))
 	}
 	tree, err := c.Tree()
 	if err != nil {
-		return nil, nil, fmt.Errorf("commit %s: tree: %w", short(hash.String()), err)
+		return nil, nil, fmt.Errorf("commit %s: tree: %w", short(hash.String()), damaged(err))
 	}
-	res := config.LoadTree(NewTreeFS(tree, c.Committer.When), opts)
+	// A file that cannot be read because the clone or the cache's disk
+	// failed is not a problem of the config: it is an error, retried.
+	var seen faults
+	tfs := NewTreeFS(tree, c.Committer.When)
+	tfs.faults = &seen
+	if opts.Inspector != nil {
+		opts.Inspector = faultInspector{opts.Inspector, &seen}
+	}
+	res := config.LoadTree(tfs, opts)
+	if err := seen.first(); err != nil {
+		return nil, nil, fmt.Errorf("commit %s: %w", short(hash.String()), err)
+	}
 	fleet, probs, ghErr := res.Fleet, res.Problems, res.GitHubErr
 	if fleet != nil {
 		if hist == nil {
@@ -105,7 +118,7 @@ func LoadCommit(repo *git.Repository, hash plumbing.Hash, opts config.LoadOption
 		}
 		intros, err := hist.Introductions(repo, hash, fleet)
 		if err != nil {
-			return nil, nil, fmt.Errorf("commit %s: history: %w", short(hash.String()), err)
+			return nil, nil, fmt.Errorf("commit %s: history: %w", short(hash.String()), damaged(err))
 		}
 		for _, p := range fleet.Platforms() {
 			for _, r := range p.Releases {
@@ -146,4 +159,20 @@ func digest(commit string, f *rollout.Fleet) string {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// faultInspector records the storage faults of the inspector it wraps.
+type faultInspector struct {
+	in     artifact.Inspector
+	faults *faults
+}
+
+func (f faultInspector) Inspect(fsys fs.FS, name string) (artifact.Blob, error) {
+	b, err := f.in.Inspect(fsys, name)
+	return b, f.faults.add(err)
+}
+
+func (f faultInspector) Gzip(b artifact.Blob, open artifact.Opener) (artifact.Blob, error) {
+	g, err := f.in.Gzip(b, open)
+	return g, f.faults.add(err)
 }

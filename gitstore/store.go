@@ -103,6 +103,11 @@ type Status struct {
 	// GitHubError is set while the last sync could not read GitHub fully:
 	// what could not be read is left out, or used as last seen.
 	GitHubError string `json:"github_error,omitempty"`
+	// StorageError is set while the last sync failed for a storage fault:
+	// the disk full or failing, the local clone damaged (it is then
+	// rebuilt from the remote). Such syncs are retried with backoff; the
+	// commit is not rejected and what is served stays served.
+	StorageError string `json:"storage_error,omitempty"`
 	// Artifacts describes the artifact cache: what it holds and what its
 	// collections removed.
 	Artifacts artifact.Stats `json:"artifacts"`
@@ -262,7 +267,7 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 	s.repo = repo
 	s.removeLeftovers()
-	s.restore()
+	s.restore(ctx)
 
 	var poll <-chan time.Time
 	if s.opts.Poll > 0 {
@@ -290,7 +295,9 @@ func (s *Store) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil && s.Current() == nil {
+		// Storage faults are retried whatever is served: space freed or
+		// a clone rebuilt must not wait for the next push or poll.
+		if err != nil && (s.Current() == nil || isStorageFault(err)) {
 			retry.Reset(backoff)
 			backoff = min(backoff*2, 5*time.Minute)
 		} else {
@@ -301,13 +308,26 @@ func (s *Store) Run(ctx context.Context) error {
 
 // restore publishes the last good commit recorded in the state file, so a
 // restart serves at once, even with the remote unreachable.
-func (s *Store) restore() {
+func (s *Store) restore(ctx context.Context) {
+	if err := s.restoreOnce(); errors.Is(err, ErrDamaged) {
+		s.log.Error("local clone damaged: cloning again to restore the last good commit", "err", err)
+		if err := s.reclone(ctx); err != nil {
+			s.log.Error("cannot clone again", "err", err)
+			return
+		}
+		s.restoreOnce()
+	}
+}
+
+// restoreOnce is restore with the clone as it is; it returns why the last
+// good commit could not be read, if it could not.
+func (s *Store) restoreOnce() error {
 	st, err := s.readState()
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			s.log.Warn("cannot read state file", "err", err)
 		}
-		return
+		return nil
 	}
 	// What the last snapshots kept stays kept, even if the last good
 	// commit no longer loads: the next publish collects with it.
@@ -325,7 +345,7 @@ func (s *Store) restore() {
 	}
 	if err != nil {
 		s.log.Warn("cannot restore last good commit", "commit", short(st.Commit), "err", err)
-		return
+		return err
 	}
 	snap, probs, err := LoadCommit(s.repo, plumbing.NewHash(st.Commit), s.loadOptions(ctx), s.hist)
 	if snap != nil {
@@ -334,10 +354,10 @@ func (s *Store) restore() {
 	switch {
 	case err != nil:
 		s.log.Warn("cannot restore last good commit", "commit", short(st.Commit), "err", err)
-		return
+		return err
 	case snap.Fleet == nil:
 		s.log.Warn("last good commit no longer loads", "commit", short(st.Commit), "err", probs.Err())
-		return
+		return nil
 	}
 	s.publish(snap)
 	releaseGarbage(snap)
@@ -346,10 +366,26 @@ func (s *Store) restore() {
 	status.GitHubError = snap.GitHubError
 	s.status.Store(&status)
 	s.log.Info("serving last good commit from local clone", "commit", snap.ShortCommit())
+	return nil
 }
 
 // sync fetches the branch and publishes its head if it is new and valid.
+// A damaged local clone is cloned again, and the sync made once more.
 func (s *Store) sync(ctx context.Context) error {
+	err := s.syncOnce(ctx)
+	if !errors.Is(err, ErrDamaged) || ctx.Err() != nil {
+		return err
+	}
+	s.log.Error("local clone damaged: cloning again, serving the last good commit meanwhile", "err", err, "serving", short(s.Status().Commit))
+	if rerr := s.reclone(ctx); rerr != nil {
+		s.failed(fmt.Errorf("%w (cloning again failed: %v)", err, rerr))
+		return err
+	}
+	return s.syncOnce(ctx)
+}
+
+// syncOnce is one sync with the clone as it is.
+func (s *Store) syncOnce(ctx context.Context) error {
 	start := time.Now()
 	fctx, cancel := context.WithTimeout(ctx, s.opts.FetchTimeout)
 	head, err := fetch(fctx, s.repo, s.opts.Remote)
@@ -416,6 +452,7 @@ func (s *Store) sync(ctx context.Context) error {
 	st.SyncedAt = time.Now()
 	st.SyncDuration = time.Since(start)
 	st.Syncs++
+	st.StorageError = ""
 	switch {
 	case st.RejectedCommit != "":
 		st.LastError = fmt.Sprintf("commit %s rejected: %s", short(st.RejectedCommit), st.RejectedReason)
@@ -435,8 +472,12 @@ func (s *Store) failed(err error) {
 	st.Syncs++
 	st.LastError = err.Error()
 	st.LastErrorAt = time.Now()
+	st.StorageError = ""
+	if isStorageFault(err) {
+		st.StorageError = err.Error()
+	}
 	s.status.Store(&st)
-	s.log.Error("sync failed", "err", err, "serving", short(st.Commit))
+	s.log.Error("sync failed", "err", err, "storage_fault", st.StorageError != "", "serving", short(st.Commit))
 }
 
 // publish makes snap the served snapshot, records it as the last good

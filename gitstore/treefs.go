@@ -25,6 +25,18 @@ import (
 type TreeFS struct {
 	root *object.Tree
 	when time.Time
+	// faults, when set, records the storage faults met.
+	faults *faults
+}
+
+// fault marks err, a failure to read an object, as ErrDamaged and
+// records it.
+func (t *TreeFS) fault(err error) error {
+	err = damaged(err)
+	if t.faults != nil {
+		t.faults.add(err)
+	}
+	return err
 }
 
 // NewTreeFS returns the file system of tree. modTime is what ModTime
@@ -42,22 +54,25 @@ func (t *TreeFS) Open(name string) (fs.File, error) {
 		return &treeDir{info: t.info(".", filemode.Dir, 0, plumbing.ZeroHash), tree: t.root, fs: t}, nil
 	}
 	e, err := t.root.FindEntry(name)
-	if err != nil {
+	switch {
+	case err != nil && notInTree(err):
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	case err != nil:
+		return nil, &fs.PathError{Op: "open", Path: name, Err: t.fault(err)}
 	}
 	switch e.Mode {
 	case filemode.Dir:
 		sub, err := t.root.Tree(name)
 		if err != nil {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+			return nil, &fs.PathError{Op: "open", Path: name, Err: t.fault(err)}
 		}
 		return &treeDir{info: t.info(name, e.Mode, 0, e.Hash), tree: sub, fs: t}, nil
 	case filemode.Regular, filemode.Executable, filemode.Deprecated:
 		f, err := t.root.TreeEntryFile(e)
 		if err != nil {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+			return nil, &fs.PathError{Op: "open", Path: name, Err: t.fault(err)}
 		}
-		tf := &treeFile{info: t.info(name, e.Mode, f.Size, e.Hash), file: f}
+		tf := &treeFile{info: t.info(name, e.Mode, f.Size, e.Hash), file: f, fs: t}
 		if f.Size > largeObject {
 			// Streamed by go-git, whose big-object reader has returned
 			// wrong bytes: the content must hash to the blob's name.
@@ -129,6 +144,7 @@ func (i *treeInfo) Info() (fs.FileInfo, error) { return i, nil }
 type treeFile struct {
 	info   *treeInfo
 	file   *object.File
+	fs     *TreeFS
 	r      io.ReadCloser
 	hasher *plumbing.Hasher // for streamed files: checks the content at EOF
 }
@@ -139,15 +155,18 @@ func (f *treeFile) Read(p []byte) (int, error) {
 	if f.r == nil {
 		r, err := f.file.Reader()
 		if err != nil {
-			return 0, err
+			return 0, f.fs.fault(err)
 		}
 		f.r = r
 	}
 	n, err := f.r.Read(p)
+	if err != nil && err != io.EOF {
+		return n, f.fs.fault(err)
+	}
 	if f.hasher != nil {
 		f.hasher.Write(p[:n])
 		if err == io.EOF && f.hasher.Sum() != f.info.hash {
-			return n, fmt.Errorf("%s: the content read does not match blob %s: the repository storage is damaged", f.info.name, f.info.hash)
+			return n, f.fs.fault(fmt.Errorf("%s: the content read does not match blob %s", f.info.name, f.info.hash))
 		}
 	}
 	return n, err
@@ -187,7 +206,10 @@ func (d *treeDir) ReadDir(n int) ([]fs.DirEntry, error) {
 	for _, e := range rest {
 		var size int64
 		if e.Mode.IsFile() {
-			size, _ = d.tree.Size(e.Name)
+			var err error
+			if size, err = d.tree.Size(e.Name); err != nil {
+				return nil, &fs.PathError{Op: "readdir", Path: d.info.name, Err: d.fs.fault(err)}
+			}
 		}
 		out = append(out, &treeInfo{name: e.Name, mode: e.Mode, size: size, hash: e.Hash, when: d.fs.when})
 	}

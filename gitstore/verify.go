@@ -25,7 +25,7 @@ func (s *Store) verify(h plumbing.Hash) (signer, why string, err error) {
 	}
 	c, err := s.repo.CommitObject(h)
 	if err != nil {
-		return "", "", fmt.Errorf("commit %s: %w", short(h.String()), err)
+		return "", "", fmt.Errorf("commit %s: %w", short(h.String()), damaged(err))
 	}
 	sg, err := keys.Verify(c)
 	switch {

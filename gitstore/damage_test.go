@@ -1,0 +1,143 @@
+package gitstore
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/otagit/otagit/internal/testrepo"
+	"github.com/otagit/otagit/internal/testwait"
+)
+
+// runUntil runs a Store on data until stop is called; publishes records
+// the commits it publishes, in order.
+func runUntil(t *testing.T, r *testrepo.Repo, data string) (s *Store, publishes func() []string, stop func()) {
+	t.Helper()
+	var mu sync.Mutex
+	var pub []string
+	s, err := New(Options{
+		Remote: Remote{URL: r.Bare}, DataDir: data,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnPublish: func(snap *Snapshot) {
+			mu.Lock()
+			pub = append(pub, snap.Commit)
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return s, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), pub...) }, stop
+}
+
+// truncatePacks cuts every pack of the clone in data to half its size.
+func truncatePacks(t *testing.T, data string) {
+	t.Helper()
+	packs, _ := filepath.Glob(filepath.Join(data, "repo.git", "objects", "pack", "*.pack"))
+	if len(packs) == 0 {
+		t.Fatal("no pack in the clone")
+	}
+	for _, p := range packs {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, st.Size()/2); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestStoreTruncatedPack is fault 3 of issue 12: with the clone's packs
+// truncated while stopped, a restart must not read the last good commit
+// as an empty config, reject it, or reject the commits after it: the
+// clone is cloned again, the last good commit served, then the new head.
+func TestStoreTruncatedPack(t *testing.T) {
+	r := testrepo.New(t)
+	good := pushFiles(r, validFiles(t), "good")
+	data := t.TempDir()
+	s, _, stop := runUntil(t, r, data)
+	testwait.For(t, "first sync", serving(s, good))
+	stop()
+
+	truncatePacks(t, data)
+	r.WriteString("README.md", "next")
+	next := r.CommitPush("next")
+	s, publishes, _ := runUntil(t, r, data)
+	testwait.For(t, "the new head served", serving(s, next))
+	if got := publishes(); len(got) != 2 || got[0] != good {
+		t.Errorf("published %v; want the last good commit %.7s restored, then %.7s", got, good, next)
+	}
+	st := s.Status()
+	if st.RejectedCommit != "" || len(st.Problems) != 0 || st.StorageError != "" || st.LastError != "" {
+		t.Errorf("status: rejected %q, problems %v, storage error %q, last error %q", st.RejectedCommit, st.Problems, st.StorageError, st.LastError)
+	}
+	for _, leftover := range []string{freshSuffix, damagedSuffix} {
+		if _, err := os.Stat(filepath.Join(data, "repo.git"+leftover)); !os.IsNotExist(err) {
+			t.Errorf("repo.git%s left: %v", leftover, err)
+		}
+	}
+}
+
+// TestStoreRefWithoutObjects is fault 11's cut-off fetch: the tracking
+// ref at a commit whose objects never arrived must not give "object not
+// found" config errors; the objects are fetched and the commit served.
+func TestStoreRefWithoutObjects(t *testing.T) {
+	r := testrepo.New(t)
+	good := pushFiles(r, validFiles(t), "good")
+	data := t.TempDir()
+	s, _, stop := runUntil(t, r, data)
+	testwait.For(t, "first sync", serving(s, good))
+	stop()
+
+	r.WriteString("README.md", "next")
+	next := r.CommitPush("next")
+	repo, err := openRepo(filepath.Join(data, "repo.git"), Remote{URL: r.Bare})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := plumbing.NewHashReference(Remote{}.trackingRef(), plumbing.NewHash(next))
+	if err := repo.Storer.SetReference(ref); err != nil {
+		t.Fatal(err)
+	}
+	s, _, _ = runUntil(t, r, data)
+	testwait.For(t, "the new head served", serving(s, next))
+	if st := s.Status(); st.RejectedCommit != "" || len(st.Problems) != 0 {
+		t.Errorf("rejected %q: %v", st.RejectedCommit, st.Problems)
+	}
+}
+
+// TestStoreCacheDiskFull is fault 6 of issue 12: a cache that cannot be
+// written (ENOSPC) is a storage fault shown as such, not config errors,
+// and the commit is served once space returns, with no new push.
+func TestStoreCacheDiskFull(t *testing.T) {
+	r := testrepo.New(t)
+	s, _, _ := runUntil(t, r, t.TempDir())
+	s.Cache().SetWriteFault(syscall.ENOSPC)
+	good := pushFiles(r, validFiles(t), "good")
+	s.Trigger("test")
+	testwait.For(t, "a storage fault", func() bool { return s.Status().StorageError != "" })
+	st := s.Status()
+	if st.RejectedCommit != "" || len(st.Problems) != 0 || !strings.Contains(st.StorageError, "no space left") {
+		t.Errorf("status: rejected %q, problems %v, storage error %q", st.RejectedCommit, st.Problems, st.StorageError)
+	}
+	s.Cache().SetWriteFault(nil)
+	testwait.For(t, "the commit served once space returns", func() bool {
+		st := s.Status()
+		return st.Commit == good && st.StorageError == "" && st.LastError == ""
+	})
+}
