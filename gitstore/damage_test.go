@@ -78,7 +78,7 @@ func TestStoreTruncatedPack(t *testing.T) {
 	r.WriteString("README.md", "next")
 	next := r.CommitPush("next")
 	s, publishes, _ := runUntil(t, r, data)
-	testwait.For(t, "the new head served", serving(s, next))
+	testwait.For(t, "the new head published", func() bool { p := publishes(); return len(p) > 0 && p[len(p)-1] == next })
 	if got := publishes(); len(got) != 2 || got[0] != good {
 		t.Errorf("published %v; want the last good commit %.7s restored, then %.7s", got, good, next)
 	}
