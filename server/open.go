@@ -28,6 +28,11 @@ const (
 // result.
 func open(ctx context.Context, cfg Config) (*server, error) {
 	s := &server{cfg: cfg, log: cfg.Logger, handlers: newInflight()}
+	// A first start makes the data directory (systemd's StateDirectory
+	// or a Docker volume usually already has).
+	if err := os.MkdirAll(cfg.Store.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
 	gh, err := githubapi.NewClient(githubapi.ClientConfig{Token: cfg.GitHubToken, BaseURL: cfg.GitHubAPI, Logger: s.log})
 	if err != nil {
 		return nil, err

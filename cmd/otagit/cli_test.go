@@ -154,7 +154,8 @@ func TestServeListeners(t *testing.T) {
 
 func TestServeMissingLocalRepoFailsAtOnce(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no-such-repo")
-	code, _, errs := runCLI(t, "serve", "--repo", missing, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+	// A first start: the data directory does not exist yet either.
+	code, _, errs := runCLI(t, "serve", "--repo", missing, "--data", filepath.Join(t.TempDir(), "data"), "--listen", "127.0.0.1:0")
 	if code != 1 || !strings.Contains(errs, missing+" does not exist") || !strings.Contains(errs, "no earlier clone") {
 		t.Errorf("exit %d, want 1 and the path named:\n%s", code, errs)
 	}

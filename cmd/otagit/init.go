@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/go-git/go-git/v5"
 
 	repotemplate "github.com/otagit/otagit/firmware-repo-template"
+	"github.com/otagit/otagit/internal/buildinfo"
 )
 
 func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -26,6 +30,9 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := repotemplate.Write(dir); err != nil {
 		return err
 	}
+	if err := pinWorkflow(dir, buildinfo.Get().Version); err != nil {
+		return err
+	}
 	if !*noGit {
 		if err := gitInitAdd(dir); err != nil {
 			return err
@@ -40,6 +47,28 @@ Next steps:
   otagit serve --repo <your repository>
 `, dir)
 	return nil
+}
+
+// workflowFile is the starter repository's GitHub Actions check, and
+// unpinned the line in it that picks the otagit it installs.
+const (
+	workflowFile = ".github/workflows/otagit.yml"
+	unpinned     = "OTAGIT_VERSION: latest"
+)
+
+// pinWorkflow pins the starter workflow in dir to version, the version of
+// this otagit, so that the check judges changes as this otagit's server
+// does; a build that is not a module version ("(devel)") leaves "latest".
+func pinWorkflow(dir, version string) error {
+	if !strings.HasPrefix(version, "v") {
+		return nil
+	}
+	path := filepath.Join(dir, filepath.FromSlash(workflowFile))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(strings.Replace(string(b), unpinned, "OTAGIT_VERSION: "+version, 1)), 0o644)
 }
 
 // gitInitAdd makes dir a Git repository on branch main with every file

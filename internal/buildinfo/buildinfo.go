@@ -52,13 +52,31 @@ var (
 	info Info
 )
 
+// version and revision, when set at link time (-ldflags "-X
+// github.com/otagit/otagit/internal/buildinfo.version=v1.2.0"), stand in
+// for what the toolchain cannot record: a build from a source tree without
+// .git, such as the Dockerfile's, has neither a module version nor a VCS
+// stamp.
+var version, revision string
+
 // Get returns this binary's Info; it reads the build info once.
 func Get() Info {
 	once.Do(func() {
 		bi, _ := debug.ReadBuildInfo()
-		info = FromBuildInfo(bi)
+		info = stamp(FromBuildInfo(bi), version, revision)
 	})
 	return info
+}
+
+// stamp overrides in's version and revision with those set at link time.
+func stamp(in Info, version, revision string) Info {
+	if version != "" && (in.Version == "(devel)" || in.Version == "unknown") {
+		in.Version = version
+	}
+	if revision != "" && in.Revision == "" {
+		in.Revision = revision
+	}
+	return in
 }
 
 // String is the one-line form: "v1.2.0", or "(devel) 0123abcd4567

@@ -26,6 +26,14 @@ func TestFromBuildInfo(t *testing.T) {
 	if got := FromBuildInfo(nil).String(); got != "unknown" {
 		t.Errorf("no build info: got %q", got)
 	}
+	// -ldflags -X fills in what a build without .git lacks, and never
+	// hides what the toolchain recorded.
+	if got := stamp(FromBuildInfo(&debug.BuildInfo{}), "v1.3.0", "abc").String(); got != "v1.3.0 abc" {
+		t.Errorf("stamped devel build: got %q", got)
+	}
+	if got := stamp(in, "v9.9.9", "abc").String(); got != in.String() {
+		t.Errorf("stamp over a recorded version: got %q, want %q", got, in.String())
+	}
 }
 
 func TestGetReadsThisBinary(t *testing.T) {
