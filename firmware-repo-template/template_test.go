@@ -65,9 +65,9 @@ func TestWorkflow(t *testing.T) {
 	for _, want := range []string{
 		"pull_request:",
 		"fetch-depth: 0",
-		"go install github.com/otagit/otagit/cmd/otagit@",
+		`go install "github.com/otagit/otagit/cmd/otagit@${OTAGIT_VERSION}"`,
 		"otagit validate .",
-		"otagit plan --base ${{ github.event.pull_request.base.sha }} --head ${{ github.event.pull_request.head.sha }} . >> \"$GITHUB_STEP_SUMMARY\"",
+		`otagit plan --base "$BASE" --head "$HEAD" . >> "$GITHUB_STEP_SUMMARY"`,
 	} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("%s lacks %q", name, want)
