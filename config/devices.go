@@ -60,8 +60,11 @@ func (l *loader) devices(platforms map[string]*platform) ([]*rollout.Device, []*
 	seen := map[rollout.MAC]*table{}
 	var entries []deviceEntry
 	groupDefs := map[string]groupEntry{}
-	for _, file := range files {
-		if des, ges, ok := l.fastWhitelist(file, platforms, seen, groupDefs); ok {
+	fast := l.readFast(files, platforms)
+	for i, file := range files {
+		des, ges, ok := l.fastWhitelist(file, fast[i], seen, groupDefs)
+		fast[i] = nil // its source and entries are no longer needed here
+		if ok {
 			for _, g := range ges {
 				groupDefs[g.g.Name] = g
 			}

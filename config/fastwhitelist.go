@@ -9,8 +9,8 @@ import (
 	"github.com/otagit/otagit/rollout"
 )
 
-// splitMinForTests, when set, raises splitMin: tests compare the fast
-// path with the ordinary one on the same files.
+// splitMinForTests, when set, turns the fast path off: tests compare it
+// with the ordinary one on the same files.
 var splitMinForTests int
 
 // partSize is the size of the parts a big whitelist is parsed in: small
@@ -24,44 +24,72 @@ type partResult struct {
 	ok      bool
 }
 
-// fastWhitelist reads a big whitelist that is valid, fast: in parts on
-// all cores, each part's parse tree turned at once into device and group
-// entries and dropped, so that no tree of the whole file is ever alive (a
-// whitelist of 100,000 devices is ~8 MB of TOML and ~250 MB of trees).
-// Each table is read by readDevice or readGroup, the ordinary reader's own
-// functions, with problems only noted: it returns ok false for a file it
-// does not take: small, not safely splittable (see splitAtHeaders), or
-// with any problem at all, even a warning, or a duplicate. The caller then
-// loads the file the ordinary way, which reports every problem with file,
-// line and key; so for a file this accepts, both ways give the same
-// entries. seen and groupDefs are only read.
-func (l *loader) fastWhitelist(file string, platforms map[string]*platform, seen map[rollout.MAC]*table,
-	groupDefs map[string]groupEntry) (devices []deviceEntry, groups []groupEntry, ok bool) {
-	src, err := readLimited(l.fsys, file, MaxTOMLSize)
-	if err != nil || len(src) < max(splitMin, splitMinForTests) {
-		return nil, nil, false
+// fastFile is a whitelist read by the fast path: its source and what
+// each of its parts gave.
+type fastFile struct {
+	src     []byte
+	results []partResult
+}
+
+// readFast reads every whitelist in files for the fast path: the files
+// one after another (fsys need not be safe for concurrent use), their
+// parts parsed on all cores as they come, each part's parse tree turned
+// at once into device and group entries and dropped, so that only a few
+// trees are ever alive (a whitelist of 100,000 devices is ~8 MB of TOML
+// and ~250 MB of trees). A file too big to read, or not safely
+// splittable (see splitAtHeaders), gets a nil entry; fastWhitelist then
+// refuses it. It only reads platforms.
+func (l *loader) readFast(files []string, platforms map[string]*platform) []*fastFile {
+	out := make([]*fastFile, len(files))
+	if splitMinForTests > 0 {
+		return out
 	}
-	parts := splitAtHeaders(src, "[[device]]", max(runtime.GOMAXPROCS(0), len(src)/partSize))
-	if len(parts) < 2 {
-		return nil, nil, false
-	}
-	results := make([]partResult, len(parts))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
-	for i, p := range parts {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			results[i] = readPart(p, platforms)
-		})
+	for i, file := range files {
+		src, err := readLimited(l.fsys, file, MaxTOMLSize)
+		if err != nil {
+			continue
+		}
+		parts := [][]byte{src}
+		if len(src) >= splitMin {
+			parts = splitAtHeaders(src, "[[device]]", max(runtime.GOMAXPROCS(0), len(src)/partSize))
+			if len(parts) < 2 {
+				continue
+			}
+		}
+		ff := &fastFile{src: src, results: make([]partResult, len(parts))}
+		out[i] = ff
+		for j, p := range parts {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				ff.results[j] = readPart(p, platforms)
+			})
+		}
 	}
 	wg.Wait()
+	return out
+}
 
-	f := &tomlFile{name: file, src: src, probs: &l.probs}
+// fastWhitelist takes the entries readFast read from file, when it read
+// the file and the file is valid: it returns ok false for a file with any
+// problem at all, even a warning, or a duplicate (of seen's MACs or
+// groupDefs' names). Each table is read by readDevice or readGroup, the
+// ordinary reader's own functions, with problems only noted; the caller
+// loads a file refused here the ordinary way, which reports every problem
+// with file, line and key; so for a file this accepts, both ways give the
+// same entries. seen and groupDefs are only read.
+func (l *loader) fastWhitelist(file string, ff *fastFile, seen map[rollout.MAC]*table,
+	groupDefs map[string]groupEntry) (devices []deviceEntry, groups []groupEntry, ok bool) {
+	if ff == nil {
+		return nil, nil, false
+	}
+	f := &tomlFile{name: file, src: ff.src, probs: &l.probs}
 	local := map[rollout.MAC]bool{}
 	localGroups := map[string]bool{}
 	n, ng := 0, 0
-	for _, r := range results {
+	for _, r := range ff.results {
 		if !r.ok {
 			return nil, nil, false
 		}
@@ -82,7 +110,7 @@ func (l *loader) fastWhitelist(file string, platforms map[string]*platform, seen
 	}
 	devices = make([]deviceEntry, 0, n)
 	groups = make([]groupEntry, 0, ng)
-	for _, r := range results {
+	for _, r := range ff.results {
 		for _, e := range r.devices {
 			// The table becomes a locator for problems found later
 			// (pins): the path and the file's source, no parse tree.
@@ -99,9 +127,11 @@ func (l *loader) fastWhitelist(file string, platforms map[string]*platform, seen
 // readPart parses one part of a whitelist and reads its tables, or says
 // it cannot (ok false). It only reads platforms.
 func readPart(part []byte, platforms map[string]*platform) partResult {
-	var m map[string]any
-	if _, err := toml.Decode(string(part), &m); err != nil {
-		return partResult{}
+	m, plain := decodePlain(part)
+	if !plain {
+		if _, err := toml.Decode(string(part), &m); err != nil {
+			return partResult{}
+		}
 	}
 	// Problems are only noted: any problem sends the file to the
 	// ordinary reader.

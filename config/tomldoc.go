@@ -46,7 +46,11 @@ func parseTOML(fsys fs.FS, name string, probs *Problems) *table {
 		f.add(Problem{Message: err.Error()})
 		return nil
 	}
-	var m map[string]any
+	m, plain := decodePlain(src)
+	if plain {
+		f.src = src
+		return &table{f: f, m: m}
+	}
 	if _, err := toml.Decode(string(src), &m); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {

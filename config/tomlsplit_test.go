@@ -40,7 +40,8 @@ func bigWhitelist(n int) string {
 func loadBoth(t *testing.T, files fstest.MapFS) (fast, slow *rollout.Fleet, fastProbs, slowProbs Problems, took bool) {
 	t.Helper()
 	l := &loader{fsys: files, in: artifact.ReadInspector{}, blobs: map[string]blobResult{}}
-	_, _, took = l.fastWhitelist("devices/fleet.toml", map[string]*platform{"lamp": {}, "station": {}}, map[rollout.MAC]*table{}, map[string]groupEntry{})
+	ff := l.readFast([]string{"devices/fleet.toml"}, map[string]*platform{"lamp": {}, "station": {}})
+	_, _, took = l.fastWhitelist("devices/fleet.toml", ff[0], map[rollout.MAC]*table{}, map[string]groupEntry{})
 	fast, fastProbs = Load(files, artifact.ReadInspector{})
 	splitMinForTests = 1 << 62 // ordinary path only
 	defer func() { splitMinForTests = 0 }()

@@ -22,7 +22,7 @@ func DeviceNameKey(name string) string { return strings.ToLower(name) }
 // devices must not share a name (DeviceNameKey) is checked by the caller,
 // which knows every device.
 func CheckDeviceName(name string, mac MAC) error {
-	if m, err := ParseMAC(name); err == nil && m != mac {
+	if m, ok := parseMAC(name); ok && m != mac {
 		return fmt.Errorf("name %q reads as the MAC %s, not this device's %s: devices are looked up by MAC or name, so use another name", name, m, mac)
 	}
 	return nil

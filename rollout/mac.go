@@ -17,6 +17,16 @@ var ErrBadMAC = errors.New("not a MAC address")
 // ("AA:BB:CC:DD:EE:FF", "aa-bb-cc-dd-ee-ff"), in either case. Leading and
 // trailing spaces are ignored. It does not allocate on success.
 func ParseMAC(s string) (MAC, error) {
+	m, ok := parseMAC(s)
+	if !ok {
+		return MAC{}, fmt.Errorf("%q: %w", trimSpace(s), ErrBadMAC)
+	}
+	return m, nil
+}
+
+// parseMAC is ParseMAC without the error, so that asking whether text is
+// a MAC (every device name is asked) never allocates.
+func parseMAC(s string) (MAC, bool) {
 	var m MAC
 	s = trimSpace(s)
 	var sep byte
@@ -25,28 +35,28 @@ func ParseMAC(s string) (MAC, error) {
 	case 17:
 		sep = s[2]
 		if sep != ':' && sep != '-' {
-			return m, fmt.Errorf("%q: %w", s, ErrBadMAC)
+			return m, false
 		}
 	default:
-		return m, fmt.Errorf("%q: %w", s, ErrBadMAC)
+		return m, false
 	}
 	j := 0
 	for i := 0; i < 6; i++ {
 		if sep != 0 && i > 0 {
 			if s[j] != sep {
-				return MAC{}, fmt.Errorf("%q: %w", s, ErrBadMAC)
+				return MAC{}, false
 			}
 			j++
 		}
 		hi, ok1 := unhex(s[j])
 		lo, ok2 := unhex(s[j+1])
 		if !ok1 || !ok2 {
-			return MAC{}, fmt.Errorf("%q: %w", s, ErrBadMAC)
+			return MAC{}, false
 		}
 		m[i] = hi<<4 | lo
 		j += 2
 	}
-	return m, nil
+	return m, true
 }
 
 // String returns the canonical form, upper-case hex pairs separated by ':',
