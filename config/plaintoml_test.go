@@ -14,21 +14,21 @@ var plainSeeds = []string{
 	"[[device]]\nmac = \"24:0A:C4:00:00:01\"\nplatform = \"lamp\" # a comment\nname = \"kitchen \tlamp\"\ngroups = [\"canary\", \"site-a\",]\n\n[[group]]\nname = \"canary\"\npin = \"1.0.0\"\n",
 	"[[device]]\n\tmac=\"aabbccddeeff\"\ngroups = []\n[[device]]\n",
 	"[[device]]\nname = \"Küche\"\n",
-	"[[device]]\nmac = \"a\"\nmac = \"b\"\n",        // repeated key
-	"mac = \"a\"\n",                               // outside a table
-	"[[device]]\nname = \"a\\\"b\"\n",             // escape
-	"[[device]]\nname = 'literal'\n",              // literal string
-	"[[device]]\npin = 1\n",                       // integer
-	"[[device]]\r\nmac = \"a\"\r\n",               // CRLF
-	"[[ device ]]\n",                              // spaced header
-	"[device]\nmac = \"a\"\n",                     // table, not array
-	"[[device.x]]\n",                              // dotted header
-	"[[device]]\na.b = \"c\"\n",                   // dotted key
-	"[[device]]\ngroups = [\"a\"\n, \"b\"]\n",      // multi-line array
-	"[[device]]\nname = \"a\" trailing\n",         // junk after a value
-	"[[device]]\nname = \"\x01\"\n",               // control character
-	"[[device]]\n# \x7f\n",                        // control in a comment
-	"[[device]]\nname = \"\xff\"\n",               // invalid UTF-8
+	"[[device]]\nmac = \"a\"\nmac = \"b\"\n",  // repeated key
+	"mac = \"a\"\n",                           // outside a table
+	"[[device]]\nname = \"a\\\"b\"\n",         // escape
+	"[[device]]\nname = 'literal'\n",          // literal string
+	"[[device]]\npin = 1\n",                   // integer
+	"[[device]]\r\nmac = \"a\"\r\n",           // CRLF
+	"[[ device ]]\n",                          // spaced header
+	"[device]\nmac = \"a\"\n",                 // table, not array
+	"[[device.x]]\n",                          // dotted header
+	"[[device]]\na.b = \"c\"\n",               // dotted key
+	"[[device]]\ngroups = [\"a\"\n, \"b\"]\n", // multi-line array
+	"[[device]]\nname = \"a\" trailing\n",     // junk after a value
+	"[[device]]\nname = \"\x01\"\n",           // control character
+	"[[device]]\n# \x7f\n",                    // control in a comment
+	"[[device]]\nname = \"\xff\"\n",           // invalid UTF-8
 	"[[device]]\ngroups = [,]\n",
 	"[[device]]\ngroups = [\"a\" \"b\"]\n",
 	"[[device]]\n[[group]]\n[[device]]\nmac = \"x\"\n",
