@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -182,6 +183,12 @@ func (d *Dashboard) staticHandler() http.Handler {
 		// upgrade visible within minutes.
 		w.Header().Set("Cache-Control", "max-age=300")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		// A name the file system cannot hold (invalid UTF-8, NUL) is not
+		// there: FileServerFS would answer it 500.
+		if name := strings.TrimPrefix(r.URL.Path, "/"); name != "" && !fs.ValidPath(strings.TrimSuffix(name, "/")) {
+			http.NotFound(w, r)
+			return
+		}
 		files.ServeHTTP(w, r)
 	})
 }

@@ -16,6 +16,11 @@ import (
 // operator API, the dashboard and the GitHub webhook, each request
 // counted in s.handlers.
 func (s *server) routes() http.Handler {
+	return s.handlers.count(clientAddr(s.cfg.TrustedProxies, s.router()))
+}
+
+// router returns the routes without the counting and the client address.
+func (s *server) router() *mux.Router {
 	router := mux.NewRouter()
 	guard := &access.Guard{Read: s.cfg.ReadToken, Admin: s.cfg.AdminToken, Logger: s.log}
 	api := httpapi.Config{Snapshots: s.store, Status: s.store, Admin: guard.AdminHandler, Logger: s.log,
@@ -39,7 +44,7 @@ func (s *server) routes() http.Handler {
 		hook.PullRequests = s.reviewer
 	}
 	router.Handle("/webhook/github", webhook.New(hook)).Methods(http.MethodPost)
-	return s.handlers.count(clientAddr(s.cfg.TrustedProxies, router))
+	return router
 }
 
 // clientAddr puts the client's address (access.Proxies.ClientAddr) in
