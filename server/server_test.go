@@ -34,7 +34,7 @@ type running struct {
 
 // start runs the server for the bare repository repo, as configure
 // adjusts its configuration, until stop or the end of the test.
-func start(t *testing.T, repo string, configure func(*Config)) *running {
+func start(t testing.TB, repo string, configure func(*Config)) *running {
 	t.Helper()
 	cfg := Config{
 		Store: gitstore.Options{
@@ -75,7 +75,7 @@ func start(t *testing.T, repo string, configure func(*Config)) *running {
 }
 
 // waitServing polls addr's /api/status until it serves commit.
-func waitServing(t *testing.T, addr, commit string) {
+func waitServing(t testing.TB, addr, commit string) {
 	t.Helper()
 	testwait.For(t, addr+" to serve "+commit[:12], func() bool {
 		res, err := http.Get("http://" + addr + "/api/status")
@@ -94,7 +94,7 @@ func waitServing(t *testing.T, addr, commit string) {
 // starter pushes the starter config repository, with an extra smart-lamp
 // release 1.2.0 whose image is size bytes, and returns the repository and
 // its commit.
-func starter(t *testing.T, size int) (*testrepo.Repo, string) {
+func starter(t testing.TB, size int) (*testrepo.Repo, string) {
 	t.Helper()
 	repo := testrepo.New(t)
 	repo.WriteFS(repotemplate.FS())
