@@ -11,7 +11,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -19,11 +21,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/otagit/otagit/access"
+	"github.com/otagit/otagit/commitsig"
+	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/internal/testwait"
 )
 
@@ -301,5 +306,40 @@ func TestCertFilesPickUpRenewal(t *testing.T) {
 	}
 	if err := c.Reload(); err == nil {
 		t.Fatal("Reload of a broken file: no error")
+	}
+}
+
+// TestReloadFailureKeepsServing: a reloader that fails is logged and the
+// others still reload; the keys' reloader hands its keys to the store; the
+// server keeps serving.
+func TestReloadFailureKeepsServing(t *testing.T) {
+	repo, commit := starter(t, 0)
+	var logs syncBuffer
+	hup := make(chan os.Signal, 1)
+	var keyCalls, okCalls atomic.Int32
+	srv := start(t, repo.Bare, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		c.Reload = hup
+		c.Reloaders = []Reloader{
+			ReloadFunc(func() error { return errors.New("token file: permission denied") }),
+			ReloadFunc(func() error { okCalls.Add(1); return nil }),
+		}
+		c.ReloadKeys = func() (*config.Trust, *commitsig.Keyring, error) {
+			keyCalls.Add(1)
+			return &config.Trust{}, nil, nil
+		}
+	})
+	waitServing(t, srv.addrs[0], commit)
+	hup <- syscall.SIGHUP
+	testwait.For(t, "the reload to finish", func() bool { return strings.Contains(logs.String(), "msg=reloaded") })
+	if okCalls.Load() != 1 || keyCalls.Load() != 1 {
+		t.Fatalf("reloaders called %d, keys %d times", okCalls.Load(), keyCalls.Load())
+	}
+	if !strings.Contains(logs.String(), "reload failed: keeping the old value") || !strings.Contains(logs.String(), "permission denied") {
+		t.Fatalf("the failure is not logged:\n%s", logs.String())
+	}
+	waitServing(t, srv.addrs[0], commit)
+	if err := srv.stop(); err != nil {
+		t.Fatal(err)
 	}
 }
