@@ -39,6 +39,11 @@ type Cache struct {
 	writing map[string]bool
 	// stats counts the artifact files and what collections removed.
 	stats Stats
+	// verified maps an artifact file to the fileID it had when its
+	// content was last hashed (see Open).
+	verified map[string]fileID
+	// damaged signals that a corrupt artifact was removed; capacity 1.
+	damaged chan struct{}
 	// writeFault, when set, fails every write (see SetWriteFault).
 	writeFault atomic.Pointer[error]
 }
@@ -91,7 +96,8 @@ func OpenCache(dir string) (*Cache, error) {
 			return nil, fmt.Errorf("artifact cache: %w", err)
 		}
 	}
-	c := &Cache{dir: dir, byKey: map[Key]Blob{}, writing: map[string]bool{}}
+	c := &Cache{dir: dir, byKey: map[Key]Blob{}, writing: map[string]bool{},
+		verified: map[string]fileID{}, damaged: make(chan struct{}, 1)}
 	files, err := c.artifactFiles()
 	if err != nil {
 		return nil, err
@@ -154,6 +160,9 @@ func (c *Cache) Put(r io.Reader, limit int64) (Blob, error) {
 	if !existed {
 		c.stats.Files++
 		c.stats.Bytes += b.Size
+	}
+	if st, err := os.Stat(b.File); err == nil {
+		c.verified[b.File] = idOf(st)
 	}
 	return b, nil
 }

@@ -1,7 +1,9 @@
 package gitstore
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/internal/testrepo"
 	"github.com/otagit/otagit/internal/testwait"
 )
@@ -139,5 +142,46 @@ func TestStoreCacheDiskFull(t *testing.T) {
 	testwait.For(t, "the commit served once space returns", func() bool {
 		st := s.Status()
 		return st.Commit == good && st.StorageError == "" && st.LastError == ""
+	})
+}
+
+// TestStoreCorruptArtifact is fault 4 of issue 12: a cached binary
+// rewritten in place (same size) is never opened for sending with the
+// digest of its old content; it is removed and stored again from Git.
+func TestStoreCorruptArtifact(t *testing.T) {
+	r := testrepo.New(t)
+	good := pushFiles(r, validFiles(t), "good")
+	s, _, _ := runUntil(t, r, t.TempDir())
+	testwait.For(t, "first sync", serving(s, good))
+	art := s.Current().Fleet.Platform("lamp").Releases[0].Artifact
+	want, err := os.ReadFile(art.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Cache().Open(art.File, art.SHA256)
+	if err != nil {
+		t.Fatalf("open before the damage: %v", err)
+	}
+	f.Close()
+
+	bad := append([]byte(nil), want...)
+	bad[len(bad)/2] ^= 0xff
+	if err := os.WriteFile(art.File, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := s.Cache().Open(art.File, art.SHA256); !errors.Is(err, artifact.ErrCorrupt) {
+		if f != nil {
+			f.Close()
+		}
+		t.Fatalf("open after the damage: %v; want ErrCorrupt", err)
+	}
+	testwait.For(t, "the binary stored again", func() bool {
+		f, err := s.Cache().Open(art.File, art.SHA256)
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		got, err := io.ReadAll(f)
+		return err == nil && bytes.Equal(got, want)
 	})
 }

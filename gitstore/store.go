@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -143,6 +144,9 @@ type Store struct {
 	// recheck makes the next sync load the head again although it was
 	// rejected: the keys it was checked with changed.
 	recheck atomic.Bool
+	// repair is set when the cache lost a corrupt binary: the next sync
+	// loads the head even if it is served, which stores it again.
+	repair bool
 	// kept are the binaries of the last KeepSnapshots published
 	// snapshots, oldest first; the cache collects every other.
 	kept []keptSnapshot
@@ -268,6 +272,8 @@ func (s *Store) Run(ctx context.Context) error {
 	s.repo = repo
 	s.removeLeftovers()
 	s.restore(ctx)
+	verifying := s.verifyArtifacts(ctx)
+	defer verifying.Wait()
 
 	var poll <-chan time.Time
 	if s.opts.Poll > 0 {
@@ -290,6 +296,10 @@ func (s *Store) Run(ctx context.Context) error {
 		case <-s.kick:
 		case <-poll:
 		case <-retry.C:
+		case <-s.cache.Damaged():
+			// A corrupt binary was removed from the cache: loading the
+			// served commit again stores it again.
+			s.repair = true
 		}
 		err := s.sync(ctx)
 		if ctx.Err() != nil {
@@ -304,6 +314,49 @@ func (s *Store) Run(ctx context.Context) error {
 			backoff = time.Second
 		}
 	}
+}
+
+// verifyEvery is how often every cached binary is hashed again, and
+// verifyRate how fast (bytes per second): a disk that rots a file is
+// found, without starving downloads of disk.
+const (
+	verifyEvery = 6 * time.Hour
+	verifyRate  = 32 << 20
+)
+
+// verifyArtifacts hashes the cached binaries at start and every
+// verifyEvery, in a goroutine that ends with ctx; the caller waits for it
+// with the WaitGroup returned. A corrupt one is removed, which Run sees
+// on cache.Damaged.
+func (s *Store) verifyArtifacts(ctx context.Context) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTimer(0)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			start := time.Now()
+			bad, err := s.cache.VerifyAll(ctx.Done(), verifyRate)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				s.log.Warn("artifact check incomplete", "err", err)
+			case bad > 0:
+				s.log.Error("corrupt artifacts removed, to be stored again", "files", bad, "took", time.Since(start))
+			default:
+				s.log.Debug("artifacts checked", "took", time.Since(start))
+			}
+			t.Reset(verifyEvery)
+		}
+	}()
+	return &wg
 }
 
 // restore publishes the last good commit recorded in the state file, so a
@@ -399,7 +452,7 @@ func (s *Store) syncOnce(ctx context.Context) error {
 	cur := s.Current()
 	recheck := s.recheck.Swap(false)
 	switch {
-	case cur != nil && cur.Commit == head.String() && !cur.UsesGitHub:
+	case cur != nil && cur.Commit == head.String() && !cur.UsesGitHub && !s.repair:
 		st.clearRejection()
 	case st.RejectedCommit == head.String() && !s.rejectedGitHub && !recheck:
 		// Already checked and reported; nothing changed.
@@ -453,6 +506,7 @@ func (s *Store) syncOnce(ctx context.Context) error {
 	st.SyncDuration = time.Since(start)
 	st.Syncs++
 	st.StorageError = ""
+	s.repair = false
 	switch {
 	case st.RejectedCommit != "":
 		st.LastError = fmt.Sprintf("commit %s rejected: %s", short(st.RejectedCommit), st.RejectedReason)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -77,11 +78,21 @@ type RecordingStats interface {
 // Config configures an API. Every source but Snapshots is optional: without
 // Recorder nothing is recorded, without Halts nothing is halted, and the
 // API parts that need a missing source answer 404.
+// ArtifactOpener opens the file of a binary with SHA-256 sum for
+// sending, or fails rather than give bytes that do not hash to sum.
+type ArtifactOpener interface {
+	Open(file, sum string) (*os.File, error)
+}
+
 type Config struct {
 	// Snapshots is where the served config comes from. Required.
 	Snapshots Snapshots
 	// Status reports syncing; optional.
 	Status StatusSource
+	// Artifacts opens binaries for sending, checking their content
+	// against their digest (artifact.Cache does); nil opens the files as
+	// they are.
+	Artifacts ArtifactOpener
 	// Halts says which releases were halted at run time.
 	Halts rollout.Halts
 	// Recorder records check-ins.
@@ -128,6 +139,7 @@ func (c *Config) UseTracker(t *checkin.Tracker) {
 // API holds the HTTP handlers. It is safe for concurrent use.
 type API struct {
 	snaps      Snapshots
+	artifacts  ArtifactOpener
 	status     StatusSource
 	halts      rollout.Halts
 	recorder   Recorder
@@ -160,7 +172,7 @@ func New(cfg Config) *API {
 		cfg.Admin = g.AdminHandler
 	}
 	return &API{
-		snaps: cfg.Snapshots, status: cfg.Status,
+		snaps: cfg.Snapshots, status: cfg.Status, artifacts: cfg.Artifacts,
 		halts: cfg.Halts, recorder: cfg.Recorder, devices: cfg.Devices, releases: cfg.Releases,
 		resumer: cfg.Resumer, recording: cfg.Recording, fsRecords: cfg.Filesystems,
 		admin: cfg.Admin, authorizer: cfg.DeviceAuthorizer, log: cfg.Logger, now: cfg.Now, read: cfg.Read,

@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"time"
 
+	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -106,7 +108,14 @@ func freeSpace(n int64) int64 {
 // status sent, and whether the whole binary was sent (not for HEAD or a
 // range, nor when the connection broke).
 func (a *API) serveImage(w http.ResponseWriter, r *http.Request, rel *rollout.Release, art *rollout.Artifact, name string) (int, bool) {
-	f, err := os.Open(art.File)
+	f, err := a.openArtifact(art)
+	if errors.Is(err, artifact.ErrCorrupt) {
+		a.log.Error("artifact corrupt on disk: not sent, being stored again", "platform", rel.Platform, "version", rel.Version.String(),
+			"file", art.File, "err", err)
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "firmware file being repaired", http.StatusServiceUnavailable)
+		return http.StatusServiceUnavailable, false
+	}
 	if err != nil {
 		a.log.Error("artifact missing from cache", "platform", rel.Platform, "version", rel.Version.String(),
 			"file", art.File, "err", err)
@@ -128,6 +137,14 @@ func (a *API) serveImage(w http.ResponseWriter, r *http.Request, rel *rollout.Re
 	// requests, and lets the kernel send the file (sendfile).
 	http.ServeContent(rec, r, "", time.Time{}, f)
 	return rec.status, rec.status == http.StatusOK && rec.written == art.Size && r.Method == http.MethodGet
+}
+
+// openArtifact opens art's file through Config.Artifacts.
+func (a *API) openArtifact(art *rollout.Artifact) (*os.File, error) {
+	if a.artifacts == nil {
+		return os.Open(art.File)
+	}
+	return a.artifacts.Open(art.File, art.SHA256)
 }
 
 // imageName is the file name a release's binary is sent as:

@@ -23,7 +23,7 @@ func (s *server) routes() http.Handler {
 func (s *server) router() *mux.Router {
 	router := mux.NewRouter()
 	guard := &access.Guard{Read: s.cfg.ReadToken, Admin: s.cfg.AdminToken, Logger: s.log}
-	api := httpapi.Config{Snapshots: s.store, Status: s.store, Admin: guard.AdminHandler, Logger: s.log,
+	api := httpapi.Config{Snapshots: s.store, Status: s.store, Artifacts: s.store.Cache(), Admin: guard.AdminHandler, Logger: s.log,
 		Now: s.cfg.Now, Read: guard.ReadHandler, DeviceAuthorizer: s.cfg.DeviceAuthorizer}
 	dash := dashboard.Config{Snapshots: s.store, Status: s.store, Logger: s.log, Now: s.cfg.Now, Access: guard.ReadHandler}
 	if s.tracker != nil {
