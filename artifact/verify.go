@@ -133,4 +133,3 @@ func (c *Cache) VerifyAll(done <-chan struct{}, bytesPerSecond int64) (corrupt i
 	}
 	return corrupt, nil
 }
-
