@@ -6,6 +6,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/otagit/otagit/internal/tomlpos"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -48,8 +49,8 @@ func (l *loader) readFast(files []string, platforms map[string]*platform) []*fas
 	var wg sync.WaitGroup
 	for i, file := range files {
 		src, err := readLimited(l.fsys, file, MaxTOMLSize)
-		if err != nil {
-			continue
+		if err != nil || tomlpos.CheckDepth(src, tomlpos.MaxDepth) != 0 {
+			continue // the ordinary path reports it
 		}
 		parts := [][]byte{src}
 		if len(src) >= splitMin {

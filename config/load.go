@@ -14,6 +14,7 @@ import (
 
 	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/espimage"
+	"github.com/otagit/otagit/internal/tomlpos"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -62,6 +63,9 @@ func ReleaseVersions(src []byte) ([]*semver.Version, error) {
 		Release []struct {
 			Version string `toml:"version"`
 		} `toml:"release"`
+	}
+	if line := tomlpos.CheckDepth(src, tomlpos.MaxDepth); line != 0 {
+		return nil, fmt.Errorf("line %d: %s", line, tooDeep)
 	}
 	if _, err := toml.Decode(string(src), &doc); err != nil {
 		return nil, err

@@ -46,6 +46,10 @@ func parseTOML(fsys fs.FS, name string, probs *Problems) *table {
 		f.add(Problem{Message: err.Error()})
 		return nil
 	}
+	if line := tomlpos.CheckDepth(src, tomlpos.MaxDepth); line != 0 {
+		f.add(Problem{Line: line, Message: tooDeep})
+		return nil
+	}
 	m, plain := decodePlain(src)
 	if plain {
 		f.src = src
@@ -63,6 +67,10 @@ func parseTOML(fsys fs.FS, name string, probs *Problems) *table {
 	f.src = src
 	return &table{f: f, m: m}
 }
+
+// tooDeep is the problem of a file nested deeper than tomlpos.MaxDepth,
+// found before it is decoded.
+var tooDeep = fmt.Sprintf("arrays and inline tables nest more than %d levels deep: not read", tomlpos.MaxDepth)
 
 func (f *tomlFile) add(p Problem) {
 	if f.silent {

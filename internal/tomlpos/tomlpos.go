@@ -52,8 +52,13 @@ type Index struct {
 
 // New indexes src. It never fails and never panics: on input that is not
 // valid TOML it indexes what it can. Callers should parse src with a real
-// TOML parser first and only rely on the index for valid documents.
+// TOML parser first and only rely on the index for valid documents. A
+// document nested deeper than MaxDepth (see CheckDepth) gets an empty
+// index: indexing it would take time and memory quadratic in its depth.
 func New(src []byte) *Index {
+	if CheckDepth(src, MaxDepth) != 0 {
+		return &Index{lines: map[string]int{}}
+	}
 	s := &scanner{
 		src:      src,
 		ix:       &Index{lines: map[string]int{}},
