@@ -273,3 +273,49 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	checkFlags(t, "ExecStart", "serve", args[2:])
 }
+
+// TestExamples checks that the PlatformIO example builds the sketches it
+// names (they are kept once, not copied) with the version its script
+// stamps, and that each sketch reports that version to /update.
+func TestExamples(t *testing.T) {
+	root := filepath.Join("..", "..", "examples")
+	main, err := os.ReadFile(filepath.Join(root, "platformio", "src", "main.cpp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	incs := regexp.MustCompile(`#include "([^"]+)"`).FindAllStringSubmatch(string(main), -1)
+	if len(incs) != 2 {
+		t.Fatalf("main.cpp includes %v, want the ESP8266 and the ESP32 sketch", incs)
+	}
+	for _, m := range incs {
+		path := filepath.Join(root, "platformio", "src", filepath.FromSlash(m[1]))
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Errorf("main.cpp includes %s: %v", m[1], err)
+			continue
+		}
+		s := string(b)
+		for _, want := range []string{"#ifndef FIRMWARE_VERSION", `" v" FIRMWARE_VERSION`, "OTA_URL, FIRMWARE_VERSION)", "setAuthorization(OTA_USER, OTA_PASS)", "/update\""} {
+			if !strings.Contains(s, want) {
+				t.Errorf("%s lacks %q", m[1], want)
+			}
+		}
+	}
+	ini, err := os.ReadFile(filepath.Join(root, "platformio", "platformio.ini"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := regexp.MustCompile(`extra_scripts = pre:(\S+)`).FindStringSubmatch(string(ini))
+	if script == nil {
+		t.Fatal("platformio.ini runs no pre: extra script")
+	}
+	b, err := os.ReadFile(filepath.Join(root, "platformio", script[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`("FIRMWARE_VERSION", env.StringifyMacro(version))`, "version.txt", "git"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %q", script[1], want)
+		}
+	}
+}
