@@ -477,3 +477,69 @@ func (s *Postgres) LoadAdoption(ctx context.Context) (map[string][]AdoptionSampl
 	})
 	return out, pgErr("load adoption series", err)
 }
+
+// WatchHalts implements HaltWatcher: it LISTENs on HaltChannel on a
+// connection of its own and calls changed for every notification, and
+// once each time it (re)connects, since notifications sent while it was
+// away are lost. It reconnects by itself, backing off up to 5s, until ctx
+// is done; then it returns nil.
+func (s *Postgres) WatchHalts(ctx context.Context, changed func()) error {
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.listen(ctx, changed, func() { backoff = 200 * time.Millisecond })
+		if ctx.Err() != nil {
+			break
+		}
+		s.log.Warn("halt notifications: connection lost, reconnecting", "component", "checkin", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	return nil
+}
+
+// listen runs one LISTEN connection until it fails or ctx is done.
+func (s *Postgres) listen(ctx context.Context, changed, connected func()) error {
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	conn, err := pgx.ConnectConfig(cctx, s.pool.Config().ConnConfig.Copy())
+	if err == nil {
+		_, err = conn.Exec(cctx, "LISTEN "+HaltChannel)
+	}
+	cancel()
+	if conn != nil {
+		defer func() {
+			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			conn.Close(c)
+		}()
+	}
+	if err != nil {
+		return err
+	}
+	connected()
+	changed()
+	for {
+		// A dead server is noticed by the pool's health checks, not here:
+		// wake up now and then to see that the connection still answers.
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			changed()
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, context.DeadlineExceeded):
+			pctx, cancel := context.WithTimeout(ctx, s.timeout)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+}

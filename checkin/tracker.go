@@ -52,6 +52,17 @@ type TrackerOptions struct {
 	Logger *slog.Logger
 	// Info describes the store, for StoreInfo.
 	Info StoreInfo
+	// HaltRefresh is how often halts are read again from a store shared
+	// with other replicas (a HaltWatcher), besides when it notifies a
+	// change: the fallback for notifications lost. Default 5s.
+	HaltRefresh time.Duration
+}
+
+// HaltWatcher is implemented by Stores shared by several replicas, whose
+// halts others change: WatchHalts calls changed (from any goroutine, not
+// concurrently) when halts may have changed, until ctx is done.
+type HaltWatcher interface {
+	WatchHalts(ctx context.Context, changed func()) error
 }
 
 // StoreInfo describes a Tracker's store for operators (/api/status).
@@ -101,6 +112,11 @@ type Tracker struct {
 	haltMu sync.Mutex                                 // serialises changes to halts
 	halts  atomic.Pointer[map[rollout.ReleaseID]Halt] // never mutated after Store
 	haltq  chan haltOp                                // to Run, which persists halts
+	// haltGen counts changes made here (setHalt), so that a reload from a
+	// shared store does not replace a change it may not hold yet.
+	haltGen uint64 // guarded by haltMu
+	// haltReload asks Run to read halts again from a shared store.
+	haltReload chan struct{}
 }
 
 type shard struct {
@@ -213,6 +229,9 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.HaltRefresh <= 0 {
+		opts.HaltRefresh = 5 * time.Second
+	}
 	if opts.Writer.Logger == nil {
 		opts.Writer.Logger = opts.Logger
 	}
@@ -224,6 +243,8 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 		seed:   maphash.MakeSeed(),
 		stats:  map[rollout.ReleaseID]*releaseStats{},
 		haltq:  make(chan haltOp, 256),
+
+		haltReload: make(chan struct{}, 1),
 		limit:  addressLimiter{max: opts.AddressMACs, window: opts.AddressWindow, hosts: map[string]*addressWindow{}},
 
 		adoption: newAdoption(),
@@ -293,8 +314,25 @@ func (t *Tracker) Run(ctx context.Context) error {
 	go func() { werr <- t.writer.Run(wctx) }()
 	tick := time.NewTicker(t.opts.SummaryEvery)
 	defer tick.Stop()
+	var refresh <-chan time.Time
+	if hw, ok := t.store.(HaltWatcher); ok {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			hw.WatchHalts(watchCtx, t.askReload)
+		}()
+		defer func() { stopWatch(); <-watched }()
+		rt := time.NewTicker(t.opts.HaltRefresh)
+		defer rt.Stop()
+		refresh = rt.C
+	}
 	for {
 		select {
+		case <-t.haltReload:
+			t.reloadHalts(ctx)
+		case <-refresh:
+			t.reloadHalts(ctx)
 		case <-ctx.Done():
 			t.flushSummaries()
 			t.drainHalts(context.WithoutCancel(ctx))
@@ -306,6 +344,68 @@ func (t *Tracker) Run(ctx context.Context) error {
 		case <-tick.C:
 			t.flushSummaries()
 			t.saveAdoption(ctx)
+		}
+	}
+}
+
+// askReload asks Run to read halts again, without waiting.
+func (t *Tracker) askReload() {
+	select {
+	case t.haltReload <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+// reloadHalts reads the halts of a shared store, which other replicas
+// change, and puts them in force here. A halt or resume elsewhere resets
+// the counts here as it did there. Changes made here that the store may
+// not hold yet win: the read is retried after they are saved.
+func (t *Tracker) reloadHalts(ctx context.Context) {
+	t.drainHalts(ctx) // what is queued here goes first
+	t.haltMu.Lock()
+	gen := t.haltGen
+	t.haltMu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	halts, err := t.store.Halts(rctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			t.log.Warn("cannot read halts from the shared store; keeping those in force", "err", err)
+		}
+		return
+	}
+	next := make(map[rollout.ReleaseID]Halt, len(halts))
+	for _, h := range halts {
+		if id := h.Release(); !id.IsZero() {
+			next[id] = h
+		}
+	}
+	t.haltMu.Lock()
+	if gen != t.haltGen || len(t.haltq) > 0 {
+		t.haltMu.Unlock()
+		t.askReload()
+		return
+	}
+	old := *t.halts.Load()
+	t.halts.Store(&next)
+	t.haltMu.Unlock()
+	for id, h := range next {
+		if o, ok := old[id]; ok && o.Kind == h.Kind && o.At.Equal(h.At) {
+			continue
+		}
+		switch h.Kind {
+		case Stopped:
+			t.log.Error("release halted by another replica", "release", id.String(), "reason", h.Reason)
+		case CountsReset:
+			// Lock order: stats after halts, which are released.
+			t.statsMu.Lock()
+			if rs := t.releaseStats(id); rs.since.Before(h.At) {
+				rs.reset(h.At, h.Fingerprint)
+			}
+			t.statsMu.Unlock()
+			if o, ok := old[id]; ok && o.Kind == Stopped {
+				t.log.Warn("release resumed by another replica", "release", id.String(), "why", h.Reason)
+			}
 		}
 	}
 }
@@ -616,6 +716,7 @@ func (t *Tracker) setHalt(id rollout.ReleaseID, h *Halt) {
 		delete(next, id)
 	}
 	t.halts.Store(&next)
+	t.haltGen++
 	// Queued under the lock, so that disk sees changes in memory's order.
 	select {
 	case t.haltq <- op:

@@ -28,14 +28,27 @@ type trackerFixture struct {
 
 func newTrackerFixture(t *testing.T, store *Memory) *trackerFixture {
 	t.Helper()
-	fx := &trackerFixture{t: t, store: store, now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	fx := newTrackerFixtureOn(t, store, nil)
+	fx.store = store
+	return fx
+}
+
+// newTrackerFixtureOn is newTrackerFixture on any store, with the
+// tracker's options as configure changes them.
+func newTrackerFixtureOn(t *testing.T, store Store, configure func(*TrackerOptions)) *trackerFixture {
+	t.Helper()
+	fx := &trackerFixture{t: t, now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
 	fx.setFleet("fp-1")
-	var err error
-	fx.tr, err = NewTracker(context.Background(), TrackerOptions{
+	opts := TrackerOptions{
 		Store: store, FailAfter: 2, HistoryEvery: time.Hour, SummaryEvery: time.Hour,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Writer: WriterOptions{FlushEvery: time.Millisecond},
-	})
+	}
+	if configure != nil {
+		configure(&opts)
+	}
+	var err error
+	fx.tr, err = NewTracker(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

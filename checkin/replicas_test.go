@@ -1,0 +1,78 @@
+package checkin
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/otagit/otagit/internal/pgtest"
+	"github.com/otagit/otagit/internal/testwait"
+)
+
+// TestReplicaHaltsAndResumes: two trackers on one PostgreSQL database, as
+// two replicas are. A release halted on one is halted on the other within
+// 1s, by notification (the periodic read is set to an hour, so that it
+// cannot be what brings it), and a resume on the other lifts it on the
+// first, its counts reset on both.
+func TestReplicaHaltsAndResumes(t *testing.T) {
+	dsn := pgtest.DB(t)
+	noRefresh := func(o *TrackerOptions) { o.HaltRefresh = time.Hour }
+	a := newTrackerFixtureOn(t, openTestPostgres(t, dsn, 0), noRefresh)
+	b := newTrackerFixtureOn(t, openTestPostgres(t, dsn, 0), noRefresh)
+	// Two devices fail on a: 2 of 2 outcomes, over 50%: halted.
+	for _, i := range []int{0, 1} {
+		for range 3 {
+			a.checkIn(i, "1.0.0", "")
+		}
+	}
+	if !a.tr.Halted(a.r11) {
+		t.Fatal("not halted on a after 2 of 2 failures")
+	}
+	halted := time.Now()
+	testwait.For(t, "the halt on b", func() bool { return b.tr.Halted(b.r11) })
+	if d := time.Since(halted); d > time.Second {
+		t.Errorf("the halt took %v to reach b, want < 1s", d)
+	}
+	t.Logf("halt on a in force on b after %v", time.Since(halted))
+	if h := b.tr.Halts(); len(h) != 1 || h[0].Failed != 2 {
+		t.Errorf("halts on b: %+v", h)
+	}
+
+	if err := b.tr.Resume(b.r11.ID(), b.now); err != nil {
+		t.Fatal(err)
+	}
+	resumed := time.Now()
+	testwait.For(t, "the resume on a", func() bool { return !a.tr.Halted(a.r11) })
+	if d := time.Since(resumed); d > time.Second {
+		t.Errorf("the resume took %v to reach a, want < 1s", d)
+	}
+	if s := a.tr.ReleaseStats(a.r11.ID()); len(s) != 0 {
+		t.Errorf("counts on a after the resume on b: %+v, want none", s)
+	}
+}
+
+// TestReplicaHaltRefresh: with notifications missed, the periodic read
+// still brings a halt.
+func TestReplicaHaltRefresh(t *testing.T) {
+	dsn := pgtest.DB(t)
+	a := newTrackerFixtureOn(t, openTestPostgres(t, dsn, 0), nil)
+	// b's store is a Postgres that hides its notifications.
+	b := newTrackerFixtureOn(t, noWatch{openTestPostgres(t, dsn, 0)}, func(o *TrackerOptions) { o.HaltRefresh = 20 * time.Millisecond })
+	for _, i := range []int{0, 1} {
+		for range 3 {
+			a.checkIn(i, "1.0.0", "")
+		}
+	}
+	if !a.tr.Halted(a.r11) {
+		t.Fatal("not halted on a")
+	}
+	testwait.For(t, "the halt on b", func() bool { return b.tr.Halted(b.r11) })
+}
+
+// noWatch is a shared store whose notifications are lost.
+type noWatch struct{ *Postgres }
+
+func (n noWatch) WatchHalts(ctx context.Context, changed func()) error {
+	<-ctx.Done()
+	return nil
+}
