@@ -245,7 +245,7 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 		haltq:  make(chan haltOp, 256),
 
 		haltReload: make(chan struct{}, 1),
-		limit:  addressLimiter{max: opts.AddressMACs, window: opts.AddressWindow, hosts: map[string]*addressWindow{}},
+		limit:      addressLimiter{max: opts.AddressMACs, window: opts.AddressWindow, hosts: map[string]*addressWindow{}},
 
 		adoption: newAdoption(),
 	}
