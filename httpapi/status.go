@@ -74,9 +74,8 @@ type filesystemDoc struct {
 // synced, the last sync error and rejected commit, and what is served.
 func (a *API) apiStatus(w http.ResponseWriter, r *http.Request) {
 	doc := statusDoc{Otagit: buildinfo.Get()}
-	if a.status != nil {
-		doc.Status = a.status.Status()
-	}
+	st, snap := a.serving()
+	doc.Status = st
 	doc.Platforms = []platformDoc{}
 	doc.Halts = []checkin.Halt{}
 	if a.releases != nil {
@@ -91,15 +90,33 @@ func (a *API) apiStatus(w http.ResponseWriter, r *http.Request) {
 			doc.Recording.LastError = ws.LastError.Error()
 		}
 	}
-	if snap := a.snaps.Current(); snap != nil {
+	if snap != nil {
 		doc.Serving = true
 		doc.Platforms = platformDocs(snap.Fleet)
 		doc.Devices = len(snap.Fleet.Devices())
-		if a.status == nil {
-			doc.Commit, doc.Subject, doc.CommitTime = snap.Commit, snap.Subject, snap.CommitTime
-		}
 	}
 	writeJSON(w, http.StatusOK, doc)
+}
+
+// serving is what /api/status and /healthz both report, so that they
+// never disagree: the sync status, and the snapshot served, nil until the
+// status names the commit served. Right after a restart the store
+// publishes the last good commit's snapshot a moment before its status
+// names it; until then the server is still starting.
+func (a *API) serving() (gitstore.Status, *gitstore.Snapshot) {
+	snap := a.snaps.Current()
+	if a.status == nil {
+		var st gitstore.Status
+		if snap != nil {
+			st.Commit, st.Subject, st.CommitTime = snap.Commit, snap.Subject, snap.CommitTime
+		}
+		return st, snap
+	}
+	st := a.status.Status()
+	if st.Commit == "" {
+		snap = nil
+	}
+	return st, snap
 }
 
 func platformDocs(f *rollout.Fleet) []platformDoc {
@@ -143,14 +160,15 @@ func githubDocOf(s rollout.Source) *githubDoc {
 	return &githubDoc{Repo: s.GitHub.Repo, Tag: s.GitHub.Tag, Asset: s.GitHub.Name, Followed: s.GitHub.Followed}
 }
 
-// healthz answers 200 while a config is being served, 503 before.
+// healthz answers 200 while a config is being served, 503 before, with
+// the commit /api/status reports (see serving).
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
-	snap := a.snaps.Current()
+	st, snap := a.serving()
 	if snap == nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting", "reason": "no config loaded yet"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "commit": snap.Commit})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "commit": st.Commit})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -74,3 +74,44 @@ func TestAPIStatus(t *testing.T) {
 		t.Errorf("healthz: got %d, want 200", rec.Code)
 	}
 }
+
+// TestHealthzAgreesWithStatus is fault 11's item: right after a restart
+// the store publishes the last good commit's snapshot a moment before its
+// status names the commit, and /healthz said 200 while /api/status had no
+// commit. Both now report one state: the commit the status names.
+func TestHealthzAgreesWithStatus(t *testing.T) {
+	fleet := testFleet(t, t.TempDir(), 4096)
+	snaps := fixedSnapshots{&gitstore.Snapshot{Commit: "c0ffee", Fleet: fleet}}
+	for _, c := range []struct {
+		status   gitstore.Status
+		snaps    fixedSnapshots
+		code     int
+		serving  bool
+		reported string
+	}{
+		{gitstore.Status{Branch: "main"}, snaps, 503, false, ""},                        // snapshot published, status not yet
+		{gitstore.Status{Branch: "main", Commit: "c0ffee"}, snaps, 200, true, "c0ffee"}, // both
+		{gitstore.Status{Branch: "main"}, fixedSnapshots{nil}, 503, false, ""},          // nothing yet
+	} {
+		r := mux.NewRouter()
+		New(Config{Snapshots: c.snaps, Status: fixedStatus(c.status),
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Register(r)
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		var health struct{ Commit string }
+		_ = json.Unmarshal(rec.Body.Bytes(), &health)
+		rec2 := httptest.NewRecorder()
+		r.ServeHTTP(rec2, httptest.NewRequest("GET", "/api/status", nil))
+		var status struct {
+			Commit  string
+			Serving bool
+		}
+		if err := json.Unmarshal(rec2.Body.Bytes(), &status); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Code != c.code || health.Commit != c.reported || status.Serving != c.serving || status.Commit != c.reported {
+			t.Errorf("status %+v: healthz %d %q, /api/status serving %v commit %q; want %d, %q, %v",
+				c.status, rec.Code, health.Commit, status.Serving, status.Commit, c.code, c.reported, c.serving)
+		}
+	}
+}
