@@ -122,3 +122,35 @@ func TestSignedCommits(t *testing.T) {
 		t.Errorf("serving %s signed by a key no longer trusted", s.Current().Commit)
 	}
 }
+
+// TestSetCommitsRechecksTheRefusedHead: a head refused as signed by an
+// unknown key is served as soon as the reloaded keyring (SIGHUP) trusts
+// its key, without a new push.
+func TestSetCommitsRechecksTheRefusedHead(t *testing.T) {
+	alice := testgitsig.NewPGP(t, "Alice", "alice@example.com")
+	bob := testgitsig.NewPGP(t, "Bob", "bob@example.com")
+	aliceOnly, err := commitsig.Parse("keys.asc", []byte(testgitsig.ArmoredPublic(t, alice)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	both, err := commitsig.Parse("keys.asc", []byte(testgitsig.ArmoredPublic(t, alice)+"\n"+testgitsig.ArmoredPublic(t, bob)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testrepo.New(t)
+	r.SignKey = alice
+	good := pushFiles(r, validFiles(t), "signed by Alice")
+	s, _ := runSigned(t, r, t.TempDir(), aliceOnly)
+	testwait.For(t, "Alice's commit served", statusServing(s, good))
+	r.SignKey = bob
+	r.WriteString("README.md", "bob")
+	bobs := r.CommitPush("signed by Bob")
+	s.Trigger("test")
+	testwait.For(t, "Bob's commit refused", rejected(s, bobs))
+
+	s.SetCommits(both)
+	testwait.For(t, "Bob's commit served once his key is trusted", statusServing(s, bobs))
+	if st := s.Status(); st.RejectedCommit != "" || !strings.Contains(st.SignedBy, "Bob") {
+		t.Fatalf("after reload: rejected %q, signed by %q", st.RejectedCommit, st.SignedBy)
+	}
+}
