@@ -74,6 +74,7 @@ type Client struct {
 	follow *http.Client
 	log    *slog.Logger
 	now    func() time.Time
+	stats  *apiStats
 
 	// mu guards limitedUntil.
 	mu           sync.Mutex
@@ -114,7 +115,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
-	logged := &logTransport{base: transport, log: log}
+	stats := new(apiStats)
+	stats.remaining.Store(-1)
+	logged := &logTransport{base: transport, log: log, stats: stats}
 	auth := func(rt http.RoundTripper) http.RoundTripper {
 		return &authTransport{base: rt, token: cfg.Token, host: baseURL.Host}
 	}
@@ -133,6 +136,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		follow: &followHTTP,
 		log:    log,
 		now:    clock.Or(cfg.Clock).Now,
+		stats:  stats,
 	}
 	for _, gh := range []*github.Client{c.api, c.dl} {
 		gh.BaseURL = baseURL

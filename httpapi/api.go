@@ -129,6 +129,8 @@ type Config struct {
 	// the server also puts in front of the dashboard. Nil lets every
 	// request through.
 	Read func(http.Handler) http.Handler
+	// Metrics, when set, counts every device request and download.
+	Metrics DeviceMetrics
 }
 
 // UseTracker sets every check-in source of c to t, which is all of them.
@@ -154,6 +156,7 @@ type API struct {
 	log        *slog.Logger
 	now        func() time.Time
 	read       func(http.Handler) http.Handler
+	metrics    DeviceMetrics
 }
 
 // New returns an API for cfg.
@@ -176,6 +179,7 @@ func New(cfg Config) *API {
 		halts: cfg.Halts, recorder: cfg.Recorder, devices: cfg.Devices, releases: cfg.Releases,
 		resumer: cfg.Resumer, recording: cfg.Recording, fsRecords: cfg.Filesystems,
 		admin: cfg.Admin, authorizer: cfg.DeviceAuthorizer, log: cfg.Logger, now: cfg.Now, read: cfg.Read,
+		metrics: cfg.Metrics,
 	}
 }
 
@@ -189,6 +193,21 @@ func (a *API) Register(r *mux.Router) {
 	r.Handle("/api/devices/{mac}", a.read(http.HandlerFunc(a.apiDevice))).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/api/releases/{platform}/{version}", a.read(http.HandlerFunc(a.apiRelease))).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/api/releases/{platform}/{version}/resume", a.admin(http.HandlerFunc(a.apiResume))).Methods(http.MethodPost)
+}
+
+// Front returns next with the stock updaters' poll, GET and HEAD
+// /update, answered before it: the request the whole fleet makes every
+// poll interval skips the router's pattern matching (which allocates).
+// Every other request, and /update with another method, goes to next, in
+// which Register has put /update too.
+func (a *API) Front(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/update" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			a.update(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // registerDevices adds the device endpoints of every client to r. The

@@ -162,7 +162,7 @@ func (a *API) serveDevice(w http.ResponseWriter, r *http.Request, e endpoint) {
 	if c.decide {
 		dec = &c.dec
 	}
-	a.logDevice(c, e, dec, status, c.note)
+	a.finishDevice(c, e, dec, status, c.note)
 	a.recordDevice(c, e, status)
 }
 
@@ -214,7 +214,7 @@ func (l *authLog) refused(log *slog.Logger, now time.Time, mac, remote, client s
 // can send any request, and refusals are in the log.
 func (a *API) refuseDevice(c *deviceCall, e endpoint, rf refusal) {
 	e.refuse(c, rf)
-	a.logDevice(c, e, rf.dec, rf.status, rf.reason)
+	a.finishDevice(c, e, rf.dec, rf.status, rf.reason)
 }
 
 // refuseDecision turns a decision that refuses the device (not
@@ -242,17 +242,27 @@ func (a *API) recordDevice(c *deviceCall, e endpoint, status int) {
 	}, c.dec)
 }
 
-// logDevice writes the one log record every device request gets.
+// logDevice writes the one log record every device request gets. A
+// request answered up_to_date (a poll that changes nothing, whatever held
+// a newer release back) is logged at DEBUG: a fleet polling every minute
+// would otherwise fill the log with them, and /metrics counts them by
+// reason. Everything else (downloads, refusals) is logged at INFO, server
+// errors at ERROR. A decision's record always says why (reason) and by
+// which rule (why), so that a held-back 304 logged at DEBUG says what
+// held it.
 func (a *API) logDevice(c *deviceCall, e endpoint, dec *rollout.Decision, status int, reason string) {
 	level := slog.LevelInfo
-	if status >= 500 {
+	switch {
+	case status >= 500:
 		level = slog.LevelError
+	case dec != nil && dec.Outcome == rollout.UpToDate:
+		level = slog.LevelDebug
 	}
 	ctx := context.Background()
 	if !a.log.Enabled(ctx, level) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 12)
+	attrs := make([]slog.Attr, 0, 14)
 	mac := c.dr.mac
 	if c.req.Anonymous {
 		mac = "anonymous"
@@ -270,12 +280,17 @@ func (a *API) logDevice(c *deviceCall, e endpoint, dec *rollout.Decision, status
 		if m := dec.Request.Mode; m != rollout.ModeSketch {
 			attrs = append(attrs, slog.String("mode", m.String()))
 		}
-		attrs = append(attrs, slog.String("decision", dec.Outcome.String()))
+		attrs = append(attrs, slog.String("decision", dec.Outcome.String()), slog.String("why", dec.Why.String()))
 		if dec.Platform != nil && c.dr.dev == "" {
 			attrs[1] = slog.String("platform", dec.Platform.Name)
 		}
 		if dec.Outcome == rollout.Update {
 			attrs = append(attrs, slog.String("offered", dec.Release.Version.String()))
+		}
+		if reason == "" {
+			reason = dec.Reason()
+		} else if dec.Outcome == rollout.UpToDate {
+			reason += ": " + dec.Reason()
 		}
 	}
 	if reason != "" {

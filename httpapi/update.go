@@ -133,6 +133,10 @@ func (a *API) serveImage(w http.ResponseWriter, r *http.Request, rel *rollout.Re
 	h["Content-Disposition"] = []string{"attachment; filename=" + name}
 	h["Etag"] = []string{`"` + art.SHA256 + `"`}
 	rec := &statusRecorder{ResponseWriter: w}
+	if a.metrics != nil {
+		a.metrics.DownloadStarted()
+		defer func() { a.metrics.DownloadEnded(rec.written) }()
+	}
 	// ServeContent sets the exact Content-Length, answers HEAD and Range
 	// requests, and lets the kernel send the file (sendfile).
 	http.ServeContent(rec, r, "", time.Time{}, f)

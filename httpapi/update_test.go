@@ -303,31 +303,39 @@ func TestUpdateMissingArtifact(t *testing.T) {
 	}
 }
 
-func TestUpdateLogsEveryRequest(t *testing.T) {
+// TestUpdateLogLevels: a download is logged at INFO, a 304 that changes
+// nothing at DEBUG only, with the rule and reason that decided it.
+func TestUpdateLogLevels(t *testing.T) {
 	fleet := testFleet(t, t.TempDir(), 4096)
-	var logged strings.Builder
-	h := newTestRouter(t, &gitstore.Snapshot{Fleet: fleet}, slog.New(slog.NewJSONHandler(&logged, nil)))
-	for _, v := range []string{"1.0.0", "1.1.0"} {
-		req := httptest.NewRequest("GET", "/update", nil)
-		req.Header = esp8266Headers("18:FE:34:00:00:01", v)
-		h.ServeHTTP(httptest.NewRecorder(), req)
-	}
-	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("got %d log lines, want 2:\n%s", len(lines), logged.String())
-	}
-	want := []map[string]any{
-		{"mac": "18:FE:34:00:00:01", "platform": "lamp", "version": "1.0.0", "decision": "update", "status": float64(200), "offered": "1.1.0"},
-		{"mac": "18:FE:34:00:00:01", "platform": "lamp", "version": "1.1.0", "decision": "up_to_date", "status": float64(304)},
-	}
-	for i, line := range lines {
-		var got map[string]any
-		if err := json.Unmarshal([]byte(line), &got); err != nil {
-			t.Fatal(err)
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		var logged strings.Builder
+		h := newTestRouter(t, &gitstore.Snapshot{Fleet: fleet}, slog.New(slog.NewJSONHandler(&logged, &slog.HandlerOptions{Level: level})))
+		for _, v := range []string{"1.0.0", "1.1.0"} {
+			req := httptest.NewRequest("GET", "/update", nil)
+			req.Header = esp8266Headers("18:FE:34:00:00:01", v)
+			h.ServeHTTP(httptest.NewRecorder(), req)
 		}
-		for k, v := range want[i] {
-			if got[k] != v {
-				t.Errorf("line %d: %s: got %v, want %v", i, k, got[k], v)
+		want := []map[string]any{
+			{"level": "INFO", "mac": "18:FE:34:00:00:01", "platform": "lamp", "version": "1.0.0", "decision": "update", "why": "newer", "status": float64(200), "offered": "1.1.0"},
+			{"level": "DEBUG", "mac": "18:FE:34:00:00:01", "platform": "lamp", "version": "1.1.0", "decision": "up_to_date", "why": "latest", "status": float64(304),
+				"reason": "running 1.1.0; the newest release for this device is 1.1.0"},
+		}
+		if level == slog.LevelInfo {
+			want = want[:1]
+		}
+		lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
+		if len(lines) != len(want) {
+			t.Fatalf("level %v: got %d log lines, want %d:\n%s", level, len(lines), len(want), logged.String())
+		}
+		for i, line := range lines {
+			var got map[string]any
+			if err := json.Unmarshal([]byte(line), &got); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range want[i] {
+				if got[k] != v {
+					t.Errorf("level %v line %d: %s: got %v, want %v", level, i, k, got[k], v)
+				}
 			}
 		}
 	}

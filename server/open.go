@@ -37,6 +37,7 @@ func open(ctx context.Context, cfg Config) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.github = gh
 	if cfg.CheckIns {
 		if err := s.openCheckIns(ctx); err != nil {
 			s.close()

@@ -9,29 +9,48 @@ import (
 	"github.com/otagit/otagit/dashboard"
 	"github.com/otagit/otagit/githubapi"
 	"github.com/otagit/otagit/httpapi"
+	"github.com/otagit/otagit/metrics"
 	"github.com/otagit/otagit/webhook"
 )
 
 // routes returns the handler every listener serves: the device and
-// operator API, the dashboard and the GitHub webhook, each request
-// counted in s.handlers.
+// operator API, /metrics, the dashboard and the GitHub webhook, each
+// request counted in s.handlers. GET /update is answered before the
+// router (httpapi.API.Front): it is most of the traffic.
 func (s *server) routes() http.Handler {
-	return s.handlers.count(clientAddr(s.cfg.TrustedProxies, s.router()))
+	router, devices := s.router()
+	return s.handlers.count(clientAddr(s.cfg.TrustedProxies, devices.Front(router)))
 }
 
-// router returns the routes without the counting and the client address.
-func (s *server) router() *mux.Router {
+// router returns the routes without the counting, the client address and
+// the /update fast path, and the device API that answers that path.
+func (s *server) router() (*mux.Router, *httpapi.API) {
 	router := mux.NewRouter()
 	guard := &access.Guard{Read: s.cfg.ReadToken, Admin: s.cfg.AdminToken, Logger: s.log}
 	api := httpapi.Config{Snapshots: s.store, Status: s.store, Artifacts: s.store.Cache(), Admin: guard.AdminHandler, Logger: s.log,
 		Now: s.cfg.Now, Read: guard.ReadHandler, DeviceAuthorizer: s.cfg.DeviceAuthorizer}
+	var met *metrics.Metrics
+	if !s.cfg.NoMetrics {
+		src := metrics.Sources{Store: s.store, GitHub: s.github, Handlers: s.handlers.running, Now: s.cfg.Now}
+		if s.tracker != nil {
+			src.Tracker = s.tracker
+		}
+		met = metrics.New(src)
+		api.Metrics = met
+	}
 	dash := dashboard.Config{Snapshots: s.store, Status: s.store, Logger: s.log, Now: s.cfg.Now, Access: guard.ReadHandler}
 	if s.tracker != nil {
 		// Only when set: an interface holding a nil pointer is not nil.
 		api.UseTracker(s.tracker)
 		dash.UseTracker(s.tracker)
 	}
-	httpapi.New(api).Register(router)
+	devices := httpapi.New(api)
+	devices.Register(router)
+	// /metrics lists platforms and versions, as the read API does: the
+	// same rule guards it.
+	if met != nil {
+		router.Handle("/metrics", guard.ReadHandler(met.Handler())).Methods(http.MethodGet, http.MethodHead)
+	}
 	dashboard.New(dash).Register(router)
 
 	repo := s.cfg.GitHubRepo
@@ -44,7 +63,7 @@ func (s *server) router() *mux.Router {
 		hook.PullRequests = s.reviewer
 	}
 	router.Handle("/webhook/github", webhook.New(hook)).Methods(http.MethodPost)
-	return router
+	return router, devices
 }
 
 // clientAddr puts the client's address (access.Proxies.ClientAddr) in

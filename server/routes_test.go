@@ -45,7 +45,8 @@ func TestEveryRouteWithOddParameters(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &server{cfg: Config{AdminToken: access.StaticSecret("x")}, store: store, handlers: newInflight()}
-	err = s.router().Walk(func(r *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+	router, _ := s.router()
+	err = router.Walk(func(r *mux.Route, _ *mux.Router, _ []*mux.Route) error {
 		if tpl, err := r.GetPathTemplate(); err == nil {
 			templates = append(templates, tpl)
 		}

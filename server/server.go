@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/otagit/otagit/checkin"
+	"github.com/otagit/otagit/githubapi"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/webhook"
 )
@@ -20,6 +21,7 @@ type server struct {
 	store    *gitstore.Store
 	tracker  *checkin.Tracker  // nil without check-ins
 	reviewer *webhook.Reviewer // nil without a GitHub token
+	github   *githubapi.Client
 	// closers close what open opened, in reverse order.
 	closers []func() error
 	// handlers counts the HTTP handlers running.

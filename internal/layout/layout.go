@@ -30,7 +30,7 @@ var Layers = [][]string{
 	// What a change does to every device, between two snapshots.
 	{"plan"},
 	// HTTP front ends.
-	{"httpapi", "webhook", "dashboard"},
+	{"httpapi", "webhook", "dashboard", "metrics"},
 	// The update server: stores, front ends and workers wired together.
 	{"server"},
 	// Programs.
