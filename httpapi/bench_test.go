@@ -103,8 +103,10 @@ func benchFleetPolls(b *testing.B, record bool) {
 		defer func() { cancel(); <-done }()
 		cfg.UseTracker(tr)
 	}
-	r := mux.NewRouter()
-	New(cfg).Register(r)
+	router := mux.NewRouter()
+	api := New(cfg)
+	api.Register(router)
+	r := api.Front(router)
 	reqs := make([]*http.Request, devices)
 	for i := range reqs {
 		reqs[i] = httptest.NewRequest("GET", "/update", nil)

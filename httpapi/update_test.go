@@ -81,8 +81,9 @@ func testFleet(t testing.TB, dir string, stationSize int) *rollout.Fleet {
 
 func newTestRouter(t testing.TB, snap *gitstore.Snapshot, log *slog.Logger) http.Handler {
 	r := mux.NewRouter()
-	New(Config{Snapshots: fixedSnapshots{snap}, Logger: log}).Register(r)
-	return r
+	api := New(Config{Snapshots: fixedSnapshots{snap}, Logger: log})
+	api.Register(r)
+	return api.Front(r) // as the server serves them
 }
 
 // esp8266Headers are the headers ESP8266httpUpdate sends (PROTOCOL.md §1).

@@ -39,7 +39,7 @@ go build -o "$work/bare" ./internal/loadtest/bare
 go run ./internal/loadtest/genrepo -devices "$DEVICES" -out "$work/fleet" >/dev/null
 
 wait_up() { # url
-	for _ in $(seq 1 600); do
+	for _ in $(seq 1 3000); do # 150 s: loading 100,000 devices on a loaded machine
 		curl -fs -o /dev/null "$1" && return 0
 		sleep 0.05
 	done
@@ -65,6 +65,7 @@ hwm_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 start_otagit() { # name port extra-flags... (sets $pid)
 	local name=$1 port=$2
 	shift 2
+	mkdir -p "$work/data-$name"
 	"$work/otagit" serve --repo "$work/fleet" --listen "127.0.0.1:$port" --data "$work/data-$name" \
 		--poll 0 "$@" >"$work/$name.out" 2>"$work/$name.log" &
 	pid=$!
@@ -72,40 +73,67 @@ start_otagit() { # name port extra-flags... (sets $pid)
 }
 
 ROUNDS=${ROUNDS:-3}
-echo "devices: $DEVICES, wrk: $THREADS threads, $CONNS connections, $DURATION x $ROUNDS rounds, Connection: close" >&2
+SCRAPE=${SCRAPE:-1}
+echo "devices: $DEVICES, wrk: $THREADS threads, $CONNS connections, $DURATION x $ROUNDS rounds, Connection: close and keep-alive" >&2
 
 "$work/bare" -listen 127.0.0.1:18081 >/dev/null 2>&1 &
 pids+=($!)
 wait_up http://127.0.0.1:18081/
 
-# Both otagit servers run side by side, so that rounds can alternate.
-declare -A pid_of port_of=([off]=18082 [on]=18083)
-for mode in off on; do
+# The otagit servers run side by side, so that rounds can alternate:
+#   on         as shipped (check-ins on, /metrics on and scraped every
+#              $SCRAPE s while it is measured)
+#   nometrics  --metrics=false: what counting for /metrics costs
+#   off        --checkins=false: what recording check-ins costs
+declare -A pid_of port_of=([on]=18083 [nometrics]=18084 [off]=18082) flags_of=([on]="" [nometrics]="--metrics=false" [off]="--checkins=false")
+servers=(on nometrics off)
+for mode in "${servers[@]}"; do
 	start=$(date +%s.%N)
-	start_otagit "checkins-$mode" "${port_of[$mode]}" --checkins="$([ $mode = on ] && echo true || echo false)"
+	# shellcheck disable=SC2086 # flags_of holds zero or one flag
+	start_otagit "$mode" "${port_of[$mode]}" ${flags_of[$mode]}
 	pid_of[$mode]=$pid
-	until curl -fs -o /dev/null "http://127.0.0.1:${port_of[$mode]}/healthz"; do sleep 0.02; done
+	wait_up "http://127.0.0.1:${port_of[$mode]}/healthz" || { tail -3 "$work/$mode.log" >&2; exit 1; }
 	up=$(echo "$(date +%s.%N) - $start" | bc)
-	synced=$(grep -o 'msg=synced.*' "$work/checkins-$mode.log" | tail -1)
-	echo "otagit check-ins $mode: $DEVICES devices; first answer after ${up}s; $(grep -o 'fetch=[^ ]*' <<<"$synced") $(grep -o 'load=[^ ]*' <<<"$synced"); RSS $(rss_mb "$pid") MB (peak $(hwm_mb "$pid") MB)" >&2
+	synced=$(grep -o 'msg=synced.*' "$work/$mode.log" | tail -1)
+	echo "otagit $mode: $DEVICES devices; first answer after ${up}s; $(grep -o 'fetch=[^ ]*' <<<"$synced") $(grep -o 'load=[^ ]*' <<<"$synced"); RSS $(rss_mb "$pid") MB (peak $(hwm_mb "$pid") MB)" >&2
 done
+
+# scrape scrapes otagit's /metrics every $SCRAPE seconds until killed.
+scrape() {
+	while curl -fs -o /dev/null "http://127.0.0.1:${port_of[on]}/metrics"; do sleep "$SCRAPE"; done
+}
 
 declare -A results
 for round in $(seq 1 "$ROUNDS"); do
-	results[bare]+="$(run_wrk "bare net/http (304)" http://127.0.0.1:18081/update) "
-	for mode in off on; do
-		results[$mode]+="$(run_wrk "otagit check-ins $mode" "http://127.0.0.1:${port_of[$mode]}/update") "
+	for conn in close keepalive; do
+		export KEEPALIVE=$([ $conn = keepalive ] && echo 1 || echo 0)
+		results[$conn:bare]+="$(run_wrk "[$round $conn] bare net/http" http://127.0.0.1:18081/update) "
+		for mode in "${servers[@]}"; do
+			scraper=
+			if [ "$mode" = on ]; then
+				scrape &
+				scraper=$!
+			fi
+			results[$conn:$mode]+="$(run_wrk "[$round $conn] otagit $mode" "http://127.0.0.1:${port_of[$mode]}/update") "
+			if [ -n "$scraper" ]; then kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; fi
+		done
 	done
 done
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-bare=$(median "${results[bare]}")
-off=$(median "${results[off]}")
-on=$(median "${results[on]}")
-for mode in off on; do
+for mode in "${servers[@]}"; do
 	p=${pid_of[$mode]}
-	echo "otagit check-ins $mode: RSS after the load test $(rss_mb "$p") MB (peak $(hwm_mb "$p") MB)" >&2
+	echo "otagit $mode: RSS after the load test $(rss_mb "$p") MB (peak $(hwm_mb "$p") MB)" >&2
 done
 echo "recording: $(curl -s "http://127.0.0.1:${port_of[on]}/api/status" | tr -d '\n ' | grep -o '"recording":{[^}]*}')" >&2
-printf 'medians: bare %s, otagit %s (check-ins off), %s (check-ins on) req/s\n' "$bare" "$off" "$on" >&2
-printf 'ratio otagit/bare: %.3f (check-ins off), %.3f (check-ins on)\n' "$(echo "$off / $bare" | bc -l)" "$(echo "$on / $bare" | bc -l)" >&2
-printf 'check-in recording costs %.1f%% of throughput\n' "$(echo "(1 - $on / $off) * 100" | bc -l)" >&2
+echo "scraped: $(curl -s "http://127.0.0.1:${port_of[on]}/metrics" | grep -c '^otagit_') otagit series" >&2
+for conn in close keepalive; do
+	bare=$(median "${results[$conn:bare]}")
+	on=$(median "${results[$conn:on]}")
+	nom=$(median "${results[$conn:nometrics]}")
+	off=$(median "${results[$conn:off]}")
+	printf '%s medians: bare %s, otagit %s (as shipped), %s (--metrics=false), %s (--checkins=false) req/s\n' "$conn" "$bare" "$on" "$nom" "$off" >&2
+	printf '%s ratio otagit/bare: %.3f (as shipped), %.3f (--metrics=false), %.3f (--checkins=false)\n' "$conn" \
+		"$(echo "$on / $bare" | bc -l)" "$(echo "$nom / $bare" | bc -l)" "$(echo "$off / $bare" | bc -l)" >&2
+	printf '%s: /metrics (scraped every %ss) costs %.1f%%, check-in recording %.1f%% of throughput\n' "$conn" "$SCRAPE" \
+		"$(echo "(1 - $on / $nom) * 100" | bc -l)" "$(echo "(1 - $on / $off) * 100" | bc -l)" >&2
+done

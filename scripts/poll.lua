@@ -1,9 +1,11 @@
 -- wrk script: every request is a stock ESP32 HTTPUpdate poll from the next
 -- of N whitelisted devices (MACs as internal/loadtest/genrepo makes them),
--- on a new connection (Connection: close), as devices do.
+-- on a new connection (Connection: close), as devices do; with
+-- KEEPALIVE=1 on kept-alive connections instead.
 local n = tonumber(os.getenv("DEVICES") or "10000")
 local version = os.getenv("VERSION") or "2.1.0"
 local auth = os.getenv("AUTH") -- an Authorization header value, e.g. "Basic ..."
+local keepalive = os.getenv("KEEPALIVE") == "1"
 local counter = 0
 
 request = function()
@@ -22,10 +24,12 @@ request = function()
     ["x-ESP32-mode"] = "sketch",
     ["x-ESP32-version"] = version,
     ["Cache-Control"] = "no-cache",
-    ["Connection"] = "close",
   }
   if auth and auth ~= "" then
     headers["Authorization"] = auth
+  end
+  if not keepalive then
+    headers["Connection"] = "close"
   end
   return wrk.format("GET", "/update", headers)
 end

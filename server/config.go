@@ -73,6 +73,9 @@ type Config struct {
 	// or $PGPASSWORD.
 	StoreDSN      string
 	StorePassword string
+	// NoMetrics turns off /metrics and the counting of device requests
+	// for it (the load test's baseline of their cost).
+	NoMetrics bool
 	// FailAfter is how many old-version check-ins after an offer make a
 	// failed update; 0 is checkin's default.
 	FailAfter int

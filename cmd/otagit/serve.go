@@ -52,6 +52,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		checkins    = fs.Bool("checkins", true, "record device check-ins in DATA/checkins.db (outcomes, auto-halt, /api/devices)")
 		storeDSN    = fs.String("store", "", "where check-ins, outcomes and halts are kept: empty for DATA/checkins.db (bbolt, one server), or a postgres:// address shared by every replica (no password in it: use --store-password-file or $PGPASSWORD)")
 		storePwFile = fs.String("store-password-file", "", "file holding the database password for --store (or set $PGPASSWORD)")
+		metricsOn   = fs.Bool("metrics", true, "serve Prometheus metrics at /metrics (guarded like the read API)")
 		failAfter   = fs.Int("failure-after", 3, "check-ins with the old version after an offer that count as a failed update")
 		devAuth     = fs.String("device-auth", "", "`FILE` of device credentials (bcrypt hashes, see otagit hash-password): devices must authenticate with HTTP basic auth")
 		adminFile   = fs.String("admin-token-file", "", "file holding the token for operator write calls such as resuming a halted release, which also grants read (or set $"+envAdminToken+")")
@@ -183,6 +184,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return loadKeys(signingOpts, commitKeys)
 		},
 		CheckIns:      *checkins,
+		NoMetrics:     !*metricsOn,
 		FailAfter:     *failAfter,
 		StoreDSN:      *storeDSN,
 		StorePassword: string(storePw),
