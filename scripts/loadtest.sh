@@ -49,7 +49,7 @@ wait_up() { # url
 
 run_wrk() { # name url
 	local out
-	out=$(DEVICES=$DEVICES wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s scripts/poll.lua "$2" 2>&1)
+	out=$(DEVICES=$DEVICES THREADS=$THREADS wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s scripts/poll.lua "$2" 2>&1)
 	local rps lat
 	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
 	lat=$(awk '/Latency/ {print $2; exit}' <<<"$out")
@@ -67,7 +67,7 @@ start_otagit() { # name port extra-flags... (sets $pid)
 	shift 2
 	mkdir -p "$work/data-$name"
 	"$work/otagit" serve --repo "$work/fleet" --listen "127.0.0.1:$port" --data "$work/data-$name" \
-		--poll 0 "$@" >"$work/$name.out" 2>"$work/$name.log" &
+		--poll 0 --admin-listen "127.0.0.1:$((port + 100))" "$@" >"$work/$name.out" 2>"$work/$name.log" &
 	pid=$!
 	pids+=("$pid")
 }
@@ -100,8 +100,26 @@ done
 
 # scrape scrapes otagit's /metrics every $SCRAPE seconds until killed.
 scrape() {
-	while curl -fs -o /dev/null "http://127.0.0.1:${port_of[on]}/metrics"; do sleep "$SCRAPE"; done
+	while curl -fs -o /dev/null "http://127.0.0.1:$((port_of[on] + 100))/metrics"; do sleep "$SCRAPE"; done
 }
+
+# Every device polls once before the measurement: a fleet's server has
+# seen its devices before, and a device's first check-in (a history row
+# and a summary to save) costs more than the polls after it.
+warm_pids=()
+for mode in "${servers[@]}"; do
+	KEEPALIVE=1 DEVICES=$DEVICES THREADS=$THREADS wrk -t"$THREADS" -c"$CONNS" -d$((DEVICES / 3000 + 3))s -s scripts/warm.lua \
+		"http://127.0.0.1:${port_of[$mode]}/update" >"$work/warm-$mode.txt" 2>&1 &
+	warm_pids+=($!)
+done
+wait "${warm_pids[@]}"
+for mode in on nometrics; do # and let the check-ins of the warm-up be saved
+	for _ in $(seq 1 600); do
+		curl -s "http://127.0.0.1:${port_of[$mode]}/api/status" | tr -d '\n ' | grep -q '"queued":0' && break
+		sleep 0.1
+	done
+done
+echo "warmed up: $(awk '/requests in/ {printf "%s ", $1}' "$work"/warm-*.txt)requests (each device once per server)" >&2
 
 declare -A results
 for round in $(seq 1 "$ROUNDS"); do
@@ -125,7 +143,7 @@ for mode in "${servers[@]}"; do
 	echo "otagit $mode: RSS after the load test $(rss_mb "$p") MB (peak $(hwm_mb "$p") MB)" >&2
 done
 echo "recording: $(curl -s "http://127.0.0.1:${port_of[on]}/api/status" | tr -d '\n ' | grep -o '"recording":{[^}]*}')" >&2
-echo "scraped: $(curl -s "http://127.0.0.1:${port_of[on]}/metrics" | grep -c '^otagit_') otagit series" >&2
+echo "scraped: $(curl -s "http://127.0.0.1:$((port_of[on] + 100))/metrics" | grep -c '^otagit_') otagit series" >&2
 for conn in close keepalive; do
 	bare=$(median "${results[$conn:bare]}")
 	on=$(median "${results[$conn:on]}")

@@ -7,10 +7,18 @@ local version = os.getenv("VERSION") or "2.1.0"
 local auth = os.getenv("AUTH") -- an Authorization header value, e.g. "Basic ..."
 local keepalive = os.getenv("KEEPALIVE") == "1"
 local counter = 0
+-- Each thread polls every THREADS-th device from its own offset, so that
+-- the threads together poll each device in turn.
+local stride = tonumber(os.getenv("THREADS") or "1")
+local threads = 0
+setup = function(thread)
+  thread:set("offset", threads)
+  threads = threads + 1
+end
 
 request = function()
   counter = counter + 1
-  local i = counter % n
+  local i = ((counter - 1) * stride + (offset or 0)) % n
   local mac = string.format("24:0A:C4:%02X:%02X:%02X", math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256)
   local headers = {
     ["User-Agent"] = "ESP32-http-Update",
