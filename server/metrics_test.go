@@ -12,9 +12,9 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// poll sends raw, a request as a device writes it, to addr and returns
+// pollRaw sends raw, a request as a device writes it, to addr and returns
 // the status.
-func poll(t *testing.T, addr, raw string) int {
+func pollRaw(t *testing.T, addr, raw string) int {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -53,7 +53,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		// Not GET or HEAD: past the fast path, to the router.
 		{"POST /update HTTP/1.0\r\nContent-Length: 0\r\n\r\n", http.StatusMethodNotAllowed},
 	} {
-		if got := poll(t, addr, tc.raw); got != tc.want {
+		if got := pollRaw(t, addr, tc.raw); got != tc.want {
 			t.Fatalf("%q: got %d, want %d", strings.SplitN(tc.raw, "\r\n", 2)[0], got, tc.want)
 		}
 	}
