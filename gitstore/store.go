@@ -54,6 +54,10 @@ type Options struct {
 	// others' after every publish. At least 2 (the snapshot just replaced
 	// may still have downloads starting); default DefaultKeepSnapshots.
 	KeepSnapshots int
+	// MaxPacks is how many pack files the local clone may have before its
+	// reachable objects are packed into one and the rest, the objects of
+	// commits force-pushed away included, deleted. Default DefaultMaxPacks.
+	MaxPacks int
 	// OnPublish, when set, is called with every snapshot published, after
 	// Current returns it, in the order they are published. It is called
 	// by Run's goroutine, which it must not block for long.
@@ -169,6 +173,9 @@ func New(opts Options) (*Store, error) {
 	if opts.Trust == nil {
 		opts.Trust = &config.Trust{}
 	}
+	if opts.MaxPacks <= 0 {
+		opts.MaxPacks = DefaultMaxPacks
+	}
 	switch {
 	case opts.KeepSnapshots == 0:
 		opts.KeepSnapshots = DefaultKeepSnapshots
@@ -271,6 +278,7 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 	s.repo = repo
 	s.removeLeftovers()
+	s.removeFetchLeftovers(true)
 	s.restore(ctx)
 	verifying := s.verifyArtifacts(ctx)
 	defer verifying.Wait()
@@ -445,9 +453,11 @@ func (s *Store) syncOnce(ctx context.Context) error {
 	cancel()
 	fetched := time.Now()
 	if err != nil {
+		s.removeFetchLeftovers(false)
 		s.failed(err)
 		return err
 	}
+	s.collectGit()
 	st := s.Status()
 	cur := s.Current()
 	recheck := s.recheck.Swap(false)
