@@ -2,6 +2,7 @@ package checkin
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -75,4 +76,81 @@ type noWatch struct{ *Postgres }
 func (n noWatch) WatchHalts(ctx context.Context, changed func()) error {
 	<-ctx.Done()
 	return nil
+}
+
+// TestReplicaPostgresRestart: the database restarts while two replicas
+// record check-ins. Nothing acknowledged is lost (the writers retry until
+// it is back), and the halt listeners reconnect by themselves: a halt after
+// the restart reaches the other replica.
+func TestReplicaPostgresRestart(t *testing.T) {
+	pg := pgtest.New(t)
+	dsn := pg.NewDB(t)
+	fast := func(o *TrackerOptions) {
+		o.HaltRefresh = time.Hour
+		o.Writer.RetryMin, o.Writer.RetryMax = 10*time.Millisecond, 100*time.Millisecond
+	}
+	open := func() *Postgres {
+		s, err := OpenPostgres(context.Background(), PostgresOptions{DSN: dsn, Timeout: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a := newTrackerFixtureOn(t, open(), fast)
+	b := newTrackerFixtureOn(t, open(), fast)
+	// Devices 2..9 check in, alternating replicas, before, during and
+	// after the restart; each check-in differs, so each is stored.
+	n := 0
+	poll := func() {
+		for i := 2; i < 10; i++ {
+			fx := a
+			if (n+i)%2 == 1 {
+				fx = b
+			}
+			fx.checkIn(i, fmt.Sprintf("0.0.%d", n), "")
+		}
+		n++
+	}
+	poll()
+	pg.Stop()
+	for range 5 {
+		poll()
+	}
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	poll()
+	saved := func() uint64 { return a.tr.WriterStats().Saved + b.tr.WriterStats().Saved }
+	want := uint64(8 * n)
+	testwait.For(t, "every check-in saved", func() bool { return saved() >= want })
+	for _, fx := range []*trackerFixture{a, b} {
+		if ws := fx.tr.WriterStats(); ws.Dropped != 0 || ws.Lost != 0 || ws.Queued != 0 {
+			t.Errorf("writer: %+v", ws)
+		}
+	}
+	if a.tr.WriterStats().Failures+b.tr.WriterStats().Failures == 0 {
+		t.Error("no save failed while the database was down: the test tests nothing")
+	}
+	total := 0
+	for i := 2; i < 10; i++ {
+		h, err := a.tr.History(context.Background(), mac(i), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(h)
+	}
+	if total != int(want) {
+		t.Errorf("%d check-ins in the database, want %d", total, want)
+	}
+	// The listeners are back: a halt on a reaches b by notification.
+	for _, i := range []int{0, 1} {
+		for range 3 {
+			a.checkIn(i, "1.0.0", "")
+		}
+	}
+	if !a.tr.Halted(a.r11) {
+		t.Fatal("not halted on a")
+	}
+	testwait.For(t, "the halt on b after the restart", func() bool { return b.tr.Halted(b.r11) })
 }
