@@ -47,6 +47,9 @@ type Authorizer struct {
 
 	flightMu sync.Mutex // guards flights
 	flights  map[[sha256.Size]byte]*flight
+
+	// compare is bcrypt.CompareHashAndPassword; tests count its calls.
+	compare func(hash, pass []byte) error
 }
 
 // New loads opts.File and returns its Authorizer.
@@ -62,7 +65,7 @@ func New(opts Options) (*Authorizer, error) {
 		return nil, fmt.Errorf("devauth: cache key: %w", err)
 	}
 	a := &Authorizer{opts: opts, hashes: make(chan struct{}, runtime.GOMAXPROCS(0)),
-		flights: map[[sha256.Size]byte]*flight{}}
+		flights: map[[sha256.Size]byte]*flight{}, compare: bcrypt.CompareHashAndPassword}
 	a.cache.init(opts.CacheSize)
 	a.macs.New = func() any { return &mac{h: hmac.New(sha256.New, key)} }
 	if err := a.Reload(); err != nil {
@@ -137,8 +140,9 @@ func (a *Authorizer) AuthorizeDevice(r *http.Request, dev *rollout.Device, platf
 // a fleet that comes back at once (after a restart, say) with a shared
 // credential costs one check, not one a connection.
 type flight struct {
-	done chan struct{}
-	err  error
+	done    chan struct{}
+	err     error
+	waiters int // requests waiting for it; guarded by flightMu
 }
 
 // verifyOnce verifies user and pass against cr, once for all concurrent
@@ -149,6 +153,8 @@ func (a *Authorizer) verifyOnce(ctx context.Context, key [sha256.Size]byte, cr *
 	if !ok {
 		f = &flight{done: make(chan struct{})}
 		a.flights[key] = f
+	} else {
+		f.waiters++
 	}
 	a.flightMu.Unlock()
 	if ok {
@@ -185,7 +191,7 @@ func (a *Authorizer) verify(ctx context.Context, cr *credential, user, pass stri
 	defer func() { <-a.hashes }()
 	userOK := subtle.ConstantTimeCompare([]byte(user), []byte(cr.user)) == 1
 	// Always hash, so that a wrong user takes as long as a wrong password.
-	passOK := bcrypt.CompareHashAndPassword([]byte(cr.hash), []byte(pass)) == nil
+	passOK := a.compare([]byte(cr.hash), []byte(pass)) == nil
 	if !userOK || !passOK {
 		return ErrWrong
 	}

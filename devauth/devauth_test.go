@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/otagit/otagit/checkin"
+	"github.com/otagit/otagit/internal/testwait"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -317,5 +319,45 @@ func BenchmarkAuthorizeCached(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		a.AuthorizeDevice(r, hall, "")
+	}
+}
+
+// TestOneHashCheckForConcurrentRequests: devices that come back at once
+// with the same credentials (a shared one after a restart) cost one
+// bcrypt check; wrong ones are checked as often, never cached.
+func TestOneHashCheckForConcurrentRequests(t *testing.T) {
+	a, _ := newTestAuthorizer(t)
+	var calls atomic.Int32
+	release := make(chan struct{})
+	a.compare = func(h, p []byte) error {
+		calls.Add(1)
+		<-release // hold the check until every request waits for it
+		return bcrypt.CompareHashAndPassword(h, p)
+	}
+	const n = 16
+	errs := make(chan error, n)
+	for i := range n {
+		dev := &rollout.Device{MAC: rollout.MAC{0x18, 0xFE, 0x35, 0, 0, byte(i)}, Platform: "lamp"}
+		go func() {
+			_, err := a.AuthorizeDevice(request(basic("lamp", "lamp-pw")), dev, "")
+			errs <- err
+		}()
+	}
+	testwait.For(t, "requests waiting on one check", func() bool {
+		a.flightMu.Lock()
+		defer a.flightMu.Unlock()
+		for _, f := range a.flights {
+			return len(a.flights) == 1 && f.waiters == n-1
+		}
+		return false
+	})
+	close(release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := calls.Load(); c != 1 {
+		t.Fatalf("%d bcrypt checks for %d concurrent requests, want 1", c, n)
 	}
 }
