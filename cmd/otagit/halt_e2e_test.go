@@ -55,8 +55,12 @@ func TestHaltLiftedByCommit(t *testing.T) {
 	code := func(mac, version string) int {
 		mu.Lock()
 		now = now.Add(time.Minute)
+		at := now
 		mu.Unlock()
 		res, _ := ts.deviceGet(t, "/update", esp8266(mac, version))
+		// A check-in is recorded just after its answer is sent: wait for
+		// it, so that the next, a "minute" later, is observed after it.
+		waitUntil(t, "the check-in", func() bool { return !deviceSummary(t, ts, mac).LastSeen.Before(at) })
 		return res.StatusCode
 	}
 
