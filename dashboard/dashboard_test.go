@@ -287,3 +287,20 @@ func TestWithoutCheckIns(t *testing.T) {
 		}
 	}
 }
+
+// TestNeverSeenDevice: a whitelisted device that never checked in runs a
+// version nobody knows, so the page decides nothing rather than assume
+// one.
+func TestNeverSeenDevice(t *testing.T) {
+	fx := newFixture(t, 2, 1)
+	res, body := fx.get("/ui/devices/" + fx.devs[0].MAC.String())
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("%d", res.StatusCode)
+	}
+	mustContain(t, "never-seen device", body, "unknown until it checks in", "its version is unknown")
+	for _, bad := range []string{"0.0.0", "Assuming", "offered (200)"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("never-seen device page says %q", bad)
+		}
+	}
+}

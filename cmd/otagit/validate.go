@@ -66,15 +66,15 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	errs, warns := len(probs.Errors()), len(probs.Warnings())
 	if fleet == nil {
-		fmt.Fprintf(stdout, "%s: %d errors, %d warnings: this config would be refused\n", dir, errs, warns)
+		fmt.Fprintf(stdout, "%s: %s, %s: this config would be refused\n", dir, count(errs, "error"), count(warns, "warning"))
 		return exitError{1}
 	}
 	releases := 0
 	for _, p := range fleet.Platforms() {
 		releases += len(p.Releases)
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d platforms, %d releases, %d devices, %d warnings\n",
-		dir, len(fleet.Platforms()), releases, len(fleet.Devices()), warns)
+	fmt.Fprintf(stdout, "%s: ok: %s, %s, %s, %s\n", dir, count(len(fleet.Platforms()), "platform"),
+		count(releases, "release"), count(len(fleet.Devices()), "device"), count(warns, "warning"))
 	for _, line := range gzipReport(fleet) {
 		fmt.Fprintln(stdout, line)
 	}
@@ -150,4 +150,12 @@ func escapeData(s string) string {
 // properties and ':' ends them.
 func escapeProperty(s string) string {
 	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}
+
+// count is n and word, plural unless n is 1: "1 error", "2 errors".
+func count(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

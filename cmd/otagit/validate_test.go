@@ -155,7 +155,7 @@ func TestValidateGitWorkTree(t *testing.T) {
 	for _, w := range []string{
 		`platforms/smart-lamp.toml:19: release[2].file: binary "firmware/smart-lamp/smart-lamp-1.9.0.bin" not found in the repository: it is in the work tree but Git does not track it, so it is not committed: git add firmware/smart-lamp/smart-lamp-1.9.0.bin` + "\n",
 		`devices/lab.toml: warning: not checked: it is in the work tree but Git does not track it, so it is not committed: git add devices/lab.toml` + "\n",
-		"1 errors, 1 warnings: this config would be refused\n",
+		"1 error, 1 warning: this config would be refused\n",
 	} {
 		if !strings.Contains(out, w) {
 			t.Errorf("output lacks %q:\n%s", w, out)
