@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -35,7 +36,8 @@ func damaged(err error) error {
 // isStorageFault tells a failure of the disk or of the clone (retried,
 // reported as storage trouble) from a problem of the commit's config.
 func isStorageFault(err error) bool {
-	return errors.Is(err, ErrDamaged) || errors.Is(err, artifact.ErrStorage)
+	return errors.Is(err, ErrDamaged) || errors.Is(err, artifact.ErrStorage) ||
+		errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EIO)
 }
 
 // notInTree reports whether err from a tree lookup means the path is not
