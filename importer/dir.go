@@ -98,6 +98,9 @@ func ParseVersionFile(data []byte) (*semver.Version, error) {
 	if !utf8.ValidString(s) || s == "" || strings.ContainsAny(s, " \t\r\n") {
 		return nil, fmt.Errorf("%q is not one version", s)
 	}
+	if strings.Trim(s, "0123456789") == "" && len(s) <= 9 {
+		s += ".0.0" // a build number: its order is kept as the major version
+	}
 	v, err := rollout.ParseReleaseVersion(s)
 	if err != nil {
 		return nil, fmt.Errorf("%q is not a semantic version", s)
