@@ -92,7 +92,7 @@ func readFlask(src string) (*Found, error) {
 	default:
 		return nil, fmt.Errorf("%s: no %s or %s (give the server's bin folder)", src, flaskYAML, flaskDB)
 	}
-	found.Notes = append(found.Notes, "the admin login (ADMIN_EMAIL/ADMIN_PASSWORD) is not imported: otagit has no admin users; the config repository's Git access controls who changes the fleet, and device credentials are set on the server (README: Security; otagit hash-password, serve --device-auth)")
+	found.Notes = append(found.Notes, "the admin login (ADMIN_EMAIL/ADMIN_PASSWORD) is not imported: otagit has no admin users; the config repository's Git access controls who changes the fleet, and device credentials are set on the server (README: Device authentication: otagit hash-password, then serve --device-auth FILE)")
 	for _, p := range ps {
 		where := from + ": " + p.Name
 		found.Platforms = append(found.Platforms, Platform{Name: p.Name, Description: p.Notes})

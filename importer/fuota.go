@@ -63,7 +63,7 @@ func readFUOTA(src string, opts Options) (*Found, error) {
 		return nil, fmt.Errorf("%s: device_app: %w", file, err)
 	}
 	found.Notes = append(found.Notes,
-		"the FUOTA basic-auth user and password (US_AUTH_USERNAME/US_AUTH_PASSWORD) are not imported: set device authentication on the otagit server for them (README: Security; otagit hash-password, serve --device-auth), and serve over TLS as the app requires",
+		"the FUOTA basic-auth user and password (US_AUTH_USERNAME/US_AUTH_PASSWORD) are not imported: set device authentication on the otagit server for them (README: Device authentication: otagit hash-password, then serve --device-auth FILE), and serve over TLS as the app requires",
 		"device ids that are not MACs became device names, with a stand-in MAC (02:...): FUOTA devices never send their MAC; put the real one in its place if the device also uses another client")
 	return found, nil
 }
