@@ -17,6 +17,7 @@ import (
 	"github.com/otagit/otagit/checkin"
 	repotemplate "github.com/otagit/otagit/firmware-repo-template"
 	"github.com/otagit/otagit/internal/testrepo"
+	"github.com/otagit/otagit/internal/testwait"
 	"github.com/otagit/otagit/server"
 )
 
@@ -279,6 +280,13 @@ func TestFUOTAEndToEnd(t *testing.T) {
 	if res.StatusCode != 200 || !bytes.Equal(body, ws21) {
 		t.Fatalf("file %s: %d, %d bytes; want weather-station 2.1.0", path, res.StatusCode, len(body))
 	}
+	// The download's check-in is recorded once its last byte is written,
+	// so the client can read the body before the server has recorded the
+	// offer. A real device flashes and reboots before it asks again; wait
+	// for the offer as the reboot would.
+	testwait.For(t, "the download's offer recorded", func() bool {
+		return deviceSummary(t, ts, "24:0A:C4:B2:00:03").Offer != nil
+	})
 	// Back on the new version: nothing to do, and the update took.
 	if res, body := raw(t, ts.addr, espHTTPClientGet(ts.addr, "/devices/00001?app_ver=2.1.0")); res.StatusCode != 204 || len(body) != 0 {
 		t.Errorf("check on 2.1.0: %d %q, want 204", res.StatusCode, body)
