@@ -182,7 +182,7 @@ func (s *uploadPackSession) UploadPack(ctx context.Context, req *packp.UploadPac
 		return nil, ctxErr(ctx, err)
 	}
 	res := packp.NewUploadPackResponse(req)
-	if err := res.Decode(&stoppingReadCloser{Reader: s.stdout, close: func() error { stop(); return s.Close() }}); err != nil {
+	if err := res.Decode(&stoppingReadCloser{ctx: ctx, r: s.stdout, close: func() error { stop(); return s.Close() }}); err != nil {
 		stop()
 		s.Close()
 		return nil, ctxErr(ctx, fmt.Errorf("upload-pack response: %w", err))
@@ -246,10 +246,21 @@ func (s *uploadPackSession) Close() error {
 	return s.closeErr
 }
 
-// stoppingReadCloser is the pack stream: closing it ends the session.
+// stoppingReadCloser is the pack stream: closing it ends the session. A
+// read that fails because ctx ended (the process killed, its pipe closed)
+// says so.
 type stoppingReadCloser struct {
-	io.Reader
+	ctx   context.Context
+	r     io.Reader
 	close func() error
+}
+
+func (r *stoppingReadCloser) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF && r.ctx.Err() != nil {
+		err = ctxErr(r.ctx, err)
+	}
+	return n, err
 }
 
 func (r *stoppingReadCloser) Close() error { return r.close() }
