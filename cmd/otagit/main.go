@@ -112,7 +112,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: otagit <command> [flags] [args]")
 	fmt.Fprintln(w)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'otagit <command> -h' for a command's flags.")
