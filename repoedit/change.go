@@ -65,6 +65,17 @@ func (c *change) apply(data []byte, v *semver.Version) error {
 
 // mkdirs creates dir and its missing parents, remembering which it made.
 func (c *change) mkdirs(dir string) error {
+	missing, err := makeDirs(dir)
+	if err != nil {
+		return err
+	}
+	c.made = missing // deepest first, the order to remove them in
+	return nil
+}
+
+// makeDirs creates dir and its missing parents and returns the ones it
+// made, deepest first: the order to remove them in to undo it.
+func makeDirs(dir string) ([]string, error) {
 	var missing []string
 	for d := dir; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
@@ -73,10 +84,9 @@ func (c *change) mkdirs(dir string) error {
 		missing = append(missing, d)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return nil, err
 	}
-	c.made = missing // deepest first, the order to remove them in
-	return nil
+	return missing, nil
 }
 
 // rollback undoes what apply did.

@@ -149,14 +149,8 @@ func (e *Edit) write(rel string, data []byte, mode fs.FileMode) error {
 
 // mkdirs creates dir and its missing parents, remembering which it made.
 func (e *Edit) mkdirs(dir string) error {
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
-			break
-		}
-		missing = append(missing, d)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	missing, err := makeDirs(dir)
+	if err != nil {
 		return err
 	}
 	slices.Reverse(missing)

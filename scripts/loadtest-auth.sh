@@ -20,23 +20,8 @@ THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-5}
 CHECKINS=${CHECKINS:-false}
 
-if ! command -v wrk >/dev/null; then
-	if [ "$(id -u)" = 0 ]; then
-		apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-	else
-		echo "wrk is not installed: apt-get install wrk" >&2
-		exit 1
-	fi
-fi
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/lib.sh
+need_tools wrk
 
 go build -o "$work/otagit" ./cmd/otagit
 go run ./internal/loadtest/genrepo -devices "$DEVICES" -out "$work/fleet" >/dev/null

@@ -19,25 +19,8 @@ CONNS=${CONNS:-16}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
 
-for tool in wrk openssl; do
-	if ! command -v "$tool" >/dev/null; then
-		if [ "$(id -u)" = 0 ]; then
-			apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null
-		else
-			echo "$tool is not installed: apt-get install $tool" >&2
-			exit 1
-		fi
-	fi
-done
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/lib.sh
+need_tools wrk openssl
 
 go build -o "$work/otagit" ./cmd/otagit
 go build -o "$work/bare" ./internal/loadtest/bare

@@ -21,14 +21,7 @@ LIMIT=${LIMIT:-600}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/lib.sh
 
 go build -o "$work/otagit" ./cmd/otagit
 go run ./internal/loadtest/genrepo -devices "$DEVICES" -files "$FILES" -out "$work/fleet" >/dev/null
