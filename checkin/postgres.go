@@ -305,8 +305,17 @@ func (s *Postgres) saveTx(ctx context.Context, tx pgx.Tx, b *batch) error {
 				values = append(values, d.value)
 			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO devices (mac, value) SELECT * FROM unnest($1::bytea[], $2::bytea[])
-			ON CONFLICT (mac) DO UPDATE SET value = excluded.value`, macs, values); err != nil {
+		// The lock makes revs commit in the order they are drawn, so that
+		// DevicesSince never passes over a save still in flight.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", deviceRevLock); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO devices (mac, value, rev)
+			SELECT m, v, nextval('device_rev') FROM unnest($1::bytea[], $2::bytea[]) AS u(m, v)
+			ON CONFLICT (mac) DO UPDATE SET value = excluded.value, rev = excluded.rev`, macs, values); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, '')", DeviceChannel); err != nil {
 			return err
 		}
 	}
@@ -478,19 +487,77 @@ func (s *Postgres) LoadAdoption(ctx context.Context) (map[string][]AdoptionSampl
 	return out, pgErr("load adoption series", err)
 }
 
+// DeviceChannel is the channel every save of device summaries is
+// notified on, so that other replicas read them (DevicesSince).
+const DeviceChannel = "otagit_devices"
+
+// deviceRevLock is the advisory lock key that orders saves of summaries.
+const deviceRevLock = 0x6f7461676974 // "otagit"
+
+// DeviceRev implements DeviceSharer.
+func (s *Postgres) DeviceRev(ctx context.Context) (int64, error) {
+	ctx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	var rev int64
+	err = s.pool.QueryRow(ctx, "SELECT coalesce(max(rev), 0) FROM devices").Scan(&rev)
+	return rev, pgErr("device rev", err)
+}
+
+// DevicesSince implements DeviceSharer.
+func (s *Postgres) DevicesSince(ctx context.Context, rev int64, limit int) ([]Device, int64, error) {
+	ctx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return nil, rev, err
+	}
+	defer cancel()
+	rows, err := s.pool.Query(ctx, "SELECT value, rev FROM devices WHERE rev > $1 ORDER BY rev LIMIT $2", rev, limit)
+	if err != nil {
+		return nil, rev, pgErr("devices since", err)
+	}
+	var out []Device
+	var v []byte
+	var r int64
+	last := rev
+	_, err = pgx.ForEachRow(rows, []any{&v, &r}, func() error {
+		d, err := decodeDevice(v)
+		if err != nil {
+			return err
+		}
+		out = append(out, d)
+		last = r
+		return nil
+	})
+	if err != nil {
+		return nil, rev, pgErr("devices since", err)
+	}
+	return out, last, nil
+}
+
+// WatchDevices implements DeviceSharer, as WatchHalts does for DeviceChannel.
+func (s *Postgres) WatchDevices(ctx context.Context, changed func()) error {
+	return s.watch(ctx, DeviceChannel, changed)
+}
+
 // WatchHalts implements HaltWatcher: it LISTENs on HaltChannel on a
 // connection of its own and calls changed for every notification, and
 // once each time it (re)connects, since notifications sent while it was
 // away are lost. It reconnects by itself, backing off up to 5s, until ctx
 // is done; then it returns nil.
 func (s *Postgres) WatchHalts(ctx context.Context, changed func()) error {
+	return s.watch(ctx, HaltChannel, changed)
+}
+
+func (s *Postgres) watch(ctx context.Context, channel string, changed func()) error {
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
-		err := s.listen(ctx, changed, func() { backoff = 200 * time.Millisecond })
+		err := s.listen(ctx, channel, changed, func() { backoff = 200 * time.Millisecond })
 		if ctx.Err() != nil {
 			break
 		}
-		s.log.Warn("halt notifications: connection lost, reconnecting", "component", "checkin", "err", err, "in", backoff)
+		s.log.Warn("notifications: connection lost, reconnecting", "component", "checkin", "channel", channel, "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
@@ -501,11 +568,11 @@ func (s *Postgres) WatchHalts(ctx context.Context, changed func()) error {
 }
 
 // listen runs one LISTEN connection until it fails or ctx is done.
-func (s *Postgres) listen(ctx context.Context, changed, connected func()) error {
+func (s *Postgres) listen(ctx context.Context, channel string, changed, connected func()) error {
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	conn, err := pgx.ConnectConfig(cctx, s.pool.Config().ConnConfig.Copy())
 	if err == nil {
-		_, err = conn.Exec(cctx, "LISTEN "+HaltChannel)
+		_, err = conn.Exec(cctx, "LISTEN "+channel)
 	}
 	cancel()
 	if conn != nil {

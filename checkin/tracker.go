@@ -65,6 +65,21 @@ type HaltWatcher interface {
 	WatchHalts(ctx context.Context, changed func()) error
 }
 
+// DeviceSharer is implemented by Stores shared by several replicas, whose
+// device summaries others save: a device's pending offer and outcomes,
+// and through them the stage counts, are then read back from the store
+// whichever replica saw the check-in.
+type DeviceSharer interface {
+	// DeviceRev returns the revision of the newest summary saved.
+	DeviceRev(ctx context.Context) (int64, error)
+	// DevicesSince returns up to limit summaries saved after rev, oldest
+	// save first, and the revision of the last one returned (rev if none).
+	DevicesSince(ctx context.Context, rev int64, limit int) ([]Device, int64, error)
+	// WatchDevices calls changed (from any goroutine, not concurrently)
+	// when summaries may have been saved, until ctx is done.
+	WatchDevices(ctx context.Context, changed func()) error
+}
+
 // StoreInfo describes a Tracker's store for operators (/api/status).
 type StoreInfo struct {
 	// Kind is "bbolt" or "postgres".
@@ -117,6 +132,10 @@ type Tracker struct {
 	haltGen uint64 // guarded by haltMu
 	// haltReload asks Run to read halts again from a shared store.
 	haltReload chan struct{}
+	// devReload asks Run to read summaries others saved (DeviceSharer);
+	// devRev is the revision read up to, owned by Run.
+	devReload chan struct{}
+	devRev    int64
 }
 
 type shard struct {
@@ -245,6 +264,7 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 		haltq:  make(chan haltOp, 256),
 
 		haltReload: make(chan struct{}, 1),
+		devReload:  make(chan struct{}, 1),
 		limit:      addressLimiter{max: opts.AddressMACs, window: opts.AddressWindow, hosts: map[string]*addressWindow{}},
 
 		adoption: newAdoption(),
@@ -278,6 +298,13 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 		hm[id] = h
 	}
 	t.halts.Store(&hm)
+	if ds, ok := opts.Store.(DeviceSharer); ok {
+		// Read before the devices: what is saved in between is read
+		// again, which changes nothing (mergeDevice).
+		if t.devRev, err = ds.DeviceRev(ctx); err != nil {
+			return nil, fmt.Errorf("checkin: load devices: %w", err)
+		}
+	}
 	devices, err := opts.Store.LoadDevices(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("checkin: load devices: %w", err)
@@ -327,12 +354,27 @@ func (t *Tracker) Run(ctx context.Context) error {
 		defer rt.Stop()
 		refresh = rt.C
 	}
+	ds, sharing := t.store.(DeviceSharer)
+	if sharing {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			ds.WatchDevices(watchCtx, func() { poke(t.devReload) })
+		}()
+		defer func() { stopWatch(); <-watched }()
+	}
 	for {
 		select {
 		case <-t.haltReload:
 			t.reloadHalts(ctx)
 		case <-refresh:
 			t.reloadHalts(ctx)
+			if sharing {
+				t.reloadDevices(ctx, ds)
+			}
+		case <-t.devReload:
+			t.reloadDevices(ctx, ds)
 		case <-ctx.Done():
 			t.flushSummaries()
 			t.drainHalts(context.WithoutCancel(ctx))
@@ -349,11 +391,69 @@ func (t *Tracker) Run(ctx context.Context) error {
 }
 
 // askReload asks Run to read halts again, without waiting.
-func (t *Tracker) askReload() {
+func (t *Tracker) askReload() { poke(t.haltReload) }
+
+// poke sends on c, a channel of capacity 1, without waiting.
+func poke(c chan struct{}) {
 	select {
-	case t.haltReload <- struct{}{}:
+	case c <- struct{}{}:
 	default: // one is pending already
 	}
+}
+
+// devicesPerRead bounds one read of DevicesSince.
+const devicesPerRead = 10000
+
+// reloadDevices reads the summaries saved since the last read, by any
+// replica, and merges them (mergeDevice). A failed read is retried at
+// the next notification or refresh.
+func (t *Tracker) reloadDevices(ctx context.Context, ds DeviceSharer) {
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		devs, rev, err := ds.DevicesSince(rctx, t.devRev, devicesPerRead)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				t.log.Warn("cannot read device summaries from the shared store", "err", err)
+			}
+			return
+		}
+		t.devRev = rev
+		for _, d := range devs {
+			t.mergeDevice(d)
+		}
+		if len(devs) < devicesPerRead {
+			return
+		}
+	}
+}
+
+// mergeDevice takes the summary r another replica saved when it is of a
+// later check-in than the one held here: the device's offer, outcomes and
+// version become r's, and r's offer and outcomes count in the stage
+// counts as they did there. A summary of a check-in seen here (its own
+// save, read back) changes nothing.
+func (t *Tracker) mergeDevice(r Device) {
+	sh := t.shard(r.MAC)
+	sh.mu.Lock()
+	d := sh.devs[r.MAC]
+	had := d != nil
+	if had && !r.LastSeen.After(d.LastSeen) {
+		sh.mu.Unlock()
+		return
+	}
+	if !had {
+		d = &devState{}
+		sh.devs[r.MAC] = d
+		t.index.add(r.MAC)
+		t.adoption.move(false, "", "", r.Platform, r.LastVersion)
+	} else if d.Platform != r.Platform || d.LastVersion != r.LastVersion {
+		t.adoption.move(true, d.Platform, d.LastVersion, r.Platform, r.LastVersion)
+	}
+	// Saved there; the history row hash stays ours.
+	d.Device, d.dirty = r, false
+	t.countDevice(r) // lock order: shard, stats
+	sh.mu.Unlock()
 }
 
 // reloadHalts reads the halts of a shared store, which other replicas
