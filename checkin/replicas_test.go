@@ -8,6 +8,7 @@ import (
 
 	"github.com/otagit/otagit/internal/pgtest"
 	"github.com/otagit/otagit/internal/testwait"
+	"github.com/otagit/otagit/rollout"
 )
 
 // TestReplicaHaltsAndResumes: two trackers on one PostgreSQL database, as
@@ -153,4 +154,40 @@ func TestReplicaPostgresRestart(t *testing.T) {
 		t.Fatal("not halted on a")
 	}
 	testwait.For(t, "the halt on b after the restart", func() bool { return b.tr.Halted(b.r11) })
+}
+
+// TestReplicaSharesOfferAndOutcome: a device offered an update by one
+// replica that comes back on the other with the new version succeeds
+// there, and the outcome counts on both; a failure counts on both too.
+func TestReplicaSharesOfferAndOutcome(t *testing.T) {
+	dsn := pgtest.DB(t)
+	noRefresh := func(o *TrackerOptions) { o.HaltRefresh = time.Hour }
+	a := newTrackerFixtureOn(t, openTestPostgres(t, dsn, 0), noRefresh)
+	b := newTrackerFixtureOn(t, openTestPostgres(t, dsn, 0), noRefresh)
+	a.r11.HaltOnFailure, b.r11.HaltOnFailure = 0, 0 // counts only
+	for _, i := range []int{0, 1} {
+		if d := a.checkIn(i, "1.0.0", ""); d.Outcome != rollout.Update {
+			t.Fatalf("device %d: %v, want an offer", i, d.Outcome)
+		}
+	}
+	testwait.For(t, "a's offers on b", func() bool {
+		d0, ok0 := b.tr.Device(mac(0))
+		d1, ok1 := b.tr.Device(mac(1))
+		return ok0 && ok1 && d0.Offer != nil && d1.Offer != nil
+	})
+	b.now = a.now
+	b.checkIn(0, "1.1.0", "") // flashed: a success, seen by b
+	for range 3 {
+		b.checkIn(1, "1.0.0", "") // came back on the old version: a failure
+	}
+	for name, fx := range map[string]*trackerFixture{"a": a, "b": b} {
+		testwait.For(t, "the outcomes on "+name, func() bool {
+			r0, ok0 := fx.latest(0)
+			r1, ok1 := fx.latest(1)
+			return ok0 && ok1 && r0 == Success && r1 == Failure
+		})
+		if s := fx.tr.ReleaseStats(fx.r11.ID()); len(s) != 1 || s[0].Offered != 2 || s[0].Succeeded != 1 || s[0].Failed != 1 {
+			t.Errorf("counts on %s: %+v, want 2 offered, 1 succeeded, 1 failed", name, s)
+		}
+	}
 }
