@@ -120,7 +120,13 @@ type Writer struct {
 	pending int      // records in cur and full
 	held    int      // records taken by Run, not yet saved or lost
 	closed  bool     // set when Run drains; Add refuses from then on
-	stats   WriterStats
+	// summaries holds the device summaries queued alone (no check-in),
+	// latest per MAC: a newer one replaces the queued one, so they are
+	// bounded by the fleet, never count against QueueSize and are never
+	// dropped. A periodic re-save of every summary (Tracker's
+	// SummaryEvery) once overflowed the queue and dropped check-ins.
+	summaries map[rollout.MAC]Device
+	stats     WriterStats
 
 	// Owned by the Run goroutine.
 	taken       []*chunk            // flush's scratch
@@ -150,6 +156,8 @@ func NewWriter(s Store, opts WriterOptions) *Writer {
 		log:   opts.Logger.With("component", "checkin"),
 		wake:  make(chan struct{}, 1),
 		index: make(map[rollout.MAC]int),
+
+		summaries: make(map[rollout.MAC]Device),
 	}
 }
 
@@ -162,6 +170,9 @@ func NewWriter(s Store, opts WriterOptions) *Writer {
 // Records are saved in the order they were added.
 func (w *Writer) Add(c CheckIn, d Device) bool {
 	w.mu.Lock()
+	if c.At.IsZero() && !d.isZero() {
+		return w.addSummary(d)
+	}
 	if w.closed || w.pending+w.held >= w.opts.QueueSize {
 		w.stats.Dropped++
 		w.mu.Unlock()
@@ -169,6 +180,11 @@ func (w *Writer) Add(c CheckIn, d Device) bool {
 	}
 	if w.cur == nil {
 		w.cur = w.newChunk()
+	}
+	if !d.isZero() {
+		// This summary is newer than one queued alone, which would
+		// otherwise be saved after it.
+		delete(w.summaries, d.MAC)
 	}
 	w.cur.checkins = append(w.cur.checkins, c)
 	w.cur.devices = append(w.cur.devices, d)
@@ -183,6 +199,27 @@ func (w *Writer) Add(c CheckIn, d Device) bool {
 		select {
 		case w.wake <- struct{}{}:
 		default: // a wake-up is already pending
+		}
+	}
+	return true
+}
+
+// addSummary queues d, replacing any summary of d.MAC queued alone; it
+// refuses only once Run has begun to shut down. w.mu must be held; it
+// unlocks it.
+func (w *Writer) addSummary(d Device) bool {
+	if w.closed {
+		w.stats.Dropped++
+		w.mu.Unlock()
+		return false
+	}
+	w.summaries[d.MAC] = d
+	filled := len(w.summaries) == w.opts.MaxBatch
+	w.mu.Unlock()
+	if filled {
+		select {
+		case w.wake <- struct{}{}:
+		default:
 		}
 	}
 	return true
@@ -207,7 +244,7 @@ func (w *Writer) Stats() WriterStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := w.stats
-	s.Queued = w.pending + w.held
+	s.Queued = w.pending + w.held + len(w.summaries)
 	return s
 }
 
@@ -277,6 +314,17 @@ func (w *Writer) flush(ctx context.Context, partial, final bool) (more bool, err
 	}
 	w.pending -= n
 	w.held += n
+	// Summaries queued alone are newer than any of their MAC in the
+	// chunks taken (Add removes the older one), so they are saved after.
+	var sums []Device
+	if partial || final || len(w.summaries) >= w.opts.MaxBatch {
+		sums = make([]Device, 0, len(w.summaries))
+		for _, d := range w.summaries {
+			sums = append(sums, d)
+		}
+		clear(w.summaries)
+		w.held += len(sums)
+	}
 	w.mu.Unlock()
 
 	for i, c := range taken {
@@ -302,6 +350,22 @@ func (w *Writer) flush(ctx context.Context, partial, final bool) (more bool, err
 		taken[i] = nil
 	}
 	w.taken = taken[:0]
+
+	for len(sums) > 0 {
+		k := min(len(sums), w.opts.MaxBatch)
+		if err == nil {
+			err = w.save(ctx, nil, sums[:k])
+		}
+		w.mu.Lock()
+		w.held -= k
+		if err != nil {
+			w.stats.Lost += uint64(k)
+		} else {
+			w.stats.Saved += uint64(k)
+		}
+		w.mu.Unlock()
+		sums = sums[k:]
+	}
 
 	w.mu.Lock()
 	more = len(w.full) > 0

@@ -450,3 +450,48 @@ func TestWriterBoltShutdown(t *testing.T) {
 		t.Errorf("newest check-in: got %+v, %v; want the last added", h, err)
 	}
 }
+
+// TestWriterSummariesNotDropped checks that summaries queued alone, as a
+// Tracker's periodic re-save of every device queues them, are never
+// dropped however many there are (they used to overflow QueueSize), that
+// the newest per MAC is saved, and that a summary queued with a later
+// check-in replaces one queued alone before it.
+func TestWriterSummariesNotDropped(t *testing.T) {
+	s := newFakeStore()
+	w := NewWriter(s, WriterOptions{QueueSize: 8, MaxBatch: 4, Logger: quietLog})
+	const devices = 100
+	for round := range 3 {
+		for i := range devices {
+			d := Device{MAC: testMAC(i), LastVersion: fmt.Sprint(round), LastSeen: t0.Add(time.Duration(round))}
+			if !w.Add(CheckIn{}, d) {
+				t.Fatalf("summary %d of round %d refused", i, round)
+			}
+		}
+	}
+	// A check-in with a summary after the one queued alone: its summary wins.
+	if !w.Add(sampleCheckIn(testMAC(0), 0), Device{MAC: testMAC(0), LastVersion: "with-checkin"}) {
+		t.Fatal("check-in refused")
+	}
+	if st := w.Stats(); st.Dropped != 0 || st.Queued != devices {
+		t.Fatalf("stats: got dropped %d, queued %d; want 0, %d (the summary queued alone of MAC 0 replaced)", st.Dropped, st.Queued, devices)
+	}
+	if err := startWriter(t, w)(); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.LoadDevices(context.Background())
+	if err != nil || len(all) != devices {
+		t.Fatalf("got %d devices saved (err %v), want %d", len(all), err, devices)
+	}
+	for _, d := range all {
+		want := "2"
+		if d.MAC == testMAC(0) {
+			want = "with-checkin"
+		}
+		if d.LastVersion != want {
+			t.Errorf("device %s: got version %q, want %q", d.MAC, d.LastVersion, want)
+		}
+	}
+	if st := w.Stats(); st.Dropped != 0 || st.Queued != 0 || st.Saved != devices {
+		t.Errorf("stats: got %+v, want 0 dropped, 0 queued, %d saved", st, devices)
+	}
+}
