@@ -15,6 +15,7 @@
 package plan
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"slices"
@@ -175,7 +176,9 @@ func Make(in Input) Plan {
 			macs = append(macs, m)
 		}
 	}
-	slices.SortFunc(macs, func(a, b rollout.MAC) int { return strings.Compare(a.String(), b.String()) })
+	// MAC text is fixed-width hex, so byte order is text order, without
+	// two strings per comparison.
+	slices.SortFunc(macs, func(a, b rollout.MAC) int { return bytes.Compare(a[:], b[:]) })
 	same := samePlatforms(in.Base, in.Head)
 	for _, m := range macs {
 		b, h := base[m], head[m]
