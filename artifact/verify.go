@@ -93,10 +93,11 @@ func (c *Cache) check(f *os.File, file, sum string, id fileID) error {
 // removed: the owner of the cache stores again the binaries it serves.
 func (c *Cache) Damaged() <-chan struct{} { return c.damaged }
 
-// VerifyAll hashes every artifact file not checked since it last changed,
-// reading at most bytesPerSecond (0: no limit), and removes those that do
-// not match (signalling Damaged). It returns how many were found corrupt;
-// it returns early, with an error, when done is closed.
+// VerifyAll hashes every artifact file in full, those Open would take
+// without hashing included (a failing disk changes content but not its
+// fileID), reading at most bytesPerSecond (0: no limit), and removes those
+// that do not match (signalling Damaged). It returns how many were found
+// corrupt; it returns early, with an error, when done is closed.
 func (c *Cache) VerifyAll(done <-chan struct{}, bytesPerSecond int64) (corrupt int, err error) {
 	files, err := c.artifactFiles()
 	if err != nil {
@@ -108,8 +109,7 @@ func (c *Cache) VerifyAll(done <-chan struct{}, bytesPerSecond int64) (corrupt i
 			return corrupt, errors.New("stopped")
 		default:
 		}
-		p := c.Path(af.name)
-		f, err := c.Open(p, af.name)
+		err := c.verifyFile(c.Path(af.name), af.name)
 		switch {
 		case errors.Is(err, ErrCorrupt):
 			corrupt++
@@ -119,7 +119,6 @@ func (c *Cache) VerifyAll(done <-chan struct{}, bytesPerSecond int64) (corrupt i
 		case err != nil:
 			return corrupt, err
 		}
-		f.Close()
 		if bytesPerSecond > 0 {
 			// Pace the reads: a check must not starve downloads of disk.
 			t := time.NewTimer(time.Duration(af.size * int64(time.Second) / bytesPerSecond))
@@ -132,4 +131,18 @@ func (c *Cache) VerifyAll(done <-chan struct{}, bytesPerSecond int64) (corrupt i
 		}
 	}
 	return corrupt, nil
+}
+
+// verifyFile hashes file in full against sum (see check).
+func (c *Cache) verifyFile(file, sum string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return c.check(f, file, sum, idOf(st))
 }

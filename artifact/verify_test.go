@@ -89,3 +89,37 @@ func TestPutDiskFull(t *testing.T) {
 		t.Fatalf("put once space returns: %v", err)
 	}
 }
+
+// TestVerifyAllFindsRot: content that changes while the file keeps the
+// fileID it was checked with (a failing disk) is not seen by Open, and is
+// found by VerifyAll, the background check.
+func TestVerifyAllFindsRot(t *testing.T) {
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := bytes.Repeat([]byte("firmware"), 4096)
+	b, err := c.Put(bytes.NewReader(content), MaxBinarySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(content)
+	bad[100] ^= 1
+	if err := os.WriteFile(b.File, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The disk rotted it: its fileID is the one recorded when it was hashed.
+	st, err := os.Stat(b.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.verified[b.File] = idOf(st)
+	c.mu.Unlock()
+	if n, err := c.VerifyAll(nil, 0); err != nil || n != 1 {
+		t.Errorf("VerifyAll: %d corrupt, %v; want 1", n, err)
+	}
+	if _, err := os.Stat(b.File); !os.IsNotExist(err) {
+		t.Errorf("rotten file not removed: %v", err)
+	}
+}
