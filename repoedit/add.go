@@ -120,21 +120,18 @@ func AddRelease(dir, file string, opts Options) (Result, error) {
 	res.Platform, res.PlatformFrom, res.Version, res.VersionFrom = p, platformFrom, v, versionFrom
 	res.Binary, res.PlatformFile = BinaryPath(p.Name, v), PlatformPath(p.Name)
 
-	c := &change{dir: dir, bin: res.Binary, toml: res.PlatformFile}
-	if err := c.apply(img.Data, v); err != nil {
-		if rerr := c.rollback(); rerr != nil {
-			return res, fmt.Errorf("%w (and undoing it failed: %v)", err, rerr)
-		}
-		return res, err
+	e := NewEdit(dir)
+	if _, err := e.AddRelease(p.Name, v, img.Data); err != nil {
+		return res, e.undo(err)
 	}
 	after, probs := config.Load(tree.Staging(res.Binary, res.PlatformFile), artifact.ReadInspector{})
 	if after == nil || after.Platform(p.Name).Release(v) == nil {
-		if rerr := c.rollback(); rerr != nil {
+		if rerr := e.Rollback(); rerr != nil {
 			return res, &ConfigError{probs.Errors(), fmt.Sprintf("adding %s %s makes the config invalid (above), and undoing it failed: %v", p.Name, v, rerr)}
 		}
 		return res, &ConfigError{probs.Errors(), fmt.Sprintf("adding %s %s would make the config invalid (above); nothing was changed", p.Name, v)}
 	}
-	res.Copied, res.Added, res.Size = c.copied, true, len(img.Data)
+	res.Copied, res.Added, res.Size = e.copied(res.Binary), true, len(img.Data)
 	res.Warnings = newWarnings(before, probs)
 
 	if res.Staged, err = stage(dir, []string{res.Binary, res.PlatformFile}); err != nil {

@@ -149,13 +149,26 @@ func (e *Edit) write(rel string, data []byte, mode fs.FileMode) error {
 
 // mkdirs creates dir and its missing parents, remembering which it made.
 func (e *Edit) mkdirs(dir string) error {
-	missing, err := makeDirs(dir)
-	if err != nil {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		missing = append(missing, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	slices.Reverse(missing)
+	slices.Reverse(missing) // in creation order
 	e.made = append(e.made, missing...)
 	return nil
+}
+
+// copied reports whether the edit wrote the binary bin (it was not there
+// already with the same content).
+func (e *Edit) copied(bin string) bool {
+	s, ok := e.saved[bin]
+	return ok && s.binary
 }
 
 // AddPlatform writes platforms/<name>.toml for a new platform of chip
@@ -187,6 +200,7 @@ func (e *Edit) AddRelease(platform string, v *semver.Version, data []byte) (stri
 	bin := BinaryPath(platform, v)
 	switch old, err := os.ReadFile(e.file(bin)); {
 	case err == nil && bytes.Equal(old, data):
+		// Already in place, e.g. `otagit add firmware/lamp/lamp-1.2.0.bin`.
 	case err == nil:
 		return "", fmt.Errorf("%s already exists with other content; refusing to overwrite it", bin)
 	case !errors.Is(err, fs.ErrNotExist):
