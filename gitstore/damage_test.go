@@ -2,10 +2,8 @@ package gitstore
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,25 +24,28 @@ func runUntil(t *testing.T, r *testrepo.Repo, data string) (s *Store, publishes 
 	t.Helper()
 	var mu sync.Mutex
 	var pub []string
-	s, err := New(Options{
-		Remote: Remote{URL: r.Bare}, DataDir: data,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	s, stop = runWith(t, Options{Remote: Remote{URL: r.Bare}, DataDir: data,
 		OnPublish: func(snap *Snapshot) {
 			mu.Lock()
 			pub = append(pub, snap.Commit)
 			mu.Unlock()
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
 	return s, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), pub...) }, stop
+}
+
+// servedOnce pushes validFiles to a new remote, has a Store clone and
+// serve it in a new data directory, and stops that Store: a restart on
+// data then starts from a clone and a last good commit.
+func servedOnce(t *testing.T) (r *testrepo.Repo, good, data string) {
+	t.Helper()
+	r = testrepo.New(t)
+	good = pushFiles(r, validFiles(t), "good")
+	data = t.TempDir()
+	s, _, stop := runUntil(t, r, data)
+	testwait.For(t, "first sync", serving(s, good))
+	stop()
+	return r, good, data
 }
 
 // truncatePacks cuts every pack of the clone in data to half its size.
@@ -70,12 +71,7 @@ func truncatePacks(t *testing.T, data string) {
 // as an empty config, reject it, or reject the commits after it: the
 // clone is cloned again, the last good commit served, then the new head.
 func TestStoreTruncatedPack(t *testing.T) {
-	r := testrepo.New(t)
-	good := pushFiles(r, validFiles(t), "good")
-	data := t.TempDir()
-	s, _, stop := runUntil(t, r, data)
-	testwait.For(t, "first sync", serving(s, good))
-	stop()
+	r, good, data := servedOnce(t)
 
 	truncatePacks(t, data)
 	r.WriteString("README.md", "next")
@@ -100,12 +96,7 @@ func TestStoreTruncatedPack(t *testing.T) {
 // ref at a commit whose objects never arrived must not give "object not
 // found" config errors; the objects are fetched and the commit served.
 func TestStoreRefWithoutObjects(t *testing.T) {
-	r := testrepo.New(t)
-	good := pushFiles(r, validFiles(t), "good")
-	data := t.TempDir()
-	s, _, stop := runUntil(t, r, data)
-	testwait.For(t, "first sync", serving(s, good))
-	stop()
+	r, _, data := servedOnce(t)
 
 	r.WriteString("README.md", "next")
 	next := r.CommitPush("next")
@@ -117,7 +108,7 @@ func TestStoreRefWithoutObjects(t *testing.T) {
 	if err := repo.Storer.SetReference(ref); err != nil {
 		t.Fatal(err)
 	}
-	s, _, _ = runUntil(t, r, data)
+	s, _, _ := runUntil(t, r, data)
 	testwait.For(t, "the new head served", serving(s, next))
 	if st := s.Status(); st.RejectedCommit != "" || len(st.Problems) != 0 {
 		t.Errorf("rejected %q: %v", st.RejectedCommit, st.Problems)

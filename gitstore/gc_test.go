@@ -2,16 +2,12 @@ package gitstore
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/otagit/otagit/espimage"
@@ -56,24 +52,7 @@ func cachedArtifacts(t *testing.T, data string) []string {
 // ends).
 func runStore(t *testing.T, r *testrepo.Repo, data string, keep int) (s *Store, stop func()) {
 	t.Helper()
-	s, err := New(Options{Remote: Remote{URL: r.Bare, Branch: "main"}, DataDir: data, KeepSnapshots: keep,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := s.Run(ctx); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
-	t.Cleanup(stop)
-	return s, stop
+	return runWith(t, Options{Remote: Remote{URL: r.Bare, Branch: "main"}, DataDir: data, KeepSnapshots: keep})
 }
 
 func TestStoreCollectsArtifacts(t *testing.T) {

@@ -1,10 +1,7 @@
 package gitstore
 
 import (
-	"context"
 	"crypto/rand"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,12 +17,7 @@ import (
 // temporary packs of cut-off fetches and an interrupted re-clone's
 // directories are removed at start, and after a failed fetch.
 func TestStoreRemovesFetchLeftovers(t *testing.T) {
-	r := testrepo.New(t)
-	good := pushFiles(r, validFiles(t), "good")
-	data := t.TempDir()
-	s, _, stop := runUntil(t, r, data)
-	testwait.For(t, "first sync", serving(s, good))
-	stop()
+	r, good, data := servedOnce(t)
 
 	packDir := filepath.Join(data, "repo.git", "objects", "pack")
 	leftovers := []string{filepath.Join(packDir, "tmp_pack_cutoff1"), filepath.Join(data, "repo.git"+freshSuffix, "HEAD")}
@@ -40,7 +32,7 @@ func TestStoreRemovesFetchLeftovers(t *testing.T) {
 		}
 	}
 	write(leftovers...)
-	s, _, _ = runUntil(t, r, data)
+	s, _, _ := runUntil(t, r, data)
 	testwait.For(t, "restored", serving(s, good))
 	for _, p := range leftovers {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
@@ -77,15 +69,7 @@ func TestStoreCollectsForcePushedObjects(t *testing.T) {
 	junkHash := plumbing.ComputeHash(plumbing.BlobObject, junk)
 
 	data := t.TempDir()
-	s, err := New(Options{Remote: Remote{URL: r.Bare}, DataDir: data, MaxPacks: 1,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	s, stop := runWith(t, Options{Remote: Remote{URL: r.Bare}, DataDir: data, MaxPacks: 1})
 	testwait.For(t, "the junk commit served", serving(s, gone))
 
 	// Force-push a commit on top of good: the junk commit is gone from
@@ -105,8 +89,7 @@ func TestStoreCollectsForcePushedObjects(t *testing.T) {
 	next := r.CommitPush("next")
 	s.Trigger("test")
 	testwait.For(t, "the new head served", serving(s, next))
-	cancel()
-	<-done
+	stop()
 
 	repo, err := openRepo(filepath.Join(data, "repo.git"), Remote{URL: r.Bare})
 	if err != nil {

@@ -30,14 +30,15 @@ func pushFiles(r *testrepo.Repo, files fstest.MapFS, msg string) string {
 	return r.CommitPush(msg)
 }
 
-// startStore runs a Store for r in the background until the test ends.
-func startStore(t *testing.T, r *testrepo.Repo, data string) *Store {
+// runWith runs a Store made with opts (its log discarded unless
+// opts.Logger is set) until stop is called or the test ends; stop waits
+// for Run to return, so that another Store can start on the same data.
+func runWith(t *testing.T, opts Options) (s *Store, stop func()) {
 	t.Helper()
-	s, err := New(Options{
-		Remote:  Remote{URL: r.Bare, Branch: "main"},
-		DataDir: data,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,16 @@ func startStore(t *testing.T, r *testrepo.Repo, data string) *Store {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return s, stop
+}
+
+// startStore runs a Store for r in the background until the test ends.
+func startStore(t *testing.T, r *testrepo.Repo, data string) *Store {
+	t.Helper()
+	s, _ := runWith(t, Options{Remote: Remote{URL: r.Bare, Branch: "main"}, DataDir: data})
 	return s
 }
 

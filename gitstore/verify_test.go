@@ -1,11 +1,7 @@
 package gitstore
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/otagit/otagit/commitsig"
@@ -18,28 +14,7 @@ import (
 // kr; stop stops it and waits, so that another can start on data.
 func runSigned(t *testing.T, r *testrepo.Repo, data string, kr *commitsig.Keyring) (s *Store, stop func()) {
 	t.Helper()
-	s, err := New(Options{
-		Remote:  Remote{URL: r.Bare, Branch: "main"},
-		DataDir: data,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Commits: kr,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := s.Run(ctx); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
-	t.Cleanup(stop)
-	return s, stop
+	return runWith(t, Options{Remote: Remote{URL: r.Bare, Branch: "main"}, DataDir: data, Commits: kr})
 }
 
 // statusServing waits for the status to name commit as served: the
