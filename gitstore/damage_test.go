@@ -176,3 +176,46 @@ func TestStoreCorruptArtifact(t *testing.T) {
 		return err == nil && bytes.Equal(got, want)
 	})
 }
+
+// TestStoreCorruptArtifactHeadRejected is fault 4 with the branch head
+// rejected: the binary removed as corrupt is one of the served commit,
+// not of the head, and must be stored again all the same.
+func TestStoreCorruptArtifactHeadRejected(t *testing.T) {
+	r := testrepo.New(t)
+	good := pushFiles(r, validFiles(t), "good")
+	s, _, _ := runUntil(t, r, t.TempDir())
+	testwait.For(t, "first sync", serving(s, good))
+	r.WriteString("platforms/lamp.toml", "oops = 1\n")
+	bad := r.CommitPush("bad")
+	s.Trigger("test")
+	testwait.For(t, "the head rejected", func() bool { return s.Status().RejectedCommit == bad })
+
+	art := s.Current().Fleet.Platform("lamp").Releases[0].Artifact
+	want, err := os.ReadFile(art.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad2 := append([]byte(nil), want...)
+	bad2[len(bad2)/2] ^= 0xff
+	if err := os.WriteFile(art.File, bad2, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := s.Cache().Open(art.File, art.SHA256); !errors.Is(err, artifact.ErrCorrupt) {
+		if f != nil {
+			f.Close()
+		}
+		t.Fatalf("open after the damage: %v; want ErrCorrupt", err)
+	}
+	testwait.For(t, "the binary stored again", func() bool {
+		f, err := s.Cache().Open(art.File, art.SHA256)
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		got, err := io.ReadAll(f)
+		return err == nil && bytes.Equal(got, want)
+	})
+	if st := s.Status(); st.Commit != good || st.RejectedCommit != bad {
+		t.Errorf("serving %.7s, rejected %.7s; want %.7s served, %.7s rejected", st.Commit, st.RejectedCommit, good, bad)
+	}
+}

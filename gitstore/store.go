@@ -149,7 +149,7 @@ type Store struct {
 	// rejected: the keys it was checked with changed.
 	recheck atomic.Bool
 	// repair is set when the cache lost a corrupt binary: the next sync
-	// loads the head even if it is served, which stores it again.
+	// loads the served commit again, which stores it again (storeAgain).
 	repair bool
 	// kept are the binaries of the last KeepSnapshots published
 	// snapshots, oldest first; the cache collects every other.
@@ -458,11 +458,15 @@ func (s *Store) syncOnce(ctx context.Context) error {
 		return err
 	}
 	s.collectGit()
-	st := s.Status()
 	cur := s.Current()
+	if err := s.storeAgain(ctx, cur); err != nil {
+		s.failed(err)
+		return err
+	}
+	st := s.Status()
 	recheck := s.recheck.Swap(false)
 	switch {
-	case cur != nil && cur.Commit == head.String() && !cur.UsesGitHub && !s.repair:
+	case cur != nil && cur.Commit == head.String() && !cur.UsesGitHub:
 		st.clearRejection()
 	case st.RejectedCommit == head.String() && !s.rejectedGitHub && !recheck:
 		// Already checked and reported; nothing changed.
@@ -516,7 +520,6 @@ func (s *Store) syncOnce(ctx context.Context) error {
 	st.SyncDuration = time.Since(start)
 	st.Syncs++
 	st.StorageError = ""
-	s.repair = false
 	switch {
 	case st.RejectedCommit != "":
 		st.LastError = fmt.Sprintf("commit %s rejected: %s", short(st.RejectedCommit), st.RejectedReason)
@@ -528,6 +531,22 @@ func (s *Store) syncOnce(ctx context.Context) error {
 		st.LastError, st.LastErrorAt = "", time.Time{}
 	}
 	s.status.Store(&st)
+	return nil
+}
+
+// storeAgain, when the cache lost a corrupt binary (repair), loads the
+// served commit cur again: what its snapshot serves is stored again,
+// whether or not the head is cur (a rejected head is not loaded again).
+func (s *Store) storeAgain(ctx context.Context, cur *Snapshot) error {
+	if !s.repair {
+		return nil
+	}
+	if cur != nil {
+		if _, _, err := LoadCommit(s.repo, plumbing.NewHash(cur.Commit), s.loadOptions(ctx), s.hist); err != nil {
+			return fmt.Errorf("storing the served binaries again: %w", err)
+		}
+	}
+	s.repair = false
 	return nil
 }
 
