@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"mime"
 	"net/http"
-	"strings"
 	"sync"
 )
 
@@ -58,19 +57,6 @@ func readBody(w http.ResponseWriter, r *http.Request, size int64) ([]byte, error
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// checkSignatureForm refuses a signature header that cannot be right,
-// before the body is read.
-func checkSignatureForm(header string) error {
-	if header == "" {
-		return ErrNoSignature
-	}
-	hexSig, ok := strings.CutPrefix(header, "sha256=")
-	if !ok || len(hexSig) != 64 {
-		return ErrBadSignature
-	}
-	return nil
 }
 
 // handled reports whether ServeHTTP acts on event; others are answered
