@@ -8,8 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/otagit/otagit/internal/testwait"
 )
 
 // pollRaw sends raw, a request as a device writes it, to addr and returns
@@ -58,18 +61,20 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 
-	res, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("/metrics: %s", res.Status)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(res.Body)
-	if err != nil {
-		t.Fatal(err)
+	var fams map[string]*dto.MetricFamily
+	scrape := func() {
+		res, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("/metrics: %s", res.Status)
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		if fams, err = parser.TextToMetricFamilies(res.Body); err != nil {
+			t.Fatal(err)
+		}
 	}
 	get := func(name string, labels ...string) (float64, bool) {
 		f := fams[name]
@@ -94,6 +99,13 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 		return 0, false
 	}
+	// A device has its whole answer before the handler counts it: wait
+	// until no handler but the scrape's own is running.
+	testwait.For(t, "the device requests' handlers to end", func() bool {
+		scrape()
+		n, _ := get("otagit_http_requests_in_flight")
+		return n == 1
+	})
 	for _, tc := range []struct {
 		want   float64
 		name   string
