@@ -169,6 +169,21 @@ func TestSecretReload(t *testing.T) {
 	}
 }
 
+func TestReadSecret(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(f, []byte("from-file\n"), 0o600)
+	t.Setenv("OTAGIT_TEST_SECRET", "from-env")
+	if got, _ := ReadSecret(f, "OTAGIT_TEST_SECRET"); string(got) != "from-file" {
+		t.Errorf("file: got %q", got)
+	}
+	if got, _ := ReadSecret("", "OTAGIT_TEST_SECRET"); string(got) != "from-env" {
+		t.Errorf("env: got %q", got)
+	}
+	if _, err := ReadSecret(filepath.Join(t.TempDir(), "missing"), "X"); err == nil {
+		t.Errorf("missing file: no error")
+	}
+}
+
 func TestClientAddr(t *testing.T) {
 	p, err := ParseProxies([]string{"10.0.0.0/8", "::1"})
 	if err != nil {

@@ -40,19 +40,29 @@ func (s *Secret) Reload() error {
 	if s.file == "" && s.env == "" {
 		return nil
 	}
+	b, err := ReadSecret(s.file, s.env)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	s.v.Store(&b)
+	return nil
+}
+
+// ReadSecret reads a secret from file, or else from the environment
+// variable env. Surrounding white space (a trailing newline) is dropped.
+// Secrets are never taken from command-line values, which `ps` shows.
+func ReadSecret(file, env string) ([]byte, error) {
 	var raw string
-	if s.file != "" {
-		b, err := os.ReadFile(s.file)
+	if file != "" {
+		b, err := os.ReadFile(file)
 		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+			return nil, err
 		}
 		raw = string(b)
 	} else {
-		raw = os.Getenv(s.env)
+		raw = os.Getenv(env)
 	}
-	b := []byte(strings.TrimSpace(raw))
-	s.v.Store(&b)
-	return nil
+	return []byte(strings.TrimSpace(raw)), nil
 }
 
 // Bytes returns the secret, nil if there is none. The caller must not

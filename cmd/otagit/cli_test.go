@@ -121,21 +121,6 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-func TestReadSecret(t *testing.T) {
-	f := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(f, []byte("from-file\n"), 0o600)
-	t.Setenv("OTAGIT_TEST_SECRET", "from-env")
-	if got, _ := readSecret(f, "OTAGIT_TEST_SECRET"); string(got) != "from-file" {
-		t.Errorf("file: got %q", got)
-	}
-	if got, _ := readSecret("", "OTAGIT_TEST_SECRET"); string(got) != "from-env" {
-		t.Errorf("env: got %q", got)
-	}
-	if _, err := readSecret(filepath.Join(t.TempDir(), "missing"), "X"); err == nil {
-		t.Errorf("missing file: no error")
-	}
-}
-
 func TestServeListeners(t *testing.T) {
 	if got, _, _ := serveListeners(nil, nil, nil, "", "", nil); len(got) != 1 || got[0].Addr != defaultListen {
 		t.Errorf("no --listen: %+v, want %s", got, defaultListen)

@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/otagit/otagit/access"
 	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/config"
 	"github.com/otagit/otagit/gitstore"
@@ -70,7 +71,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		in.Reported = v.Reported
 	case *fleet != "":
-		token, err := readSecret(*fleetToken, envReadToken)
+		token, err := access.ReadSecret(*fleetToken, envReadToken)
 		if err != nil {
 			return fmt.Errorf("--fleet-token-file: %w", err)
 		}

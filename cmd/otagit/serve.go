@@ -94,11 +94,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	token, err := readSecret(*tokenFile, envGitToken)
+	token, err := access.ReadSecret(*tokenFile, envGitToken)
 	if err != nil {
 		return fmt.Errorf("git token: %w", err)
 	}
-	ghToken, err := readSecret(*ghTokenFile, envGitHubToken)
+	ghToken, err := access.ReadSecret(*ghTokenFile, envGitHubToken)
 	if err != nil {
 		return fmt.Errorf("GitHub token: %w", err)
 	}
@@ -126,7 +126,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Warn("the read API and the dashboard are not served: use --admin-listen for an operator listener, or set a read token (--read-token-file)")
 	}
 	// PGPASSWORD is read by the driver when no file is given.
-	storePw, err := readSecret(*storePwFile, "")
+	storePw, err := access.ReadSecret(*storePwFile, "")
 	if err != nil {
 		return fmt.Errorf("database password: %w", err)
 	}
@@ -229,23 +229,6 @@ func serveListeners(plain, tlsAddrs, admin []string, cert, key string, log *slog
 		out = append(out, server.Listener{Addr: a, Operator: true})
 	}
 	return out, certs, nil
-}
-
-// readSecret reads a secret from file, or else from the environment
-// variable env. Surrounding white space (a trailing newline) is dropped.
-// Secrets are never taken from command-line values, which `ps` shows.
-func readSecret(file, env string) ([]byte, error) {
-	var raw string
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
-		raw = string(b)
-	} else {
-		raw = os.Getenv(env)
-	}
-	return []byte(strings.TrimSpace(raw)), nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
