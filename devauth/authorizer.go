@@ -102,7 +102,7 @@ var (
 // bcrypt check; wrong ones are never remembered.
 func (a *Authorizer) AuthorizeDevice(r *http.Request, dev *rollout.Device, platform string) (checkin.Auth, error) {
 	c := a.creds.Load()
-	cr, own, ident := c.credentialFor(dev, platform)
+	cr, own := c.credentialFor(dev, platform)
 	if cr == nil {
 		if c.required {
 			return checkin.AuthNone, ErrNotCovered
@@ -124,7 +124,7 @@ func (a *Authorizer) AuthorizeDevice(r *http.Request, dev *rollout.Device, platf
 		return checkin.AuthNone, ErrNoCredentials
 	}
 	m.creds = user[:cap(user)] // keep a buffer that grew
-	key := m.sum(ident, user, pass)
+	key := m.sum(cr.scope, user, pass)
 	defer clear(m.creds)
 	if a.cache.has(key, cr) {
 		return level, nil
@@ -136,7 +136,7 @@ func (a *Authorizer) AuthorizeDevice(r *http.Request, dev *rollout.Device, platf
 }
 
 // flight is one hash check under way, which requests presenting the same
-// credentials for the same identity wait for instead of checking again:
+// user and password for the same credential wait for instead of checking again:
 // a fleet that comes back at once (after a restart, say) with a shared
 // credential costs one check, not one a connection.
 type flight struct {
@@ -199,7 +199,7 @@ func (a *Authorizer) verify(ctx context.Context, cr *credential, user, pass stri
 }
 
 // mac computes cache keys: HMAC-SHA256, under a key made at start, of
-// the identity and the credentials presented, so that the cache holds no
+// the credential's scope and the credentials presented, so that the cache holds no
 // password nor anything a password can be guessed from offline.
 type mac struct {
 	h     hash.Hash
@@ -208,8 +208,8 @@ type mac struct {
 	sum32 [sha256.Size]byte
 }
 
-func (m *mac) sum(ident string, user, pass []byte) [sha256.Size]byte {
-	m.buf = append(append(append(append(append(m.buf[:0], ident...), 0), user...), 0), pass...)
+func (m *mac) sum(scope string, user, pass []byte) [sha256.Size]byte {
+	m.buf = append(append(append(append(append(m.buf[:0], scope...), 0), user...), 0), pass...)
 	m.h.Reset()
 	m.h.Write(m.buf)
 	m.h.Sum(m.sum32[:0])

@@ -22,7 +22,9 @@ const MaxFileSize = 4 << 20
 type credential struct {
 	user string
 	hash string
-	// scope names the credential in errors and logs, e.g. "group canary".
+	// scope names the credential in errors and logs, e.g. "group canary",
+	// and, one per credential of a file, keys its verifications' cache
+	// entries.
 	scope string
 }
 
@@ -166,35 +168,28 @@ func sortedKeys(m map[string]credDoc) []string {
 
 // credentialFor returns the credential a request for dev (nil: a request
 // naming no whitelisted device, for platform, "" if unknown) must present,
-// and the identity a verified one is cached under: the device's MAC for
-// its own credential, the platform or group for a shared one (which lets
-// any of its devices in, so a fleet pays one hash check for it, not one a
-// device); nil when none applies.
+// nil when none applies, and whether it is the device's own. A verified
+// credential is cached under its scope, so a shared one (which lets any
+// device of its platform or group in) costs a fleet one hash check, not
+// one a device.
 // The most specific applies: the device's own (by MAC, then by name),
 // then the first of its groups that has one, then its platform's.
-func (c *credentials) credentialFor(dev *rollout.Device, platform string) (cr *credential, own bool, ident string) {
+func (c *credentials) credentialFor(dev *rollout.Device, platform string) (cr *credential, own bool) {
 	if dev == nil {
-		if cr := c.platforms[platform]; cr != nil {
-			return cr, false, cr.scope
-		}
-		return nil, false, ""
+		return c.platforms[platform], false
 	}
-	ident = dev.MAC.String()
 	if cr := c.macs[dev.MAC]; cr != nil {
-		return cr, true, ident
+		return cr, true
 	}
 	if dev.Name != "" {
 		if cr := c.names[dev.Name]; cr != nil {
-			return cr, true, ident
+			return cr, true
 		}
 	}
 	for _, g := range dev.Groups {
 		if cr := c.groups[g]; cr != nil {
-			return cr, false, cr.scope
+			return cr, false
 		}
 	}
-	if cr := c.platforms[dev.Platform]; cr != nil {
-		return cr, false, cr.scope
-	}
-	return nil, false, ident
+	return c.platforms[dev.Platform], false
 }
