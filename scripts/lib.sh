@@ -25,3 +25,33 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+
+# wait_up polls url until it answers 2xx, for at most 150 s (a large
+# fleet loading on a loaded machine); with cacert, over TLS verified by it.
+wait_up() { # url [cacert]
+	local ca=()
+	[ -z "${2:-}" ] || ca=(--cacert "$2")
+	for _ in $(seq 1 3000); do
+		curl -fs "${ca[@]}" -o /dev/null "$1" && return 0
+		sleep 0.05
+	done
+	echo "server did not come up: $1" >&2
+	return 1
+}
+
+# run_wrk polls url with scripts/poll.lua ($DEVICES devices, with the
+# Authorization header auth if given) for $DURATION, $THREADS threads and
+# $CONNS connections; it reports the round on stderr and prints the
+# requests/s.
+run_wrk() { # name url [auth]
+	local out rps lat errs
+	out=$(DEVICES=$DEVICES THREADS=$THREADS AUTH=${3:-} wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s scripts/poll.lua "$2" 2>&1)
+	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+	lat=$(awk '/Latency/ {print $2; exit}' <<<"$out")
+	errs=$(awk '/Non-2xx or 3xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
+	printf '%-22s %10s req/s   latency avg %-8s %s\n' "$1" "$rps" "$lat" "$errs" >&2
+	echo "$rps"
+}
+
+# median prints the median of the space-separated numbers in $1.
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

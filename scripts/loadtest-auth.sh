@@ -45,7 +45,7 @@ for mode in off on; do
 	"$work/otagit" serve --repo "$work/fleet" --listen "127.0.0.1:${port_of[$mode]}" --data "$work/data-$mode" \
 		--poll 0 "${flags[@]}" >"$work/$mode.out" 2>"$work/$mode.log" &
 	pids+=($!)
-	until curl -fs -o /dev/null "http://127.0.0.1:${port_of[$mode]}/healthz"; do sleep 0.05; done
+	wait_up "http://127.0.0.1:${port_of[$mode]}/healthz"
 done
 # Refused without credentials, served with them.
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'x-ESP32-STA-MAC: 24:0A:C4:00:00:00' -H 'x-ESP32-version: 2.1.0' "http://127.0.0.1:${port_of[on]}/update")
@@ -55,23 +55,12 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H 'x-ESP32-STA-MAC: 24:0A:C4:00:0
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: $auth" -H 'x-ESP32-STA-MAC: 24:0A:C4:00:00:00' -H 'x-ESP32-version: 2.1.0' "http://127.0.0.1:${port_of[on]}/update")
 [ "$code" = 304 ] || { echo "with credentials: $code, want 304" >&2; exit 1; }
 
-run_wrk() { # name url auth
-	local out rps lat errs
-	out=$(DEVICES=$DEVICES AUTH=$3 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s scripts/poll.lua "$2" 2>&1)
-	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-	lat=$(awk '/Latency/ {print $2; exit}' <<<"$out")
-	errs=$(awk '/Non-2xx or 3xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
-	printf '%-10s %10s req/s   latency avg %-8s %s\n' "$1" "$rps" "$lat" "$errs" >&2
-	echo "$rps"
-}
-
 echo "devices: $DEVICES, wrk: $THREADS threads, $CONNS connections, $DURATION x $ROUNDS rounds, check-ins $CHECKINS, Connection: close" >&2
 declare -A results
 for round in $(seq 1 "$ROUNDS"); do
 	results[off]+="$(run_wrk "auth off" "http://127.0.0.1:${port_of[off]}/update" "") "
 	results[on]+="$(run_wrk "auth on" "http://127.0.0.1:${port_of[on]}/update" "$auth") "
 done
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 off=$(median "${results[off]}")
 on=$(median "${results[on]}")
 printf 'medians: %s req/s (auth off), %s req/s (auth on)\n' "$off" "$on" >&2

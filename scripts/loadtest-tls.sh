@@ -32,25 +32,6 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
 	-addext subjectAltName=IP:127.0.0.1 -keyout "$work/rsa.key" -out "$work/rsa.pem" 2>/dev/null
 
-wait_up() { # url cacert
-	for _ in $(seq 1 600); do
-		curl -fs --cacert "$2" -o /dev/null "$1" && return 0
-		sleep 0.05
-	done
-	echo "server did not come up: $1" >&2
-	return 1
-}
-
-run_wrk() { # name url
-	local out rps lat errs
-	out=$(DEVICES=$DEVICES wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s scripts/poll.lua "$2" 2>&1)
-	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-	lat=$(awk '/Latency/ {print $2; exit}' <<<"$out")
-	errs=$(awk '/Non-2xx or 3xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
-	printf '%-22s %10s req/s   latency avg %-8s %s\n' "$1" "$rps" "$lat" "$errs" >&2
-	echo "$rps"
-}
-
 declare -A port_bare=([ecdsa]=18441 [rsa]=18442) port_otagit=([ecdsa]=18443 [rsa]=18444)
 for k in ecdsa rsa; do
 	"$work/bare" -listen "127.0.0.1:${port_bare[$k]}" -tls-cert "$work/$k.pem" -tls-key "$work/$k.key" >/dev/null 2>&1 &
@@ -72,7 +53,6 @@ for round in $(seq 1 "$ROUNDS"); do
 		results[otagit-$k]+="$(run_wrk "otagit TLS ($k)" "https://127.0.0.1:${port_otagit[$k]}/update") "
 	done
 done
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for k in ecdsa rsa; do
 	b=$(median "${results[bare-$k]}")
 	o=$(median "${results[otagit-$k]}")

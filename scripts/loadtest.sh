@@ -23,27 +23,6 @@ go build -o "$work/otagit" ./cmd/otagit
 go build -o "$work/bare" ./internal/loadtest/bare
 go run ./internal/loadtest/genrepo -devices "$DEVICES" -out "$work/fleet" >/dev/null
 
-wait_up() { # url
-	for _ in $(seq 1 3000); do # 150 s: loading 100,000 devices on a loaded machine
-		curl -fs -o /dev/null "$1" && return 0
-		sleep 0.05
-	done
-	echo "server did not come up: $1" >&2
-	return 1
-}
-
-run_wrk() { # name url
-	local out
-	out=$(DEVICES=$DEVICES THREADS=$THREADS wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s scripts/poll.lua "$2" 2>&1)
-	local rps lat
-	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-	lat=$(awk '/Latency/ {print $2; exit}' <<<"$out")
-	local errs
-	errs=$(awk '/Non-2xx or 3xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
-	printf '%-22s %10s req/s   latency avg %-8s %s\n' "$1" "$rps" "$lat" "$errs" >&2
-	echo "$rps"
-}
-
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 hwm_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
@@ -122,7 +101,6 @@ for round in $(seq 1 "$ROUNDS"); do
 		done
 	done
 done
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for mode in "${servers[@]}"; do
 	p=${pid_of[$mode]}
 	echo "otagit $mode: RSS after the load test $(rss_mb "$p") MB (peak $(hwm_mb "$p") MB)" >&2

@@ -66,20 +66,20 @@ if command -v wrk >/dev/null; then
 	start_otagit small "$work/fleet100k" 18292
 	small=$pid
 	wait_synced small
-	run_wrk() { # devices port
+	rps_at() { # devices port
 		DEVICES=$1 wrk -t2 -c16 -d"$DURATION" -s scripts/poll.lua "http://127.0.0.1:$2/update" 2>&1 |
 			awk '/Requests\/sec/ {print $2}'
 	}
 	ratios=()
 	for round in $(seq 1 "$ROUNDS"); do
-		a=$(run_wrk 100000 18292)
-		b=$(run_wrk "$DEVICES" 18291)
+		a=$(rps_at 100000 18292)
+		b=$(rps_at "$DEVICES" 18291)
 		r=$(echo "$b / $a" | bc -l)
 		ratios+=("$r")
 		printf 'round %d: 304 req/s: 100,000 devices %s, %d devices %s, ratio %.3f\n' "$round" "$a" "$DEVICES" "$b" "$r" >&2
 	done
 	printf 'median ratio (%d devices / 100,000): %.3f\n' "$DEVICES" \
-		"$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" >&2
+		"$(median "${ratios[*]}")" >&2
 	echo "otagit, $DEVICES devices: RSS after the 304 rounds $(mb "$big" VmRSS) MB, peak $(mb "$big" VmHWM) MB" >&2
 fi
 
