@@ -43,7 +43,6 @@ func listen(ls []Listener) ([]net.Listener, error) {
 type webServer struct {
 	srvs []*http.Server
 	lns  []net.Listener
-	tls  []bool
 	log  *slog.Logger
 	// failed receives the error of a listener whose Serve ended before
 	// stop; it has room for every listener, so Serve never blocks on it.
@@ -68,7 +67,6 @@ func newWebServer(h http.Handler, ls []Listener, lns []net.Listener, log *slog.L
 			srv.BaseContext = func(net.Listener) context.Context { return access.WithOperator(context.Background()) }
 		}
 		w.srvs = append(w.srvs, srv)
-		w.tls = append(w.tls, l.TLS != nil)
 	}
 	return w
 }
@@ -85,12 +83,12 @@ func (w *webServer) addrs() []string {
 // start serves on every listener, one goroutine each; stop ends them.
 func (w *webServer) start() {
 	for i, ln := range w.lns {
-		srv, useTLS := w.srvs[i], w.tls[i]
+		srv := w.srvs[i]
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
 			var err error
-			if useTLS {
+			if srv.TLSConfig != nil {
 				// The certificate comes from TLSConfig.
 				err = srv.ServeTLS(ln, "", "")
 			} else {
