@@ -28,16 +28,7 @@ func BenchmarkTLS304NewConnection(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(kind+"/bare", func(b *testing.B) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.WriteHeader(http.StatusNotModified)
-			}), TLSConfig: certs.TLSConfig(), ReadHeaderTimeout: readHeaderTimeout}
-			go srv.ServeTLS(ln, "", "")
-			defer srv.Close()
-			benchPolls(b, ln.Addr().String())
+			benchPolls(b, bareTLS(b, certs))
 		})
 		b.Run(kind+"/otagit", func(b *testing.B) {
 			repo, commit := starter(b, 0)
@@ -66,15 +57,7 @@ func BenchmarkTLS304Alternating(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(kind, func(b *testing.B) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			bare := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.WriteHeader(http.StatusNotModified)
-			}), TLSConfig: certs.TLSConfig(), ReadHeaderTimeout: readHeaderTimeout}
-			go bare.ServeTLS(ln, "", "")
-			defer bare.Close()
+			bare := bareTLS(b, certs)
 			repo, commit := starter(b, 0)
 			srv := start(b, repo.Bare, func(c *Config) {
 				c.Listeners = []Listener{{Addr: "127.0.0.1:0"}, {Addr: "127.0.0.1:0", TLS: certs.TLSConfig()}}
@@ -83,7 +66,7 @@ func BenchmarkTLS304Alternating(b *testing.B) {
 			var tBare, tOtagit time.Duration
 			for range b.N {
 				for range rounds {
-					tBare += timePolls(b, ln.Addr().String(), perRound, clients)
+					tBare += timePolls(b, bare, perRound, clients)
 					tOtagit += timePolls(b, srv.addrs[1], perRound, clients)
 				}
 			}
@@ -93,6 +76,21 @@ func BenchmarkTLS304Alternating(b *testing.B) {
 			b.ReportMetric(tBare.Seconds()/tOtagit.Seconds(), "otagit/bare")
 		})
 	}
+}
+
+// bareTLS starts the baseline, a bare net/http server answering every
+// request 304 over TLS with certs, until b ends, and returns its address.
+func bareTLS(b *testing.B, certs *CertFiles) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotModified)
+	}), TLSConfig: certs.TLSConfig(), ReadHeaderTimeout: readHeaderTimeout}
+	go srv.ServeTLS(ln, "", "")
+	b.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
 }
 
 // timePolls times n polls on new TLS connections from clients goroutines.
