@@ -1,12 +1,9 @@
 package httpapi
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,7 +11,6 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/otagit/otagit/checkin"
-	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/rollout"
 )
@@ -31,34 +27,12 @@ import (
 func TestForgedCheckInsDoNotHalt(t *testing.T) {
 	t0 := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 	clock := &simClock{now: t0}
-	img, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32, ProjectName: "meter", Version: "2.0.0", Size: 8192})
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "meter-2.0.0.bin")
-	os.WriteFile(file, img, 0o644)
-	art := rollout.Artifact{Source: rollout.Source{Path: "fw/meter-2.0.0.bin"}, File: file, Size: int64(len(img)), MD5: "ffffffffffffffffffffffffffffffff", SHA256: "ab"}
+	art := meterArtifact(t, t.TempDir())
 	v1 := &rollout.Release{Platform: "meter", Version: semver.MustParse("1.0.0"), Artifact: art, HaltMinDevices: 20, Fingerprint: "v1"}
 	v2 := &rollout.Release{Platform: "meter", Version: semver.MustParse("2.0.0"), Artifact: art, IntroducedAt: t0,
 		HaltOnFailure: 0.05, HaltMinDevices: 20, Fingerprint: "v2"}
-	var devs []*rollout.Device
-	for i := range 100 {
-		devs = append(devs, &rollout.Device{MAC: rollout.MAC{0x24, 0x0A, 0xC4, 0x02, 0, byte(i)}, Platform: "meter"})
-	}
-	fleet, err := rollout.NewFleet([]*rollout.Platform{{Name: "meter", Chip: "esp32", Releases: []*rollout.Release{v1, v2}}}, devs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tracker, err := checkin.NewTracker(context.Background(), checkin.TrackerOptions{
-		Store: checkin.NewMemory(), FailAfter: 3, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tracker.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	fleet, devs := meterFleet(t, 0x02, 100, v1, v2)
+	tracker := runTracker(t, checkin.TrackerOptions{Store: checkin.NewMemory(), FailAfter: 3})
 	r := mux.NewRouter()
 	New(Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Fleet: fleet}}, Halts: tracker, Recorder: tracker,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock.Now}).Register(r)

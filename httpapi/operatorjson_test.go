@@ -1,14 +1,11 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,7 +15,6 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/otagit/otagit/checkin"
-	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/internal/testwait"
 	"github.com/otagit/otagit/rollout"
@@ -30,37 +26,12 @@ import (
 func operatorFixture(t *testing.T, devices, seen int) (http.Handler, []*rollout.Device) {
 	t.Helper()
 	t0 := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
-	dir := t.TempDir()
-	img, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32, ProjectName: "meter", Version: "2.0.0", Size: 8192})
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "meter-2.0.0.bin")
-	if err := os.WriteFile(file, img, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	art := rollout.Artifact{Source: rollout.Source{Path: "fw/meter-2.0.0.bin"}, File: file, Size: int64(len(img)), MD5: "ffffffffffffffffffffffffffffffff", SHA256: "ab"}
+	art := meterArtifact(t, t.TempDir())
 	v1 := &rollout.Release{Platform: "meter", Version: semver.MustParse("1.0.0"), Artifact: art, Fingerprint: "v1"}
 	v2 := &rollout.Release{Platform: "meter", Version: semver.MustParse("2.0.0"), Artifact: art, IntroducedAt: t0,
 		Stages: []rollout.Stage{{Percent: 100}, {Percent: 100, After: 24 * time.Hour}}, Fingerprint: "v2"}
-	var devs []*rollout.Device
-	for i := range devices {
-		devs = append(devs, &rollout.Device{MAC: rollout.MAC{0x24, 0x0A, 0xC4, 0x02, 0, byte(i)}, Platform: "meter"})
-	}
-	fleet, err := rollout.NewFleet([]*rollout.Platform{{Name: "meter", Chip: "esp32", Releases: []*rollout.Release{v1, v2}}}, devs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tracker, err := checkin.NewTracker(context.Background(), checkin.TrackerOptions{
-		Store: checkin.NewMemory(), FailAfter: 3, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tracker.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	fleet, devs := meterFleet(t, 0x02, devices, v1, v2)
+	tracker := runTracker(t, checkin.TrackerOptions{Store: checkin.NewMemory(), FailAfter: 3})
 
 	r := mux.NewRouter()
 	New(Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Commit: "c0ffee", Fleet: fleet}}, Status: fixedStatus(gitstore.Status{Commit: "c0ffee"}),

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -65,17 +64,7 @@ func TestReleaseIdentity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tracker, err := checkin.NewTracker(context.Background(), checkin.TrackerOptions{
-				Store: checkin.NewMemory(), FailAfter: 3,
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- tracker.Run(ctx) }()
-			defer func() { cancel(); <-done }()
+			tracker := runTracker(t, checkin.TrackerOptions{Store: checkin.NewMemory(), FailAfter: 3})
 			h := mux.NewRouter()
 			// Devices that poll a minute apart: faster check-ins move no
 			// counts (checkin.DefaultAttemptGap).

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/gorilla/mux"
 	"github.com/otagit/otagit/checkin"
-	"github.com/otagit/otagit/espimage"
 	"github.com/otagit/otagit/gitstore"
 	"github.com/otagit/otagit/internal/pgtest"
 	"github.com/otagit/otagit/internal/testwait"
@@ -50,43 +48,21 @@ type replicaSim struct {
 
 func newReplicaSim(t *testing.T) *replicaSim {
 	t0 := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
-	img, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32, ProjectName: "meter", Version: "2.0.0", Size: 8192})
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "meter-2.0.0.bin")
-	if err := os.WriteFile(file, img, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	art := rollout.Artifact{Source: rollout.Source{Path: "fw/meter-2.0.0.bin"}, File: file, Size: int64(len(img)), MD5: "ffffffffffffffffffffffffffffffff", SHA256: "ab"}
+	art := meterArtifact(t, t.TempDir())
 	v1 := &rollout.Release{Platform: "meter", Version: semver.MustParse("1.0.0"), Artifact: art, HaltMinDevices: 20, Fingerprint: "v1"}
 	v2 := &rollout.Release{Platform: "meter", Version: semver.MustParse("2.0.0"), Artifact: art, IntroducedAt: t0,
 		Stages:        []rollout.Stage{{Percent: 10}, {Percent: 50, After: 24 * time.Hour}, {Percent: 100, After: 72 * time.Hour}},
 		HaltOnFailure: 0.05, HaltMinDevices: 20, Fingerprint: "v2"}
-	var devs []*rollout.Device
-	for i := range 1000 {
-		devs = append(devs, &rollout.Device{MAC: rollout.MAC{0x24, 0x0A, 0xC4, 0x01, byte(i >> 8), byte(i)}, Platform: "meter"})
-	}
-	fleet, err := rollout.NewFleet([]*rollout.Platform{{Name: "meter", Chip: "esp32", Releases: []*rollout.Release{v1, v2}}}, devs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fleet, devs := meterFleet(t, 0x01, 1000, v1, v2)
 	return &replicaSim{t0: t0, fleet: fleet, devs: devs, v2: v2}
 }
 
 // start runs a server on store, its tracker stopped at the end of t.
 func (s *replicaSim) start(t *testing.T, store checkin.Store, clock *simClock) simReplica {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	tr, err := checkin.NewTracker(context.Background(), checkin.TrackerOptions{
+	tr := runTracker(t, checkin.TrackerOptions{
 		Store: store, FailAfter: 3, Logger: log, Writer: checkin.WriterOptions{FlushEvery: 5 * time.Millisecond},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tr.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
 	r := mux.NewRouter()
 	New(Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Fleet: s.fleet}}, Halts: tr, Recorder: tr, Devices: tr, Releases: tr,
 		Resumer: tr, Recording: tr, AdminToken: "adm1n", Logger: log, Now: clock.Now}).Register(r)

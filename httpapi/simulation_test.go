@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Masterminds/semver/v3"
 	"github.com/gorilla/mux"
 
 	"github.com/otagit/otagit/checkin"
@@ -32,6 +31,55 @@ type simClock struct {
 func (c *simClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *simClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
+// meterArtifact is the meter 2.0.0 ESP32 image, built in dir, that the
+// simulations' releases share. Its MD5 is none a device reports, so only
+// the version a device reports settles an offer.
+func meterArtifact(t testing.TB, dir string) rollout.Artifact {
+	t.Helper()
+	img, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32, ProjectName: "meter", Version: "2.0.0", Size: 8192})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "meter-2.0.0.bin")
+	if err := os.WriteFile(file, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return rollout.Artifact{Source: rollout.Source{Path: "fw/meter-2.0.0.bin"}, File: file, Size: int64(len(img)), MD5: "ffffffffffffffffffffffffffffffff", SHA256: "ab"}
+}
+
+// meterFleet is the meter platform (ESP32) with releases rels and n
+// whitelisted devices, 24:0A:C4:id:i>>8:i for the i-th.
+func meterFleet(t testing.TB, id byte, n int, rels ...*rollout.Release) (*rollout.Fleet, []*rollout.Device) {
+	t.Helper()
+	var devs []*rollout.Device
+	for i := range n {
+		devs = append(devs, &rollout.Device{MAC: rollout.MAC{0x24, 0x0A, 0xC4, id, byte(i >> 8), byte(i)}, Platform: "meter"})
+	}
+	fleet, err := rollout.NewFleet([]*rollout.Platform{{Name: "meter", Chip: "esp32", Releases: rels}}, devs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fleet, devs
+}
+
+// runTracker returns a tracker on opts, logging nowhere unless
+// opts.Logger says otherwise, that runs until t ends.
+func runTracker(t testing.TB, opts checkin.TrackerOptions) *checkin.Tracker {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	tr, err := checkin.NewTracker(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return tr
+}
+
 // TestSimulatedStagedRolloutHalts: 1,000 devices on a fake clock poll
 // hourly through a three-stage rollout of 2.0.0 (10% at once, 50% after
 // 24 h, 100% after 72 h, halt at 5% failures over at least 20 outcomes).
@@ -40,42 +88,10 @@ func (c *simClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.m
 // more in stages 2 and 3, and the release API must show the counts.
 func TestSimulatedStagedRolloutHalts(t *testing.T) {
 	const devices = 1000
-	t0 := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	sim := newReplicaSim(t)
+	t0, fleet, devs := sim.t0, sim.fleet, sim.devs
 	clock := &simClock{now: t0}
-	dir := t.TempDir()
-
-	img, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32, ProjectName: "meter", Version: "2.0.0", Size: 8192})
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "meter-2.0.0.bin")
-	os.WriteFile(file, img, 0o644)
-	art := rollout.Artifact{Source: rollout.Source{Path: "fw/meter-2.0.0.bin"}, File: file, Size: int64(len(img)), MD5: "ffffffffffffffffffffffffffffffff", SHA256: "ab"}
-	v1 := &rollout.Release{Platform: "meter", Version: semver.MustParse("1.0.0"), Artifact: art, HaltMinDevices: 20, Fingerprint: "v1"}
-	v2 := &rollout.Release{Platform: "meter", Version: semver.MustParse("2.0.0"), Artifact: art, IntroducedAt: t0,
-		Stages:        []rollout.Stage{{Percent: 10}, {Percent: 50, After: 24 * time.Hour}, {Percent: 100, After: 72 * time.Hour}},
-		HaltOnFailure: 0.05, HaltMinDevices: 20, Fingerprint: "v2"}
-	var devs []*rollout.Device
-	for i := range devices {
-		devs = append(devs, &rollout.Device{MAC: rollout.MAC{0x24, 0x0A, 0xC4, 0x01, byte(i >> 8), byte(i)}, Platform: "meter"})
-	}
-	fleet, err := rollout.NewFleet([]*rollout.Platform{{Name: "meter", Chip: "esp32", Releases: []*rollout.Release{v1, v2}}}, devs)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	store := checkin.NewMemory()
-	tracker, err := checkin.NewTracker(context.Background(), checkin.TrackerOptions{
-		Store: store, FailAfter: 3,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tracker.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	tracker := runTracker(t, checkin.TrackerOptions{Store: checkin.NewMemory(), FailAfter: 3})
 
 	r := mux.NewRouter()
 	New(Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Fleet: fleet}}, Halts: tracker, Recorder: tracker, Devices: tracker, Releases: tracker, Resumer: tracker, Recording: tracker, AdminToken: "adm1n",
