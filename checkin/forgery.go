@@ -1,7 +1,6 @@
 package checkin
 
 import (
-	"net"
 	"strings"
 	"time"
 
@@ -124,11 +123,19 @@ func (l *addressLimiter) expire(at time.Time) {
 	}
 }
 
-// hostOf is remote without its port: a device opens a new connection,
-// from a new port, every poll.
+// hostOf is remote, an http.Request's RemoteAddr ("ip:port", "[v6]:port",
+// or behind trusted proxies a bare address), without its port: a device
+// opens a new connection, from a new port, every poll. It runs for every
+// check-in, so it does not allocate.
 func hostOf(remote string) string {
-	if host, _, err := net.SplitHostPort(remote); err == nil {
-		return host
+	if strings.HasPrefix(remote, "[") {
+		if i := strings.IndexByte(remote, ']'); i > 0 {
+			return remote[1:i]
+		}
+		return remote
 	}
-	return strings.TrimSpace(remote)
+	if i := strings.IndexByte(remote, ':'); i >= 0 && i == strings.LastIndexByte(remote, ':') {
+		return remote[:i]
+	}
+	return remote // a bare address, IPv4 or IPv6
 }

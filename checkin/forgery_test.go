@@ -113,3 +113,22 @@ func TestAddressLimiterBounded(t *testing.T) {
 		t.Error("a check-in without an address limited")
 	}
 }
+
+// TestHostOf: the port goes, whatever form the address takes, and a bare
+// IPv6 address (from a forwarding header) stays whole.
+func TestHostOf(t *testing.T) {
+	for remote, want := range map[string]string{
+		"192.0.2.7:49152":    "192.0.2.7",
+		"192.0.2.7":          "192.0.2.7",
+		"[2001:db8::7]:4000": "2001:db8::7",
+		"2001:db8::7":        "2001:db8::7",
+		"":                   "",
+	} {
+		if got := hostOf(remote); got != want {
+			t.Errorf("hostOf(%q) = %q, want %q", remote, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { hostOf("[2001:db8::7]:4000") }); n != 0 {
+		t.Errorf("hostOf allocates %v times", n)
+	}
+}

@@ -643,11 +643,7 @@ func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
 func (t *Tracker) rowHash(c *CheckIn) uint64 {
 	var h maphash.Hash
 	h.SetSeed(t.seed)
-	host := c.Remote
-	if i := strings.LastIndexByte(host, ':'); i > strings.LastIndexByte(host, ']') {
-		host = host[:i]
-	}
-	for _, s := range [...]string{c.Platform, c.Version, c.SketchMD5, c.SDK, host, c.Decision, c.Offered, c.Mode, c.Filesystem, c.Client} {
+	for _, s := range [...]string{c.Platform, c.Version, c.SketchMD5, c.SDK, hostOf(c.Remote), c.Decision, c.Offered, c.Mode, c.Filesystem, c.Client} {
 		h.WriteString(s)
 		h.WriteByte(0)
 	}
