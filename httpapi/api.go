@@ -75,15 +75,15 @@ type RecordingStats interface {
 	StoreInfo() checkin.StoreInfo
 }
 
-// Config configures an API. Every source but Snapshots is optional: without
-// Recorder nothing is recorded, without Halts nothing is halted, and the
-// API parts that need a missing source answer 404.
 // ArtifactOpener opens the file of a binary with SHA-256 sum for
 // sending, or fails rather than give bytes that do not hash to sum.
 type ArtifactOpener interface {
 	Open(file, sum string) (*os.File, error)
 }
 
+// Config configures an API. Every source but Snapshots is optional: without
+// Recorder nothing is recorded, without Halts nothing is halted, and the
+// API parts that need a missing source answer 404.
 type Config struct {
 	// Snapshots is where the served config comes from. Required.
 	Snapshots Snapshots
