@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -17,12 +16,12 @@ func TestAuthLogRateLimited(t *testing.T) {
 	var l authLog
 	t0 := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 	for i := range 1000 {
-		l.refused(log, t0.Add(time.Duration(i)*time.Millisecond), "18:FE:34:00:00:01", "203.0.113.9:1", "update", errors.New("wrong credentials"))
+		l.refused(log, t0.Add(time.Duration(i)*time.Millisecond), "18:FE:34:00:00:01", "203.0.113.9:1", "update", "wrong credentials")
 	}
 	if n := strings.Count(buf.String(), "\n"); n != authLogBurst {
 		t.Fatalf("%d lines for 1000 refusals in a second, want %d", n, authLogBurst)
 	}
-	l.refused(log, t0.Add(time.Minute), "18:FE:34:00:00:01", "203.0.113.9:1", "update", errors.New("wrong credentials"))
+	l.refused(log, t0.Add(time.Minute), "18:FE:34:00:00:01", "203.0.113.9:1", "update", "wrong credentials")
 	if !strings.Contains(buf.String(), "lines left out") || !strings.Contains(buf.String(), "count=990") {
 		t.Fatalf("no summary of the 990 left out:\n%s", buf.String())
 	}

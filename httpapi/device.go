@@ -146,10 +146,7 @@ func (a *API) serveDevice(w http.ResponseWriter, r *http.Request, e endpoint) {
 	}
 	auth, err := a.authorizeDevice(r, dev, c.dr.dev)
 	if err != nil {
-		// Not refuseDevice: anyone can send these, as fast as they like,
-		// so their log lines are rate-limited.
-		e.refuse(c, refusal{status: http.StatusUnauthorized, reason: err.Error(), auth: true})
-		a.authLog.refused(a.log, c.start, c.dr.mac, c.r.RemoteAddr, e.client(), err)
+		a.refuseDevice(c, e, refusal{status: http.StatusUnauthorized, reason: err.Error(), auth: true})
 		return
 	}
 	c.auth = auth
@@ -162,7 +159,7 @@ func (a *API) serveDevice(w http.ResponseWriter, r *http.Request, e endpoint) {
 	if c.decide {
 		dec = &c.dec
 	}
-	a.finishDevice(c, e, dec, status, c.note)
+	a.finishDevice(c, e, dec, status, c.note, false)
 	a.recordDevice(c, e, status)
 }
 
@@ -190,7 +187,7 @@ type authLog struct {
 
 const authLogBurst = 10
 
-func (l *authLog) refused(log *slog.Logger, now time.Time, mac, remote, client string, err error) {
+func (l *authLog) refused(log *slog.Logger, now time.Time, mac, remote, client, reason string) {
 	l.mu.Lock()
 	if now.Sub(l.window) >= time.Minute {
 		if l.dropped > 0 {
@@ -206,7 +203,7 @@ func (l *authLog) refused(log *slog.Logger, now time.Time, mac, remote, client s
 	}
 	l.mu.Unlock()
 	if ok {
-		log.Warn("device credentials refused", "mac", mac, "remote", remote, "client", client, "reason", err.Error())
+		log.Warn("device credentials refused", "mac", mac, "remote", remote, "client", client, "reason", reason)
 	}
 }
 
@@ -214,7 +211,7 @@ func (l *authLog) refused(log *slog.Logger, now time.Time, mac, remote, client s
 // can send any request, and refusals are in the log.
 func (a *API) refuseDevice(c *deviceCall, e endpoint, rf refusal) {
 	e.refuse(c, rf)
-	a.finishDevice(c, e, rf.dec, rf.status, rf.reason)
+	a.finishDevice(c, e, rf.dec, rf.status, rf.reason, rf.auth)
 }
 
 // refuseDecision turns a decision that refuses the device (not

@@ -18,10 +18,16 @@ type DeviceMetrics interface {
 }
 
 // finishDevice counts and logs a device request once it is answered: the
-// one place both happen, for every client and every answer.
-func (a *API) finishDevice(c *deviceCall, e endpoint, dec *rollout.Decision, status int, reason string) {
+// one place both happen, for every client and every answer. The log
+// lines of refused credentials (authRefused) are rate-limited (authLog):
+// anyone can send those, as fast as they like.
+func (a *API) finishDevice(c *deviceCall, e endpoint, dec *rollout.Decision, status int, reason string, authRefused bool) {
 	if a.metrics != nil {
 		a.metrics.DeviceRequest(e.client(), status, dec)
+	}
+	if authRefused {
+		a.authLog.refused(a.log, c.start, c.dr.mac, c.r.RemoteAddr, e.client(), reason)
+		return
 	}
 	a.logDevice(c, e, dec, status, reason)
 }

@@ -89,3 +89,29 @@ func TestHeldBackReasons(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedCredentialCounted: a request refused for its credentials is
+// counted as every answered device request is, with no decision, though
+// its log line goes through the rate limit.
+func TestRefusedCredentialCounted(t *testing.T) {
+	met := &recordingMetrics{}
+	var logged strings.Builder
+	api := New(Config{Snapshots: fixedSnapshots{&gitstore.Snapshot{Fleet: testFleet(t, t.TempDir(), 4096)}}, Metrics: met,
+		DeviceAuthorizer: denyAll{}, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	r := mux.NewRouter()
+	api.Register(r)
+	req := httptest.NewRequest("GET", "/update", nil)
+	req.Header = esp8266Headers("18:FE:34:00:00:01", "1.0.0")
+	w := httptest.NewRecorder()
+	api.Front(r).ServeHTTP(w, req)
+	if w.Code != http.StatusUnauthorized {
+		t.Fatalf("status %d, want 401", w.Code)
+	}
+	want := countedRequest{client: clientUpdate, status: http.StatusUnauthorized}
+	if len(met.got) != 1 || met.got[0] != want {
+		t.Errorf("metrics got %+v, want [%+v]", met.got, want)
+	}
+	if n := strings.Count(logged.String(), "device credentials refused"); n != 1 {
+		t.Errorf("%d refusal lines, want 1:\n%s", n, logged.String())
+	}
+}
