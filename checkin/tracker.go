@@ -52,9 +52,10 @@ type TrackerOptions struct {
 	Logger *slog.Logger
 	// Info describes the store, for StoreInfo.
 	Info StoreInfo
-	// HaltRefresh is how often halts are read again from a store shared
-	// with other replicas (a HaltWatcher), besides when it notifies a
-	// change: the fallback for notifications lost. Default 5s.
+	// HaltRefresh is how often halts and device summaries are read again
+	// from a store shared with other replicas (a HaltWatcher, a
+	// DeviceSharer), besides when it notifies a change: the fallback for
+	// notifications lost. Default 5s.
 	HaltRefresh time.Duration
 }
 
@@ -341,35 +342,28 @@ func (t *Tracker) Run(ctx context.Context) error {
 	go func() { werr <- t.writer.Run(wctx) }()
 	tick := time.NewTicker(t.opts.SummaryEvery)
 	defer tick.Stop()
-	var refresh <-chan time.Time
-	if hw, ok := t.store.(HaltWatcher); ok {
-		watchCtx, stopWatch := context.WithCancel(ctx)
-		watched := make(chan struct{})
-		go func() {
-			defer close(watched)
-			hw.WatchHalts(watchCtx, t.askReload)
-		}()
-		defer func() { stopWatch(); <-watched }()
-		rt := time.NewTicker(t.opts.HaltRefresh)
-		defer rt.Stop()
-		refresh = rt.C
+	hw, watching := t.store.(HaltWatcher)
+	if watching {
+		defer watch(ctx, func(ctx context.Context) error { return hw.WatchHalts(ctx, t.askReload) })()
 	}
 	ds, sharing := t.store.(DeviceSharer)
 	if sharing {
-		watchCtx, stopWatch := context.WithCancel(ctx)
-		watched := make(chan struct{})
-		go func() {
-			defer close(watched)
-			ds.WatchDevices(watchCtx, func() { poke(t.devReload) })
-		}()
-		defer func() { stopWatch(); <-watched }()
+		defer watch(ctx, func(ctx context.Context) error { return ds.WatchDevices(ctx, func() { poke(t.devReload) }) })()
+	}
+	var refresh <-chan time.Time // the fallback for notifications lost
+	if watching || sharing {
+		rt := time.NewTicker(t.opts.HaltRefresh)
+		defer rt.Stop()
+		refresh = rt.C
 	}
 	for {
 		select {
 		case <-t.haltReload:
 			t.reloadHalts(ctx)
 		case <-refresh:
-			t.reloadHalts(ctx)
+			if watching {
+				t.reloadHalts(ctx)
+			}
 			if sharing {
 				t.reloadDevices(ctx, ds)
 			}
@@ -388,6 +382,18 @@ func (t *Tracker) Run(ctx context.Context) error {
 			t.saveAdoption(ctx)
 		}
 	}
+}
+
+// watch runs w in a goroutine of its own until ctx is done or stop is
+// called; stop waits for it to return.
+func watch(ctx context.Context, w func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w(ctx)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // askReload asks Run to read halts again, without waiting.
