@@ -98,11 +98,8 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		FreelistType:   bbolt.FreelistMapType,
 		NoFreelistSync: true,
 	})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("checkin: open %s: locked by another process for %v: %w", path, opts.Timeout, err)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("checkin: open %s: %w", path, err)
+		return nil, openError(path, opts.Timeout, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketCheckins, bucketDevices, bucketHalts, bucketAdoption} {
@@ -400,15 +397,7 @@ func checkBoltFile(path string, opts BoltOptions) (err error) {
 	}()
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: opts.Timeout})
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return fmt.Errorf("checkin: open %s: locked by another process for %v: %w", path, opts.Timeout, err)
-		}
-		for _, damage := range []error{berrors.ErrInvalid, berrors.ErrInvalidMapping, berrors.ErrVersionMismatch, berrors.ErrChecksum} {
-			if errors.Is(err, damage) {
-				return fmt.Errorf("checkin: open %s: %w: %w", path, ErrCorrupt, err)
-			}
-		}
-		return fmt.Errorf("checkin: open %s: %w", path, err)
+		return openError(path, opts.Timeout, err)
 	}
 	defer db.Close()
 	err = db.View(func(tx *bbolt.Tx) error {
@@ -420,4 +409,18 @@ func checkBoltFile(path string, opts BoltOptions) (err error) {
 		return fmt.Errorf("checkin: check %s: %w: %w", path, ErrCorrupt, err)
 	}
 	return nil
+}
+
+// openError says why bbolt.Open failed on path: the file is locked by
+// another process (for timeout), damaged (ErrCorrupt), or else.
+func openError(path string, timeout time.Duration, err error) error {
+	if errors.Is(err, berrors.ErrTimeout) {
+		return fmt.Errorf("checkin: open %s: locked by another process for %v: %w", path, timeout, err)
+	}
+	for _, damage := range [...]error{berrors.ErrInvalid, berrors.ErrInvalidMapping, berrors.ErrVersionMismatch, berrors.ErrChecksum} {
+		if errors.Is(err, damage) {
+			return fmt.Errorf("checkin: open %s: %w: %w", path, ErrCorrupt, err)
+		}
+	}
+	return fmt.Errorf("checkin: open %s: %w", path, err)
 }
