@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/otagit/otagit/internal/lograte"
 )
 
 // Guard holds the operator access rule, in one place for every route:
@@ -38,9 +40,8 @@ type Guard struct {
 	// Now is the clock of the log rate limit; default time.Now.
 	Now func() time.Time
 
-	mu         sync.Mutex
-	lastLog    time.Time
-	suppressed int
+	once sync.Once
+	logs lograte.Limiter // of refusals' log records
 }
 
 type operatorKey struct{}
@@ -189,17 +190,11 @@ func (g *Guard) refused(r *http.Request, what string) {
 	if g.Now != nil {
 		now = g.Now
 	}
-	t := now()
-	g.mu.Lock()
-	if !g.lastLog.IsZero() && t.Sub(g.lastLog) < time.Second {
-		g.suppressed++
-		g.mu.Unlock()
+	g.once.Do(func() { g.logs.Burst, g.logs.Window = 1, time.Second })
+	ok, n := g.logs.Allow(now())
+	if !ok {
 		return
 	}
-	n := g.suppressed
-	g.lastLog = t
-	g.suppressed = 0
-	g.mu.Unlock()
 	log := g.Logger
 	if log == nil {
 		log = slog.Default()

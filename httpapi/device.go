@@ -10,6 +10,7 @@ import (
 
 	"github.com/otagit/otagit/checkin"
 	"github.com/otagit/otagit/gitstore"
+	"github.com/otagit/otagit/internal/lograte"
 	"github.com/otagit/otagit/rollout"
 )
 
@@ -177,34 +178,25 @@ func (a *API) authorizeDevice(r *http.Request, dev *rollout.Device, platform str
 }
 
 // authLog rate-limits the log lines of refused credentials: at most
-// authLogBurst a minute, then one line counting those left out.
+// authLogBurst a minute, then one line counting those left out. The zero
+// value is ready to use.
 type authLog struct {
-	mu      sync.Mutex
-	window  time.Time
-	lines   int
-	dropped int
+	once sync.Once
+	lim  lograte.Limiter
 }
 
 const authLogBurst = 10
 
 func (l *authLog) refused(log *slog.Logger, now time.Time, mac, remote, client, reason string) {
-	l.mu.Lock()
-	if now.Sub(l.window) >= time.Minute {
-		if l.dropped > 0 {
-			log.Warn("device credentials refused: lines left out", "count", l.dropped, "since", l.window)
-		}
-		l.window, l.lines, l.dropped = now, 0, 0
+	l.once.Do(func() { l.lim.Burst, l.lim.Window = authLogBurst, time.Minute })
+	ok, skipped := l.lim.Allow(now)
+	if !ok {
+		return
 	}
-	ok := l.lines < authLogBurst
-	if ok {
-		l.lines++
-	} else {
-		l.dropped++
+	if skipped > 0 {
+		log.Warn("device credentials refused: lines left out", "count", skipped)
 	}
-	l.mu.Unlock()
-	if ok {
-		log.Warn("device credentials refused", "mac", mac, "remote", remote, "client", client, "reason", reason)
-	}
+	log.Warn("device credentials refused", "mac", mac, "remote", remote, "client", client, "reason", reason)
 }
 
 // refuseDevice answers and logs a refusal. Nothing is recorded: anyone

@@ -12,9 +12,10 @@ var Layers = [][]string{
 	// The domain and leaf helpers: no project imports, or only each other
 	// below.
 	{"rollout", "espimage", "commitsig", "internal/tomlpos", "internal/atomicfile", "internal/fakegithub", "internal/testwait",
-		"internal/clock", "internal/pgtest", "internal/testsign", "internal/testgitsig", "internal/chromium", "internal/buildinfo", "access"},
-	// Firmware signatures, read with the image header's rules.
-	{"imagesig"},
+		"internal/clock", "internal/lograte", "internal/pgtest", "internal/testsign", "internal/testgitsig", "internal/chromium", "internal/buildinfo"},
+	// Firmware signatures, read with the image header's rules; who may
+	// use the operator side (its refusals' log through internal/lograte).
+	{"imagesig", "access"},
 	// Stores of things: binaries on disk, check-ins.
 	{"artifact", "checkin", "internal/testrepo", "firmware-repo-template"},
 	// The config schema and its loader; the server's device credentials.
