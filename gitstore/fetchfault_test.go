@@ -2,6 +2,7 @@ package gitstore
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -118,4 +119,20 @@ func TestStoreShutdownWithBlockedFetch(t *testing.T) {
 	withUploadPack(t, `exec GIT upload-pack "$@"`)
 	s2 := startStore(t, r, t.TempDir())
 	testwait.For(t, "the commit served", serving(s2, good))
+}
+
+// TestStoppedReadSaysTimeout is the cause of a flake of
+// TestFetchEndsWhenUploadPackBlocks: when the killed upload-pack's end of
+// the pipe closed before ours, the read saw a clean EOF, which go-git
+// took for an empty answer ("empty packfile") instead of the timeout.
+func TestStoppedReadSaysTimeout(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &stoppingReadCloser{ctx: ctx, r: strings.NewReader("")}
+	if _, err := r.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read before the end: %v, want io.EOF", err)
+	}
+	cancel()
+	if _, err := r.Read(make([]byte, 1)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("read after the end: %v, want context.Canceled", err)
+	}
 }

@@ -249,6 +249,12 @@ func (s *uploadPackSession) Close() error {
 // stoppingReadCloser is the pack stream: closing it ends the session. A
 // read that fails because ctx ended (the process killed, its pipe closed)
 // says so.
+//
+// That includes io.EOF: the killed process's end of the pipe closes
+// before kill closes ours, so a read can see a clean end. go-git takes an
+// EOF in the server's response for an empty answer and then reports
+// "empty packfile" instead of the timeout. ctx is done before its
+// AfterFunc kills, so an EOF the kill caused always sees ctx.Err.
 type stoppingReadCloser struct {
 	ctx   context.Context
 	r     io.Reader
@@ -257,7 +263,7 @@ type stoppingReadCloser struct {
 
 func (r *stoppingReadCloser) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
-	if err != nil && err != io.EOF && r.ctx.Err() != nil {
+	if err != nil && r.ctx.Err() != nil {
 		err = ctxErr(r.ctx, err)
 	}
 	return n, err
