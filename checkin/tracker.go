@@ -48,6 +48,11 @@ type TrackerOptions struct {
 	AddressWindow time.Duration
 	// Writer configures the batching writer.
 	Writer WriterOptions
+	// Journal, if set, is replayed into Store by NewTracker, before
+	// anything is loaded, and then receives every check-in the writer
+	// acknowledges (WriterOptions.Journal): a check-in acknowledged before
+	// the process died is in the Store once NewTracker returns.
+	Journal *Journal
 	// Logger receives outcome and halt events. Default slog.Default().
 	Logger *slog.Logger
 	// Info describes the store, for StoreInfo.
@@ -254,6 +259,12 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 	}
 	if opts.Writer.Logger == nil {
 		opts.Writer.Logger = opts.Logger
+	}
+	if opts.Journal != nil {
+		if err := opts.Journal.Replay(ctx, opts.Store); err != nil {
+			return nil, err
+		}
+		opts.Writer.Journal = opts.Journal
 	}
 	t := &Tracker{
 		opts:   opts,

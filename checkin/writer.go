@@ -40,6 +40,12 @@ type WriterOptions struct {
 	// the times in WriterStats. Default the system clock; tests pass a
 	// clock.Fake.
 	Clock clock.Clock
+	// Journal, if set, receives every record Add accepts before Add
+	// returns, and Run moves its watermark past what the Store has
+	// committed and writes it to disk every FlushEvery: a check-in Add
+	// acknowledged survives the death of the process. Replay must have
+	// run. A check-in the journal has no room for is dropped.
+	Journal *Journal
 }
 
 func (o *WriterOptions) setDefaults() {
@@ -74,6 +80,9 @@ type WriterStats struct {
 	Saved uint64
 	// Dropped counts Add calls that returned false.
 	Dropped uint64
+	// JournalFull counts the drops (in Dropped) for want of room in the
+	// journal, which holds what the store has not yet committed.
+	JournalFull uint64
 	// Lost counts acknowledged check-ins that Run gave up on at shutdown
 	// because the store kept failing.
 	Lost uint64
@@ -142,6 +151,9 @@ type chunk struct {
 	devices  []Device // devices[i] came with checkins[i]
 }
 
+// journalBufs holds the buffers Add encodes journal records into.
+var journalBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 // maxFreeChunks bounds the chunks kept for reuse, so that memory taken by
 // a burst (up to QueueSize records, ~20 MB at the defaults) is given back.
 const maxFreeChunks = 4
@@ -169,14 +181,29 @@ func NewWriter(s Store, opts WriterOptions) *Writer {
 // process dies or the store fails for longer than DrainTimeout at shutdown.
 // Records are saved in the order they were added.
 func (w *Writer) Add(c CheckIn, d Device) bool {
+	var body *[]byte
+	if w.opts.Journal != nil {
+		// Encoded outside the lock; only the copy into the ring is under it.
+		body = journalBufs.Get().(*[]byte)
+		*body = appendJournalBody((*body)[:0], &c, &d)
+		defer journalBufs.Put(body)
+	}
 	w.mu.Lock()
 	if c.At.IsZero() && !d.isZero() {
-		return w.addSummary(d)
+		return w.addSummary(d, body)
 	}
 	if w.closed || w.pending+w.held >= w.opts.QueueSize {
 		w.stats.Dropped++
 		w.mu.Unlock()
 		return false
+	}
+	if body != nil {
+		if _, ok := w.opts.Journal.append(*body); !ok {
+			w.stats.Dropped++
+			w.stats.JournalFull++
+			w.mu.Unlock()
+			return false
+		}
 	}
 	if w.cur == nil {
 		w.cur = w.newChunk()
@@ -205,13 +232,18 @@ func (w *Writer) Add(c CheckIn, d Device) bool {
 }
 
 // addSummary queues d, replacing any summary of d.MAC queued alone; it
-// refuses only once Run has begun to shut down. w.mu must be held; it
-// unlocks it.
-func (w *Writer) addSummary(d Device) bool {
+// refuses only once Run has begun to shut down. With a journal it writes
+// body there if there is room: a summary is never dropped, so one without
+// room is saved as before, only not across the death of the process.
+// w.mu must be held; it unlocks it.
+func (w *Writer) addSummary(d Device, body *[]byte) bool {
 	if w.closed {
 		w.stats.Dropped++
 		w.mu.Unlock()
 		return false
+	}
+	if body != nil {
+		w.opts.Journal.append(*body)
 	}
 	w.summaries[d.MAC] = d
 	filled := len(w.summaries) == w.opts.MaxBatch
@@ -271,10 +303,14 @@ loop:
 			partial = true
 		case <-w.wake:
 		}
+		synced := partial
 		more := true
 		for more && err == nil {
 			more, err = w.flush(ctx, partial, false)
 			partial = false
+		}
+		if synced {
+			w.syncJournal()
 		}
 		if err != nil {
 			break // only once ctx is done: saves are never given up before
@@ -283,6 +319,7 @@ loop:
 	if _, derr := w.flush(ctx, true, true); err == nil {
 		err = derr
 	}
+	w.syncJournal()
 	w.logDrops()
 	st := w.Stats()
 	if err != nil {
@@ -324,6 +361,13 @@ func (w *Writer) flush(ctx context.Context, partial, final bool) (more bool, err
 		}
 		clear(w.summaries)
 		w.held += len(sums)
+	}
+	// Once everything queued is taken, everything journaled so far is in
+	// what is taken: saved, it moves the journal's watermark. (A flush
+	// that leaves records queued moves nothing: the next tick's does.)
+	var mark uint64
+	if w.opts.Journal != nil && w.cur == nil && len(w.summaries) == 0 {
+		mark = w.opts.Journal.next.Load()
 	}
 	w.mu.Unlock()
 
@@ -367,6 +411,9 @@ func (w *Writer) flush(ctx context.Context, partial, final bool) (more bool, err
 		sums = sums[k:]
 	}
 
+	if err == nil && mark != 0 {
+		w.opts.Journal.markSaved(mark)
+	}
 	w.mu.Lock()
 	more = len(w.full) > 0
 	w.mu.Unlock()
@@ -430,6 +477,18 @@ func (w *Writer) save(ctx context.Context, cs []CheckIn, ds []Device) error {
 	}
 }
 
+// syncJournal writes the journal to disk, if there is one: what a power
+// loss can take is what was journaled since. A failure is logged and
+// tried again at the next tick; it costs nothing while the process lives.
+func (w *Writer) syncJournal() {
+	if w.opts.Journal == nil {
+		return
+	}
+	if err := w.opts.Journal.sync(); err != nil {
+		w.log.Warn("writing the check-in journal to disk failed; a power loss may take more than FlushEvery of check-ins", "err", err)
+	}
+}
+
 // withTime returns the check-ins of cs that are real: a zero At marks a
 // summary queued alone.
 func withTime(cs []CheckIn) []CheckIn {
@@ -475,13 +534,13 @@ func (w *Writer) coalesce(ds []Device) []Device {
 // is reported once per flush interval rather than once per request.
 func (w *Writer) logDrops() {
 	w.mu.Lock()
-	dropped, closed := w.stats.Dropped, w.closed
+	dropped, closed, full := w.stats.Dropped, w.closed, w.stats.JournalFull
 	w.mu.Unlock()
 	if n := dropped - w.loggedDrops; n > 0 {
 		if closed {
 			w.log.Warn("check-ins dropped: writer stopping", "dropped", n)
 		} else {
-			w.log.Warn("check-ins dropped: queue full", "dropped", n, "queue_size", w.opts.QueueSize)
+			w.log.Warn("check-ins dropped: queue or journal full", "dropped", n, "queue_size", w.opts.QueueSize, "journal_full_total", full)
 		}
 		w.loggedDrops = dropped
 	}

@@ -223,10 +223,8 @@ func (autoConnectDownload) answer(a *API, c *deviceCall) int {
 	dec := &c.dec
 	switch dec.Outcome {
 	case rollout.Update:
+		c.offering = dec.Release.Version.Original()
 		status, _ := a.serveImage(c.w, c.r, dec.Release, &dec.Release.Artifact, mux.Vars(c.r)["file"])
-		if status == http.StatusOK {
-			c.offered = dec.Release.Version.Original()
-		}
 		return status
 	case rollout.UpToDate:
 		c.note = dec.Reason()

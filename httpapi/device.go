@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -97,8 +98,22 @@ type deviceCall struct {
 	// auth is how the request proved its device, from the authorizer.
 	auth checkin.Auth
 
+	// Set by serveDevice for answer:
+
+	// e is the request's endpoint; ow is c.w while answer runs.
+	e  endpoint
+	ow observingWriter
+	// observed is set once the check-in is recorded.
+	observed bool
+
 	// Set by answer:
 
+	// offering is the version whose image answer sends, if its status is
+	// 200; the check-in records it as offered then.
+	offering string
+	// deferCheckIn is set by an answer whose check-in records what was
+	// sent in full (a filesystem image): it is recorded after the answer.
+	deferCheckIn bool
 	// offered is the version whose image was sent, "" when none was.
 	offered string
 	// fsSent is the SHA-256 of the filesystem image sent in full, "" when
@@ -155,14 +170,68 @@ func (a *API) serveDevice(w http.ResponseWriter, r *http.Request, e endpoint) {
 		c.req.Now = c.start
 		c.dec = rollout.Decide(c.snap.Fleet, c.req, a.halts)
 	}
+	// The check-in is recorded as the answer's status is written, before
+	// any byte of it reaches the device (observingWriter): a check-in the
+	// device got an answer to is acknowledged, in the journal.
+	c.e = e
+	c.ow = observingWriter{ResponseWriter: c.w, a: a, c: c}
+	c.w = &c.ow
 	status := e.answer(a, c)
 	var dec *rollout.Decision
 	if c.decide {
 		dec = &c.dec
 	}
+	if !c.observed {
+		// An answer that wrote nothing, or deferred the check-in
+		// (deferCheckIn): recorded now, with what it sent.
+		c.observed = true
+		a.recordDevice(c, e, status)
+	}
 	a.finishDevice(c, e, dec, status, c.note, false)
-	a.recordDevice(c, e, status)
 }
+
+// observingWriter records the check-in of the answer written through it
+// (API.recordDevice) when the answer's status is written, before the
+// status reaches the connection, unless the answer deferred it. It lives
+// in the pooled deviceCall, so it costs a poll no allocation.
+type observingWriter struct {
+	http.ResponseWriter
+	a *API
+	c *deviceCall
+}
+
+func (o *observingWriter) observe(status int) {
+	c := o.c
+	if c.observed || c.deferCheckIn {
+		return
+	}
+	c.observed = true
+	if status == http.StatusOK {
+		// The image is offered once its sending starts: the device may
+		// be cut off, retry, or come back on its old version.
+		c.offered = c.offering
+	}
+	o.a.recordDevice(c, c.e, status)
+}
+
+func (o *observingWriter) WriteHeader(code int) {
+	o.observe(code)
+	o.ResponseWriter.WriteHeader(code)
+}
+
+func (o *observingWriter) Write(b []byte) (int, error) {
+	o.observe(http.StatusOK)
+	return o.ResponseWriter.Write(b)
+}
+
+// ReadFrom keeps sendfile for a body copied from a file.
+func (o *observingWriter) ReadFrom(src io.Reader) (int64, error) {
+	o.observe(http.StatusOK)
+	return io.Copy(o.ResponseWriter, src)
+}
+
+// Unwrap serves http.ResponseController.
+func (o *observingWriter) Unwrap() http.ResponseWriter { return o.ResponseWriter }
 
 // callPool holds deviceCalls between requests; nothing keeps one after
 // serveDevice returns.

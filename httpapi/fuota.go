@@ -150,10 +150,8 @@ func (fuotaFile) identify(a *API, c *deviceCall) *refusal {
 func (fuotaFile) answer(a *API, c *deviceCall) int {
 	dec := &c.dec
 	if dec.Outcome == rollout.Update {
+		c.offering = dec.Release.Version.Original()
 		status, _ := a.serveImage(c.w, c.r, dec.Release, &dec.Release.Artifact, catalogName(dec.Release))
-		if status == http.StatusOK {
-			c.offered = dec.Release.Version.Original()
-		}
 		return status
 	}
 	c.note = "not offered: " + dec.Reason()

@@ -342,10 +342,8 @@ func (m manifestDownload) answer(a *API, c *deviceCall) int {
 		if c.req.Mode == rollout.ModeFilesystem {
 			return a.serveFilesystem(c)
 		}
+		c.offering = dec.Release.Version.Original()
 		status, _ := a.serveImage(c.w, c.r, dec.Release, &dec.Release.Artifact, imageName(dec.Release, &dec.Release.Artifact, ""))
-		if status == http.StatusOK {
-			c.offered = dec.Release.Version.Original()
-		}
 		return status
 	case rollout.UpToDate:
 	default:

@@ -34,6 +34,7 @@ func (a *API) filesystemTaken(mode rollout.Mode, mac rollout.MAC) string {
 func (a *API) serveFilesystem(c *deviceCall) int {
 	dec := &c.dec
 	fs := dec.Served()
+	c.deferCheckIn = true
 	status, sent := a.serveImage(c.w, c.r, dec.Release, fs, imageName(dec.Release, fs, "-fs"))
 	c.note = "filesystem image"
 	if sent {

@@ -60,12 +60,8 @@ func (updateClient) answer(a *API, c *deviceCall) int {
 	case dec.Outcome == rollout.Update && mode == rollout.ModeFilesystem:
 		return a.serveFilesystem(c)
 	case dec.Outcome == rollout.Update:
+		c.offering = dec.Release.Version.Original()
 		status, _ := a.serveImage(c.w, c.r, dec.Release, &dec.Release.Artifact, imageName(dec.Release, &dec.Release.Artifact, ""))
-		if status == http.StatusOK {
-			// Offered even when the download is cut off: the device may
-			// retry, or come back on its old version.
-			c.offered = dec.Release.Version.Original()
-		}
 		return status
 	case dec.Outcome == rollout.UpToDate:
 		c.w.WriteHeader(http.StatusNotModified)

@@ -21,6 +21,7 @@ const (
 	artifactsDir    = "artifacts"
 	githubStateFile = "github-releases.json"
 	checkinsFile    = "checkins.db"
+	journalFile     = "checkins.journal"
 )
 
 // open opens the stores in the data directory and makes the server's
@@ -90,6 +91,16 @@ func (s *server) openStore(gh *githubapi.Client) error {
 // DATA/checkins.db otherwise, and the tracker that records into it.
 func (s *server) openCheckIns(ctx context.Context) error {
 	topts := checkin.TrackerOptions{FailAfter: s.cfg.FailAfter, Logger: s.log}
+	// The journal is this replica's, whatever the store: what it
+	// acknowledged and had not saved when it died is replayed into the
+	// store before anything is served. Opened first, it closes last,
+	// after the writer has stopped.
+	j, err := checkin.OpenJournal(filepath.Join(s.cfg.Store.DataDir, journalFile), checkin.JournalOptions{Logger: s.log})
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, j.Close)
+	topts.Journal = j
 	if s.cfg.StoreDSN != "" {
 		db, err := checkin.OpenPostgres(ctx, checkin.PostgresOptions{DSN: s.cfg.StoreDSN, Password: s.cfg.StorePassword, Logger: s.log})
 		if err != nil {
