@@ -442,6 +442,7 @@ func (j *Journal) Replay(ctx context.Context, s Store) error {
 			}
 		}
 	}
+	nc, nd := len(cs), len(ds)
 	// In batches as the Writer saves; the watermark moves only once all
 	// are in (a replay cut short is done again, and saves nothing twice).
 	for len(cs) > 0 || len(ds) > 0 {
@@ -458,7 +459,7 @@ func (j *Journal) Replay(ctx context.Context, s Store) error {
 	if err := j.sync(); err != nil {
 		return err
 	}
-	j.log.Info("check-in journal replayed into the store", "records", len(j.pending), "checkins", len(cs), "devices", len(ds),
+	j.log.Info("check-in journal replayed into the store", "records", len(j.pending), "checkins", nc, "devices", nd,
 		"already_saved", dup, "older_summaries", old, "undecodable", j.damaged, "took", time.Since(start))
 	j.pending = nil
 	return nil

@@ -149,6 +149,7 @@ type Writer struct {
 type chunk struct {
 	checkins []CheckIn
 	devices  []Device // devices[i] came with checkins[i]
+	first    uint64   // the journal seq of checkins[0]; 0 without a journal
 }
 
 // journalBufs holds the buffers Add encodes journal records into.
@@ -197,7 +198,9 @@ func (w *Writer) Add(c CheckIn, d Device) bool {
 		w.mu.Unlock()
 		return false
 	}
+	var first uint64 // the record's seq in the journal
 	if body != nil {
+		first = w.opts.Journal.next.Load()
 		if _, ok := w.opts.Journal.append(*body); !ok {
 			w.stats.Dropped++
 			w.stats.JournalFull++
@@ -207,6 +210,7 @@ func (w *Writer) Add(c CheckIn, d Device) bool {
 	}
 	if w.cur == nil {
 		w.cur = w.newChunk()
+		w.cur.first = first
 	}
 	if !d.isZero() {
 		// This summary is newer than one queued alone, which would
@@ -362,12 +366,16 @@ func (w *Writer) flush(ctx context.Context, partial, final bool) (more bool, err
 		clear(w.summaries)
 		w.held += len(sums)
 	}
-	// Once everything queued is taken, everything journaled so far is in
-	// what is taken: saved, it moves the journal's watermark. (A flush
-	// that leaves records queued moves nothing: the next tick's does.)
+	// What was journaled before the first record still queued is in what
+	// is taken: saved, it moves the journal's watermark there. (Summaries
+	// queued alone are not in order: while one is, nothing moves until
+	// the next tick's flush takes them all.)
 	var mark uint64
-	if w.opts.Journal != nil && w.cur == nil && len(w.summaries) == 0 {
+	if w.opts.Journal != nil && len(w.summaries) == 0 {
 		mark = w.opts.Journal.next.Load()
+		if w.cur != nil {
+			mark = w.cur.first
+		}
 	}
 	w.mu.Unlock()
 
