@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/otagit/otagit/checkin"
 	repotemplate "github.com/otagit/otagit/firmware-repo-template"
+	"github.com/otagit/otagit/internal/pgtest"
 	"github.com/otagit/otagit/internal/testrepo"
 	"github.com/otagit/otagit/internal/testwait"
 	"github.com/otagit/otagit/rollout"
@@ -85,54 +87,53 @@ func (p *serveProcess) logText() string {
 	return p.log.String()
 }
 
-// TestKill9LosesNoAcknowledgedCheckIn kills `otagit serve` with SIGKILL
-// while devices poll it from many goroutines, restarts it on the same
-// data directory and checks that every check-in a device got an answer
-// to is in the store, once: the journal replays what the last flush
-// window held (issue 12, fault 8).
-func TestKill9LosesNoAcknowledgedCheckIn(t *testing.T) {
-	const (
-		devices  = 64
-		workers  = 16
-		perMAC   = 40   // below the history kept per device (50)
-		killAt   = 1500 // answers received before the kill: past a flush or two
-		firstMAC = 0xB0
-	)
+// killFleet is a config repository whose whitelist has n smart lamps,
+// and their MACs.
+func killFleet(t *testing.T, n int) (bare string, macs []string) {
 	repo := testrepo.New(t)
 	repo.WriteFS(repotemplate.FS())
 	var wl strings.Builder
-	macs := make([]string, devices)
+	macs = make([]string, n)
 	for i := range macs {
-		macs[i] = fmt.Sprintf("18:FE:34:%02X:00:%02X", firstMAC, i)
+		macs[i] = fmt.Sprintf("18:FE:34:B0:00:%02X", i)
 		fmt.Fprintf(&wl, "[[device]]\nmac = %q\nplatform = \"smart-lamp\"\n\n", macs[i])
 	}
 	repo.WriteString("devices/load.toml", wl.String())
 	repo.CommitPush("load fleet")
-	data := filepath.Join(t.TempDir(), "data")
-	args := []string{"--repo", repo.Bare, "--data", data}
+	return repo.Bare, macs
+}
 
-	p := startServeProcess(t, args...)
-	// Every device polls up to date (1.1.0) with a free space of its own
-	// per poll, so each poll is a row of history (an identical poll
-	// would update only the device's summary).
-	var (
-		mu    sync.Mutex
-		acked = map[string][]int64{} // MAC -> free space of each answered poll
-		total atomic.Int64
-		wg    sync.WaitGroup
-	)
+// fleetLoad polls servers from many goroutines and records every check-in
+// answered: the MAC and the free space the poll reported, which is its
+// own per poll, so that each poll is a row of history (an identical poll
+// would update only the device's summary). Every device polls up to date
+// (1.1.0), at most perMAC times, below the history a store keeps (50).
+type fleetLoad struct {
+	mu     sync.Mutex
+	acked  map[string][]int64
+	total  atomic.Int64
+	wg     sync.WaitGroup
+	killed chan struct{} // closed when a server is killed: errors are expected
+}
+
+const perMAC = 40
+
+// startLoad polls from workers goroutines; poll n of device i goes to
+// addr(i, n). A worker stops at its first failed poll once l.killed is
+// closed.
+func startLoad(t *testing.T, macs []string, workers int, addr func(i, n int) string) *fleetLoad {
+	l := &fleetLoad{acked: map[string][]int64{}, killed: make(chan struct{})}
 	tr := &http.Transport{MaxIdleConnsPerHost: workers}
-	defer tr.CloseIdleConnections()
+	t.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr}
-	killed := make(chan struct{})
 	for w := range workers {
-		wg.Add(1)
+		l.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer l.wg.Done()
 			for n := range perMAC {
-				for i := w; i < devices; i += workers {
+				for i := w; i < len(macs); i += workers {
 					free := int64(1_000_000 + n)
-					req, _ := http.NewRequest("GET", "http://"+p.addr+"/update", nil)
+					req, _ := http.NewRequest("GET", "http://"+addr(i, n)+"/update", nil)
 					for _, h := range esp8266(macs[i], "1.1.0") {
 						if h[0] != "Content-Length" {
 							req.Header.Set(h[0], h[1])
@@ -142,7 +143,7 @@ func TestKill9LosesNoAcknowledgedCheckIn(t *testing.T) {
 					res, err := client.Do(req)
 					if err != nil {
 						select {
-						case <-killed:
+						case <-l.killed:
 							return // the server is gone
 						default:
 							t.Errorf("poll before the kill: %v", err)
@@ -155,43 +156,36 @@ func TestKill9LosesNoAcknowledgedCheckIn(t *testing.T) {
 						t.Errorf("%s: status %d, want 304", macs[i], res.StatusCode)
 						return
 					}
-					mu.Lock()
-					acked[macs[i]] = append(acked[macs[i]], free)
-					mu.Unlock()
-					total.Add(1)
+					l.mu.Lock()
+					l.acked[macs[i]] = append(l.acked[macs[i]], free)
+					l.mu.Unlock()
+					l.total.Add(1)
 				}
 			}
 		}()
 	}
-	testwait.For(t, fmt.Sprintf("%d answers", killAt), func() bool { return total.Load() >= killAt || t.Failed() })
-	close(killed)
+	return l
+}
+
+// kill waits for n answers, then SIGKILLs p.
+func (l *fleetLoad) kill(t *testing.T, p *serveProcess, n int64) {
+	testwait.For(t, fmt.Sprintf("%d answers", n), func() bool { return l.total.Load() >= n || t.Failed() })
+	close(l.killed)
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	testwait.Recv(t, "the killed server to exit", p.exited)
-	wg.Wait()
-	if t.Failed() {
-		return
-	}
+}
 
-	p = startServeProcess(t, args...)
-	replayed := regexp.MustCompile(`msg="check-in journal replayed into the store" .*records=(\d+) checkins=(\d+)`).FindStringSubmatch(p.logText())
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := testwait.Recv(t, "the restarted server to exit", p.exited); err != nil {
-		t.Fatalf("restarted server: %v\n%s", err, p.logText())
-	}
-
-	db, err := checkin.OpenBolt(filepath.Join(data, "checkins.db"), checkin.BoltOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+// check fails t unless every answered check-in is in s exactly once; it
+// returns how many were answered.
+func (l *fleetLoad) check(t *testing.T, s checkin.Store) int {
+	t.Helper()
+	l.wg.Wait()
 	lost, n := 0, 0
-	for mac, frees := range acked {
+	for mac, frees := range l.acked {
 		m, _ := rollout.ParseMAC(mac)
-		hist, err := db.History(context.Background(), m, 0)
+		hist, err := s.History(context.Background(), m, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,9 +210,87 @@ func TestKill9LosesNoAcknowledgedCheckIn(t *testing.T) {
 	if lost > 0 {
 		t.Fatalf("%d of %d acknowledged check-ins lost", lost, n)
 	}
-	if replayed == nil {
-		t.Logf("%d check-ins acknowledged before SIGKILL, all in the store; all were saved before it", n)
-	} else {
-		t.Logf("%d check-ins acknowledged before SIGKILL, all in the store; the restart replayed %s journal records (%s check-ins not yet saved)", n, replayed[1], replayed[2])
+	return n
+}
+
+// stop ends p with SIGTERM and returns what its journal's replay at start
+// said, "" if it replayed nothing.
+func (p *serveProcess) stop(t *testing.T) string {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
+	if err := testwait.Recv(t, "the server to exit", p.exited); err != nil {
+		t.Fatalf("server: %v\n%s", err, p.logText())
+	}
+	m := regexp.MustCompile(`msg="check-in journal replayed into the store" .*records=(\d+) checkins=(\d+)`).FindStringSubmatch(p.logText())
+	if m == nil {
+		return ""
+	}
+	return m[1] + " journal records replayed, " + m[2] + " check-ins among them not yet saved"
+}
+
+// TestKill9LosesNoAcknowledgedCheckIn kills `otagit serve` with SIGKILL
+// while devices poll it from many goroutines, restarts it on the same
+// data directory and checks that every check-in a device got an answer
+// to is in the store, once: the journal replays what the last flush
+// window held (issue 12, fault 8).
+func TestKill9LosesNoAcknowledgedCheckIn(t *testing.T) {
+	bare, macs := killFleet(t, 64)
+	args := []string{"--repo", bare, "--data", filepath.Join(t.TempDir(), "data")}
+	p := startServeProcess(t, args...)
+	l := startLoad(t, macs, 16, func(int, int) string { return p.addr })
+	l.kill(t, p, 1500) // past a flush or two
+	l.wg.Wait()
+	if t.Failed() {
+		return
+	}
+	replayed := startServeProcess(t, args...).stop(t)
+
+	db, err := checkin.OpenBolt(filepath.Join(args[3], "checkins.db"), checkin.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	n := l.check(t, db)
+	t.Logf("%d check-ins acknowledged before SIGKILL, all in the store once; %s", n, orNothing(replayed))
+}
+
+// TestKill9OneReplicaPostgres runs two replicas on one PostgreSQL, devices
+// polling both in turn; one is SIGKILLed under load and restarted on its
+// data directory: no check-in either acknowledged is lost or saved twice.
+func TestKill9OneReplicaPostgres(t *testing.T) {
+	dsn := pgtest.New(t).NewDB(t)
+	bare, macs := killFleet(t, 64)
+	dirs := []string{filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")}
+	args := func(i int) []string { return []string{"--repo", bare, "--data", dirs[i], "--store", dsn} }
+	a, b := startServeProcess(t, args(0)...), startServeProcess(t, args(1)...)
+	l := startLoad(t, macs, 16, func(i, n int) string {
+		if (i+n)%2 == 0 {
+			return a.addr
+		}
+		return b.addr
+	})
+	l.kill(t, a, 1500)
+	l.wg.Wait()
+	if t.Failed() {
+		return
+	}
+	replayed := startServeProcess(t, args(0)...).stop(t)
+	b.stop(t)
+
+	db, err := checkin.OpenPostgres(context.Background(), checkin.PostgresOptions{DSN: dsn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	n := l.check(t, db)
+	t.Logf("%d check-ins acknowledged by two replicas before one was SIGKILLed, all in PostgreSQL once; %s", n, orNothing(replayed))
+}
+
+func orNothing(replayed string) string {
+	if replayed == "" {
+		return "all were saved before the kill"
+	}
+	return replayed
 }
