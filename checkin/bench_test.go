@@ -184,6 +184,23 @@ func BenchmarkWriterAdd(b *testing.B) {
 	benchQueue(b, func() queueUnderTest { return newWriterQueue() })
 }
 
+// BenchmarkWriterAddJournal is BenchmarkWriterAdd with the journal that
+// makes an acknowledged check-in survive kill -9: the cost of encoding
+// the record and copying it into the mapped ring.
+func BenchmarkWriterAddJournal(b *testing.B) {
+	benchQueue(b, func() queueUnderTest {
+		j, err := OpenJournal(filepath.Join(b.TempDir(), "checkins.journal"), JournalOptions{Logger: quietLog})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { j.Close() })
+		if err := j.Replay(context.Background(), NewMemory()); err != nil {
+			b.Fatal(err)
+		}
+		return writerQueue{NewWriter(&discardStore{}, WriterOptions{Logger: quietLog, Journal: j})}
+	})
+}
+
 // BenchmarkWriterQueue compares the Writer's queue (chunks under a mutex)
 // with a buffered channel.
 func BenchmarkWriterQueue(b *testing.B) {

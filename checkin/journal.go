@@ -92,6 +92,7 @@ type Journal struct {
 	// next is the seq of the next slot to write. Only the Writer writes
 	// records, under its mutex, and only after Replay.
 	next atomic.Uint64
+	seq  [8]byte // append's scratch
 
 	pending []journalRecord // read at open, saved by Replay
 	damaged int             // records that passed their CRC and did not decode
@@ -345,11 +346,11 @@ func (j *Journal) append(body []byte) (uint64, bool) {
 	first := journalSlot(j.mem, j.slots, s)
 	copy(first[16:], body)
 	binary.LittleEndian.PutUint32(first[8:], uint32(len(body)))
-	var seq [8]byte
-	binary.LittleEndian.PutUint64(seq[:], s)
-	binary.LittleEndian.PutUint32(first[12:], journalSum(seq[:], body))
+	seq := j.seq[:] // not on the stack: crc32 would make it escape
+	binary.LittleEndian.PutUint64(seq, s)
+	binary.LittleEndian.PutUint32(first[12:], journalSum(seq, body))
 	// The seq last: until it is there, the record is not in the journal.
-	copy(first, seq[:])
+	copy(first, seq)
 	j.next.Store(s + k)
 	return s + k, true
 }
