@@ -42,15 +42,33 @@ wait_up() { # url [cacert]
 # run_wrk polls url with scripts/poll.lua ($DEVICES devices, with the
 # Authorization header auth if given) for $DURATION, $THREADS threads and
 # $CONNS connections; it reports the round on stderr and prints the
-# requests/s.
-run_wrk() { # name url [auth]
-	local out rps lat errs
+# requests/s. Given the pid of the server, it also prints (after the
+# requests/s) and reports the CPU time that process spent per request, in
+# microseconds: utime+stime from /proc/PID/stat around the round, divided
+# by the requests wrk counted. Unlike requests/s, that barely depends on
+# what else runs on the machine.
+run_wrk() { # name url [auth [pid]]
+	local out rps lat errs reqs t0 t1 cpu=
+	[ -z "${4:-}" ] || t0=$(cpu_ticks "$4")
 	out=$(DEVICES=$DEVICES THREADS=$THREADS AUTH=${3:-} wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s scripts/poll.lua "$2" 2>&1)
 	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
 	lat=$(awk '/Latency/ {print $2; exit}' <<<"$out")
 	errs=$(awk '/Non-2xx or 3xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
-	printf '%-22s %10s req/s   latency avg %-8s %s\n' "$1" "$rps" "$lat" "$errs" >&2
-	echo "$rps"
+	if [ -n "${4:-}" ]; then
+		t1=$(cpu_ticks "$4")
+		reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+		cpu=$(echo "($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $reqs" | bc -l)
+		printf '%-22s %10s req/s  %5.1f us CPU/req  latency avg %-8s %s\n' "$1" "$rps" "$cpu" "$lat" "$errs" >&2
+	else
+		printf '%-22s %10s req/s   latency avg %-8s %s\n' "$1" "$rps" "$lat" "$errs" >&2
+	fi
+	echo "$rps${cpu:+ $cpu}"
+}
+
+# cpu_ticks prints the CPU time process pid has used, user and system, in
+# clock ticks (getconf CLK_TCK a second).
+cpu_ticks() { # pid
+	awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
 # median prints the median of the space-separated numbers in $1.

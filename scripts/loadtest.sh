@@ -5,9 +5,12 @@
 #   scripts/loadtest.sh [DEVICES] [DURATION]      e.g. scripts/loadtest.sh 100000 20s
 #
 # Needs wrk (Debian: apt-get install wrk; the script installs it when run
-# as root). Prints, for each server: requests/s, latency, and for otagit
-# the config load time and resident memory. The ratio otagit/bare is what
-# to compare between runs: absolute numbers drift on shared machines.
+# as root). Prints, for each server: requests/s, latency, CPU time per
+# request, and for otagit the config load time and resident memory. The
+# ratios otagit/bare are what to compare between runs (absolute numbers
+# drift on shared machines): the median over rounds of each round's
+# throughput ratio, and of its CPU ratio (bare's CPU time per request over
+# otagit's), the figure that a loaded machine disturbs least.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,20 +88,38 @@ for mode in on nometrics; do # and let the check-ins of the warm-up be saved
 done
 echo "warmed up: $(awk '/requests in/ {printf "%s ", $1}' "$work"/warm-*.txt)requests (each device once per server)" >&2
 
-declare -A results
+# Every round measures bare and then each otagit server back to back, so
+# that a round's ratios compare runs under the same load; the figures are
+# medians of the rounds' ratios. Besides requests/s, each run measures the
+# server's CPU time per request (run_wrk), which depends far less on what
+# else runs on the machine: wrk shares its cores with the server.
+declare -A ratio cpu_ratio cpu_of
+bare_pid=${pids[0]}
 for round in $(seq 1 "$ROUNDS"); do
 	for conn in close keepalive; do
 		export KEEPALIVE=$([ $conn = keepalive ] && echo 1 || echo 0)
-		results[$conn:bare]+="$(run_wrk "[$round $conn] bare net/http" http://127.0.0.1:18081/update) "
+		read -r bare bare_cpu < <(run_wrk "[$round $conn] bare net/http" http://127.0.0.1:18081/update "" "$bare_pid")
+		cpu_of[$conn:bare]+="$bare_cpu "
+		declare -A rps_of=() us_of=()
 		for mode in "${servers[@]}"; do
 			scraper=
 			if [ "$mode" = on ]; then
 				scrape &
 				scraper=$!
 			fi
-			results[$conn:$mode]+="$(run_wrk "[$round $conn] otagit $mode" "http://127.0.0.1:${port_of[$mode]}/update") "
+			read -r rps us < <(run_wrk "[$round $conn] otagit $mode" "http://127.0.0.1:${port_of[$mode]}/update" "" "${pid_of[$mode]}")
 			if [ -n "$scraper" ]; then kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; fi
+			rps_of[$mode]=$rps us_of[$mode]=$us
+			cpu_of[$conn:$mode]+="$us "
+			ratio[$conn:$mode]+="$(echo "$rps / $bare" | bc -l) "
+			cpu_ratio[$conn:$mode]+="$(echo "$bare_cpu / $us" | bc -l) "
 		done
+		# What /metrics and check-ins cost, against the servers without
+		# them in the same round.
+		ratio[$conn:metrics]+="$(echo "${rps_of[on]} / ${rps_of[nometrics]}" | bc -l) "
+		ratio[$conn:checkins]+="$(echo "${rps_of[on]} / ${rps_of[off]}" | bc -l) "
+		cpu_ratio[$conn:metrics]+="$(echo "${us_of[nometrics]} / ${us_of[on]}" | bc -l) "
+		cpu_ratio[$conn:checkins]+="$(echo "${us_of[off]} / ${us_of[on]}" | bc -l) "
 	done
 done
 for mode in "${servers[@]}"; do
@@ -107,14 +128,18 @@ for mode in "${servers[@]}"; do
 done
 echo "recording: $(curl -s "http://127.0.0.1:${port_of[on]}/api/status" | tr -d '\n ' | grep -o '"recording":{[^}]*}')" >&2
 echo "scraped: $(curl -s "http://127.0.0.1:$((port_of[on] + 100))/metrics" | grep -c '^otagit_') otagit series" >&2
+echo "load average after the rounds: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+# Ratios are otagit/bare (1 = as fast as bare): throughput, and bare's CPU
+# per request over otagit's.
 for conn in close keepalive; do
-	bare=$(median "${results[$conn:bare]}")
-	on=$(median "${results[$conn:on]}")
-	nom=$(median "${results[$conn:nometrics]}")
-	off=$(median "${results[$conn:off]}")
-	printf '%s medians: bare %s, otagit %s (as shipped), %s (--metrics=false), %s (--checkins=false) req/s\n' "$conn" "$bare" "$on" "$nom" "$off" >&2
-	printf '%s ratio otagit/bare: %.3f (as shipped), %.3f (--metrics=false), %.3f (--checkins=false)\n' "$conn" \
-		"$(echo "$on / $bare" | bc -l)" "$(echo "$nom / $bare" | bc -l)" "$(echo "$off / $bare" | bc -l)" >&2
-	printf '%s: /metrics (scraped every %ss) costs %.1f%%, check-in recording %.1f%% of throughput\n' "$conn" "$SCRAPE" \
-		"$(echo "(1 - $on / $nom) * 100" | bc -l)" "$(echo "(1 - $on / $off) * 100" | bc -l)" >&2
+	printf '%s median us CPU/req: bare %.2f, otagit %.2f (as shipped), %.2f (--metrics=false), %.2f (--checkins=false)\n' "$conn" \
+		"$(median "${cpu_of[$conn:bare]}")" "$(median "${cpu_of[$conn:on]}")" "$(median "${cpu_of[$conn:nometrics]}")" "$(median "${cpu_of[$conn:off]}")" >&2
+	for kind in ratio cpu_ratio; do
+		declare -n r=$kind
+		printf '%s %s otagit/bare: %.3f (as shipped), %.3f (--metrics=false), %.3f (--checkins=false); /metrics (scraped every %ss) costs %.1f%%, check-in recording %.1f%%\n' \
+			"$conn" "$([ $kind = ratio ] && echo 'throughput ratio' || echo 'CPU ratio')" \
+			"$(median "${r[$conn:on]}")" "$(median "${r[$conn:nometrics]}")" "$(median "${r[$conn:off]}")" "$SCRAPE" \
+			"$(echo "(1 - $(median "${r[$conn:metrics]}")) * 100" | bc -l)" "$(echo "(1 - $(median "${r[$conn:checkins]}")) * 100" | bc -l)" >&2
+		unset -n r
+	done
 done
