@@ -143,9 +143,22 @@ func (a *adoption) countKey(version string) string {
 	return k
 }
 
+// hourOf returns the Unix time of the start of at's hour, what
+// at.Truncate(time.Hour).Unix() returns (the Unix epoch is a whole number
+// of hours after the zero Time), in arithmetic on the Unix time: tick runs
+// on every check-in.
+func hourOf(at time.Time) int64 {
+	u := at.Unix()
+	r := u % 3600
+	if r < 0 {
+		r += 3600
+	}
+	return u - r
+}
+
 // tick takes a sample if at is in a later hour than the last sample.
 func (a *adoption) tick(at time.Time) {
-	h := at.Truncate(time.Hour).Unix()
+	h := hourOf(at)
 	if h <= a.hour.Load() {
 		return
 	}

@@ -155,3 +155,19 @@ func testAdoptionStore(t *testing.T, h storeHarness) {
 		t.Errorf("LoadAdoption after Close: got %v, want ErrClosed", err)
 	}
 }
+
+// TestHourOf checks hourOf against time.Time.Truncate, on both sides of
+// the Unix epoch and of an hour boundary.
+func TestHourOf(t *testing.T) {
+	base := time.Date(2026, 12, 2, 18, 0, 0, 0, time.UTC)
+	for _, at := range []time.Time{
+		base, base.Add(-time.Nanosecond), base.Add(time.Nanosecond), base.Add(59*time.Minute + 59*time.Second),
+		time.Unix(0, 0), time.Unix(-1, 0), time.Unix(-3600, 0), time.Unix(-3601, 0), time.Unix(-1, 999999999),
+		time.Date(1969, 7, 20, 20, 17, 40, 0, time.FixedZone("x", 5*3600+1800)),
+		base.In(time.FixedZone("y", -(9*3600 + 1800))).Add(30 * time.Minute),
+	} {
+		if got, want := hourOf(at), at.Truncate(time.Hour).Unix(); got != want {
+			t.Errorf("hourOf(%v) = %d, want %d", at, got, want)
+		}
+	}
+}

@@ -658,20 +658,20 @@ func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
 // rowHash identifies what a check-in says, its time and the remote port
 // aside: a device opens a new connection, from a new port, every poll.
 func (t *Tracker) rowHash(c *CheckIn) uint64 {
-	var h maphash.Hash
-	h.SetSeed(t.seed)
-	for _, s := range [...]string{c.Platform, c.Version, c.SketchMD5, c.SDK, hostOf(c.Remote), c.Decision, c.Offered, c.Mode, c.Filesystem, c.Client} {
-		h.WriteString(s)
-		h.WriteByte(0)
-	}
-	var b [24]byte
-	for i, v := range [...]int64{c.FreeSpace, c.ChipSize, int64(c.Status)} {
-		for j := range 8 {
-			b[i*8+j] = byte(v >> (8 * j))
-		}
-	}
-	h.Write(b[:])
-	return h.Sum64()
+	// One seeded hash of a comparable struct: the fields as a map key
+	// would hash them, with no per-field writes into a maphash.Hash (it
+	// runs on every poll).
+	return maphash.Comparable(t.seed, rowKey{
+		c.Platform, c.Version, c.SketchMD5, c.SDK, hostOf(c.Remote), c.Decision, c.Offered, c.Mode, c.Filesystem, c.Client,
+		c.FreeSpace, c.ChipSize, c.Status,
+	})
+}
+
+// rowKey is what rowHash hashes of a check-in.
+type rowKey struct {
+	platform, version, md5, sdk, host, decision, offered, mode, filesystem, client string
+	free, chip                                                                     int64
+	status                                                                         int
 }
 
 // mayCount applies the rule of the package function mayCount to c, a

@@ -156,11 +156,7 @@ func (a *API) serveDevice(w http.ResponseWriter, r *http.Request, e endpoint) {
 		a.refuseDevice(c, e, *rf)
 		return
 	}
-	var dev *rollout.Device
-	if c.named && !c.req.Anonymous {
-		dev = c.snap.Fleet.Device(c.req.MAC)
-	}
-	auth, err := a.authorizeDevice(r, dev, c.dr.dev)
+	auth, err := a.authorizeDevice(c)
 	if err != nil {
 		a.refuseDevice(c, e, refusal{status: http.StatusUnauthorized, reason: err.Error(), auth: true})
 		return
@@ -237,13 +233,19 @@ func (o *observingWriter) Unwrap() http.ResponseWriter { return o.ResponseWriter
 // serveDevice returns.
 var callPool = sync.Pool{New: func() any { return new(deviceCall) }}
 
-// authorizeDevice asks the configured DeviceAuthorizer; without one every
-// request may speak for its device.
-func (a *API) authorizeDevice(r *http.Request, dev *rollout.Device, platform string) (checkin.Auth, error) {
+// authorizeDevice asks the configured DeviceAuthorizer whether c may
+// speak for the device it names; without one every request may.
+func (a *API) authorizeDevice(c *deviceCall) (checkin.Auth, error) {
 	if a.authorizer == nil {
+		// Before the lookup below: without an authorizer the fleet is
+		// searched once per request, by the decision.
 		return checkin.AuthNone, nil
 	}
-	return a.authorizer.AuthorizeDevice(r, dev, platform)
+	var dev *rollout.Device
+	if c.named && !c.req.Anonymous {
+		dev = c.snap.Fleet.Device(c.req.MAC)
+	}
+	return a.authorizer.AuthorizeDevice(c.r, dev, c.dr.dev)
 }
 
 // authLog rate-limits the log lines of refused credentials: at most
@@ -316,10 +318,17 @@ func (a *API) logDevice(c *deviceCall, e endpoint, dec *rollout.Decision, status
 	case dec != nil && dec.Outcome == rollout.UpToDate:
 		level = slog.LevelDebug
 	}
-	ctx := context.Background()
-	if !a.log.Enabled(ctx, level) {
-		return
+	if a.log.Enabled(context.Background(), level) {
+		a.writeDeviceLog(c, e, dec, status, reason, level)
 	}
+}
+
+// writeDeviceLog writes logDevice's record. It is a function of its own so
+// that its large frame (the attributes) takes stack only when a record is
+// written: the common poll, logged at DEBUG, runs on less stack, which a
+// new connection's small goroutine stack then need not grow (be copied)
+// for.
+func (a *API) writeDeviceLog(c *deviceCall, e endpoint, dec *rollout.Decision, status int, reason string, level slog.Level) {
 	attrs := make([]slog.Attr, 0, 14)
 	mac := c.dr.mac
 	if c.req.Anonymous {
@@ -355,7 +364,7 @@ func (a *API) logDevice(c *deviceCall, e endpoint, dec *rollout.Decision, status
 		attrs = append(attrs, slog.String("reason", reason))
 	}
 	attrs = append(attrs, slog.String("remote", c.r.RemoteAddr), slog.Duration("took", time.Since(c.start)))
-	a.log.LogAttrs(ctx, level, "device request", attrs...)
+	a.log.LogAttrs(context.Background(), level, "device request", attrs...)
 }
 
 // writeBody answers with status and body, of the given content type, with
