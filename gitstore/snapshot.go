@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/config"
@@ -91,38 +92,71 @@ func short(h string) string {
 // GitHubError and warnings. The
 // caller owns repo: go-git repositories are not safe for concurrent use.
 func LoadCommit(repo *git.Repository, hash plumbing.Hash, opts config.LoadOptions, hist *History) (snap *Snapshot, problems config.Problems, err error) {
+	snap, problems, _, err = loadCommit(repo, hash, opts, hist, false)
+	return snap, problems, err
+}
+
+// loadCommit is LoadCommit; with record set, it also returns what the
+// load read, to make the commit's saved copy from.
+func loadCommit(repo *git.Repository, hash plumbing.Hash, opts config.LoadOptions, hist *History, record bool) (*Snapshot, config.Problems, *recorder, error) {
 	c, err := repo.CommitObject(hash)
 	if err != nil {
-		return nil, nil, fmt.Errorf("commit %s: %w", short(hash.String()), damaged(err))
+		return nil, nil, nil, fmt.Errorf("commit %s: %w", short(hash.String()), damaged(err))
 	}
 	tree, err := c.Tree()
 	if err != nil {
-		return nil, nil, fmt.Errorf("commit %s: tree: %w", short(hash.String()), damaged(err))
+		return nil, nil, nil, fmt.Errorf("commit %s: tree: %w", short(hash.String()), damaged(err))
 	}
-	// A file that cannot be read because the clone or the cache's disk
-	// failed is not a problem of the config: it is an error, retried.
 	var seen faults
 	tfs := NewTreeFS(tree, c.Committer.When)
 	tfs.faults = &seen
-	if opts.Inspector != nil {
-		opts.Inspector = faultInspector{opts.Inspector, &seen}
+	var files fs.FS = tfs
+	var rec *recorder
+	if record {
+		rec = newRecorder(tfs)
+		files = rec
 	}
-	res := config.LoadTree(tfs, opts)
+	if hist == nil {
+		hist = NewHistory()
+	}
+	intros := func(fleet *rollout.Fleet) (map[rollout.ReleaseID]Introduction, error) {
+		in, err := hist.Introductions(repo, hash, fleet)
+		if err != nil {
+			return nil, damaged(err)
+		}
+		if rec != nil {
+			rec.intros = in
+		}
+		return in, nil
+	}
+	snap, probs, err := load(c, files, &seen, intros, opts)
+	return snap, probs, rec, err
+}
+
+// load is the one loader of a commit's snapshot, whether its files come
+// from the local clone or from the saved copy of the last good commit:
+// commit c's config read from files, its releases dated by intros. seen
+// collects the storage faults met reading files and storing binaries.
+func load(c *object.Commit, files fs.FS, seen *faults, intros func(*rollout.Fleet) (map[rollout.ReleaseID]Introduction, error), opts config.LoadOptions) (*Snapshot, config.Problems, error) {
+	hash := c.Hash
+	// A file that cannot be read because the clone or the cache's disk
+	// failed is not a problem of the config: it is an error, retried.
+	if opts.Inspector != nil {
+		opts.Inspector = faultInspector{opts.Inspector, seen}
+	}
+	res := config.LoadTree(files, opts)
 	if err := seen.first(); err != nil {
 		return nil, nil, fmt.Errorf("commit %s: %w", short(hash.String()), err)
 	}
 	fleet, probs, ghErr := res.Fleet, res.Problems, res.GitHubErr
 	if fleet != nil {
-		if hist == nil {
-			hist = NewHistory()
-		}
-		intros, err := hist.Introductions(repo, hash, fleet)
+		in, err := intros(fleet)
 		if err != nil {
-			return nil, nil, fmt.Errorf("commit %s: history: %w", short(hash.String()), damaged(err))
+			return nil, nil, fmt.Errorf("commit %s: history: %w", short(hash.String()), err)
 		}
 		for _, p := range fleet.Platforms() {
 			for _, r := range p.Releases {
-				if in, ok := intros[r.ID()]; ok && !fromGitHub(r) {
+				if in, ok := in[r.ID()]; ok && !fromGitHub(r) {
 					r.IntroducedAt, r.IntroducedIn = in.Time, in.Commit
 				}
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/otagit/otagit/artifact"
 	"github.com/otagit/otagit/commitsig"
@@ -113,6 +114,12 @@ type Status struct {
 	// rebuilt from the remote). Such syncs are retried with backoff; the
 	// commit is not rejected and what is served stays served.
 	StorageError string `json:"storage_error,omitempty"`
+	// FromSavedCopy is set while Commit is served from the saved copy of
+	// the last good commit in the data directory, because the local
+	// clone could not give it (damaged, and not yet cloned again: the
+	// remote unreachable, say); it says why. Cloning again is retried
+	// with backoff; it clears once the clone is made again.
+	FromSavedCopy string `json:"from_saved_copy,omitempty"`
 	// Artifacts describes the artifact cache: what it holds and what its
 	// collections removed.
 	Artifacts artifact.Stats `json:"artifacts"`
@@ -148,6 +155,9 @@ type Store struct {
 	// recheck makes the next sync load the head again although it was
 	// rejected: the keys it was checked with changed.
 	recheck atomic.Bool
+	// cloneDamaged is set while the local clone is known damaged and not
+	// yet cloned again: the next sync clones it first.
+	cloneDamaged bool
 	// repair is set when the cache lost a corrupt binary: the next sync
 	// loads the served commit again, which stores it again (storeAgain).
 	repair bool
@@ -279,7 +289,7 @@ func (s *Store) Run(ctx context.Context) error {
 	s.repo = repo
 	s.removeLeftovers()
 	s.removeFetchLeftovers(true)
-	s.restore(ctx)
+	s.restore()
 	verifying := s.verifyArtifacts(ctx)
 	defer verifying.Wait()
 
@@ -368,21 +378,23 @@ func (s *Store) verifyArtifacts(ctx context.Context) *sync.WaitGroup {
 }
 
 // restore publishes the last good commit recorded in the state file, so a
-// restart serves at once, even with the remote unreachable.
-func (s *Store) restore(ctx context.Context) {
-	if err := s.restoreOnce(); errors.Is(err, ErrDamaged) {
-		s.log.Error("local clone damaged: cloning again to restore the last good commit", "err", err)
-		if err := s.reclone(ctx); err != nil {
-			s.log.Error("cannot clone again", "err", err)
-			return
-		}
-		s.restoreOnce()
+// restart serves at once, even with the remote unreachable. When the
+// local clone cannot give it, it is loaded from its saved copy, and the
+// first sync clones again.
+func (s *Store) restore() {
+	err := s.restoreOnce(nil)
+	if !errors.Is(err, ErrDamaged) {
+		return
 	}
+	s.cloneDamaged = true
+	s.log.Error("local clone damaged: serving the last good commit from its saved copy, cloning again", "err", err)
+	s.restoreOnce(err)
 }
 
-// restoreOnce is restore with the clone as it is; it returns why the last
-// good commit could not be read, if it could not.
-func (s *Store) restoreOnce() error {
+// restoreOnce publishes the last good commit, read from the local clone
+// as it is or, when damage is why the clone cannot give it, from its
+// saved copy; it returns why that could not be read, if it could not.
+func (s *Store) restoreOnce(damage error) error {
 	st, err := s.readState()
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
@@ -398,51 +410,102 @@ func (s *Store) restoreOnce() error {
 	// used until the first sync reads GitHub again.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// Keys may have changed since it was published: a commit that no
-	// longer verifies is not served, even from the local clone.
-	signer, why, err := s.verify(plumbing.NewHash(st.Commit))
-	if err == nil && why != "" {
-		err = errors.New(why)
-	}
-	if err != nil {
-		s.log.Warn("cannot restore last good commit", "commit", short(st.Commit), "err", err)
-		return err
-	}
-	snap, probs, err := LoadCommit(s.repo, plumbing.NewHash(st.Commit), s.loadOptions(ctx), s.hist)
-	if snap != nil {
-		snap.SignedBy = signer
+	hash := plumbing.NewHash(st.Commit)
+	from := "local clone"
+	var snap *Snapshot
+	var probs config.Problems
+	var rec *recorder
+	var signer string
+	if damage != nil {
+		from = "saved copy"
+		var sc *savedCopy
+		var c *object.Commit
+		if sc, c, err = s.readSaved(hash); err == nil {
+			if signer, err = s.verified(c); err == nil {
+				snap, probs, err = sc.load(c, s.cache, s.loadOptions(ctx))
+			}
+		}
+	} else {
+		var c *object.Commit
+		if c, err = s.commit(hash); err == nil {
+			if signer, err = s.verified(c); err == nil {
+				snap, probs, rec, err = loadCommit(s.repo, hash, s.loadOptions(ctx), s.hist, true)
+			}
+		}
 	}
 	switch {
 	case err != nil:
-		s.log.Warn("cannot restore last good commit", "commit", short(st.Commit), "err", err)
+		s.log.Warn("cannot restore last good commit", "commit", short(st.Commit), "from", from, "err", err)
 		return err
 	case snap.Fleet == nil:
-		s.log.Warn("last good commit no longer loads", "commit", short(st.Commit), "err", probs.Err())
+		s.log.Warn("last good commit no longer loads", "commit", short(st.Commit), "from", from, "err", probs.Err())
 		return nil
 	}
-	s.publish(snap)
+	snap.SignedBy = signer
+	s.publish(snap, rec)
 	releaseGarbage(snap)
 	status := s.Status()
 	status.serving(snap)
 	status.GitHubError = snap.GitHubError
+	if damage != nil {
+		status.FromSavedCopy = damage.Error()
+	}
 	s.status.Store(&status)
-	s.log.Info("serving last good commit from local clone", "commit", snap.ShortCommit())
+	s.log.Info("serving last good commit from "+from, "commit", snap.ShortCommit())
 	return nil
+}
+
+// verified returns who signed commit c, when Options.Commits asks for
+// signed commits; a commit that may not be served is an error: keys may
+// have changed since it was published.
+func (s *Store) verified(c *object.Commit) (string, error) {
+	signer, why, err := s.verifyCommit(c)
+	if err == nil && why != "" {
+		err = errors.New(why)
+	}
+	return signer, err
 }
 
 // sync fetches the branch and publishes its head if it is new and valid.
 // A damaged local clone is cloned again, and the sync made once more.
 func (s *Store) sync(ctx context.Context) error {
+	if s.cloneDamaged {
+		if err := s.repairClone(ctx); err != nil {
+			return err
+		}
+	}
 	err := s.syncOnce(ctx)
 	if !errors.Is(err, ErrDamaged) || ctx.Err() != nil {
 		return err
 	}
 	s.log.Error("local clone damaged: cloning again, serving the last good commit meanwhile", "err", err, "serving", short(s.Status().Commit))
-	if rerr := s.reclone(ctx); rerr != nil {
-		s.failed(fmt.Errorf("%w (cloning again failed: %v)", err, rerr))
+	s.cloneDamaged = true
+	if err := s.repairClone(ctx); err != nil {
 		return err
 	}
 	return s.syncOnce(ctx)
+}
+
+// repairClone clones the damaged clone again and, when nothing is served,
+// restores the last good commit from the new one. Failing, it is a
+// storage fault: retried with backoff, whatever is served.
+func (s *Store) repairClone(ctx context.Context) error {
+	if err := s.reclone(ctx); err != nil {
+		err = fmt.Errorf("%w: cloning again failed: %w", ErrDamaged, err)
+		s.failed(err)
+		return err
+	}
+	s.cloneDamaged = false
+	switch st := s.Status(); {
+	case s.Current() == nil:
+		s.restoreOnce(nil)
+	case st.FromSavedCopy != "":
+		// The one loader gave from the saved copy what it gives from a
+		// clone: what is served stays, and is not published again.
+		st.FromSavedCopy = ""
+		s.status.Store(&st)
+	}
+	return nil
 }
 
 // syncOnce is one sync with the clone as it is.
@@ -481,7 +544,7 @@ func (s *Store) syncOnce(ctx context.Context) error {
 			s.log.Error("commit rejected: serving the last good commit", "commit", short(head.String()), "reason", why, "serving", short(st.Commit))
 			break
 		}
-		snap, probs, err := LoadCommit(s.repo, head, s.loadOptions(ctx), s.hist)
+		snap, probs, rec, err := loadCommit(s.repo, head, s.loadOptions(ctx), s.hist, true)
 		if err != nil {
 			s.failed(err)
 			return err
@@ -506,7 +569,7 @@ func (s *Store) syncOnce(ctx context.Context) error {
 			if snap.GitHubError != "" {
 				s.log.Warn("GitHub could not be read fully: serving without what is missing", "commit", snap.ShortCommit(), "err", snap.GitHubError)
 			}
-			s.publish(snap)
+			s.publish(snap, rec)
 			st.serving(snap)
 			st.clearRejection()
 			s.log.Info("synced", "commit", snap.ShortCommit(), "subject", snap.Subject,
@@ -564,9 +627,10 @@ func (s *Store) failed(err error) {
 }
 
 // publish makes snap the served snapshot, records it as the last good
-// commit for restarts, and collects the binaries that the snapshots kept
-// no longer reference. The caller updates the status with serving.
-func (s *Store) publish(snap *Snapshot) {
+// commit for restarts, with its saved copy made from rec (nil: snap was
+// loaded from it), and collects the binaries that the snapshots kept no
+// longer reference. The caller updates the status with serving.
+func (s *Store) publish(snap *Snapshot, rec *recorder) {
 	s.keep(snap)
 	// Collected before snap is served, so that whoever sees snap sees the
 	// cache collected for it. The snapshot served until now stays kept
@@ -574,6 +638,13 @@ func (s *Store) publish(snap *Snapshot) {
 	s.collect()
 	snap.PublishedAt = time.Now()
 	s.cur.Store(snap)
+	if rec != nil {
+		// Before the state file: a saved copy is used only for the commit
+		// the state file names.
+		if err := s.save(rec, snap); err != nil {
+			s.log.Warn("cannot save a copy of the last good commit; a restart with the clone damaged will wait for the remote", "commit", snap.ShortCommit(), "err", err)
+		}
+	}
 	if err := s.writeState(state{Commit: snap.Commit, Kept: s.kept}); err != nil {
 		s.log.Warn("cannot write state file; a restart will wait for the remote", "err", err)
 	}
@@ -591,6 +662,7 @@ func (st *Status) clearRejection() {
 func (st *Status) serving(snap *Snapshot) {
 	st.Commit, st.Subject, st.Author, st.SignedBy = snap.Commit, snap.Subject, snap.Author, snap.SignedBy
 	st.CommitTime, st.PublishedAt, st.Warnings = snap.CommitTime, snap.PublishedAt, snap.Warnings
+	st.FromSavedCopy = ""
 }
 
 // bigFleet is the number of devices from which loading a config leaves

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/otagit/otagit/commitsig"
 )
@@ -19,13 +20,31 @@ import (
 // Flux's verification of the revision it applies: the commits of a merged
 // pull request need not be signed when the merge commit is.
 func (s *Store) verify(h plumbing.Hash) (signer, why string, err error) {
+	if s.commits.Load() == nil {
+		return "", "", nil
+	}
+	c, err := s.commit(h)
+	if err != nil {
+		return "", "", err
+	}
+	return s.verifyCommit(c)
+}
+
+// commit reads commit h from the local clone.
+func (s *Store) commit(h plumbing.Hash) (*object.Commit, error) {
+	c, err := s.repo.CommitObject(h)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", short(h.String()), damaged(err))
+	}
+	return c, nil
+}
+
+// verifyCommit is verify of a commit read: from the clone, or from the
+// saved copy of the last good commit.
+func (s *Store) verifyCommit(c *object.Commit) (signer, why string, err error) {
 	keys := s.commits.Load()
 	if keys == nil {
 		return "", "", nil
-	}
-	c, err := s.repo.CommitObject(h)
-	if err != nil {
-		return "", "", fmt.Errorf("commit %s: %w", short(h.String()), damaged(err))
 	}
 	sg, err := keys.Verify(c)
 	switch {
