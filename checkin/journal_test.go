@@ -378,3 +378,30 @@ func resetWatermark(t *testing.T, path string) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Summaries queued alone (the tracker's periodic re-save, as many as the
+// fleet) are journaled only while the journal is less than half full, so
+// that they never take the room check-ins need; beyond that they are
+// still queued and saved.
+func TestWriterJournalSummariesHalf(t *testing.T) {
+	j := openTestJournal(t, filepath.Join(t.TempDir(), "checkins.journal"), 16)
+	defer j.Close()
+	if err := j.Replay(context.Background(), NewMemory()); err != nil {
+		t.Fatal(err)
+	}
+	w := NewWriter(NewMemory(), WriterOptions{Journal: j, Logger: quietLog})
+	for i := range 30 {
+		if !w.Add(CheckIn{}, journalDevice(journalCheckIn(i), 0)) {
+			t.Fatalf("summary %d refused", i)
+		}
+	}
+	if u := j.Stats().Used; u == 0 || u > 8 {
+		t.Fatalf("30 summaries alone use %d of 16 slots, want 1 to 8", u)
+	}
+	if st := w.Stats(); st.Queued != 30 {
+		t.Fatalf("queued %d, want 30", st.Queued)
+	}
+	if !w.Add(journalCheckIn(100), Device{}) {
+		t.Fatal("no room left in the journal for a check-in")
+	}
+}

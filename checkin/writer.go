@@ -237,17 +237,19 @@ func (w *Writer) Add(c CheckIn, d Device) bool {
 
 // addSummary queues d, replacing any summary of d.MAC queued alone; it
 // refuses only once Run has begun to shut down. With a journal it writes
-// body there if there is room: a summary is never dropped, so one without
-// room is saved as before, only not across the death of the process.
-// w.mu must be held; it unlocks it.
+// body there while the journal is less than half full: a summary is never
+// dropped, so one without room is saved as before, only not across the
+// death of the process; and the summaries saved every SummaryEvery (as
+// many as the fleet) must not take the room check-ins need. w.mu must be
+// held; it unlocks it.
 func (w *Writer) addSummary(d Device, body *[]byte) bool {
 	if w.closed {
 		w.stats.Dropped++
 		w.mu.Unlock()
 		return false
 	}
-	if body != nil {
-		w.opts.Journal.append(*body)
+	if j := w.opts.Journal; body != nil && j.Stats().Used < j.slots/2 {
+		j.append(*body)
 	}
 	w.summaries[d.MAC] = d
 	filled := len(w.summaries) == w.opts.MaxBatch
@@ -326,6 +328,10 @@ loop:
 	w.syncJournal()
 	w.logDrops()
 	st := w.Stats()
+	if err != nil && w.opts.Journal != nil {
+		w.log.Error("check-in writer stopped; acknowledged check-ins left in the journal, saved at the next start", "unsaved", st.Lost, "saved", st.Saved, "err", err)
+		return fmt.Errorf("checkin: gave up saving %d acknowledged check-ins (left in the journal): %w", st.Lost, err)
+	}
 	if err != nil {
 		w.log.Error("check-in writer stopped; acknowledged check-ins lost", "lost", st.Lost, "saved", st.Saved, "err", err)
 		return fmt.Errorf("checkin: gave up saving %d acknowledged check-ins: %w", st.Lost, err)
