@@ -2,7 +2,7 @@
 // GET /update, and keeps the per-device summaries and rollout halts that
 // are derived from those check-ins.
 //
-// Four things live here:
+// Five things live here:
 //
 //   - the records: [CheckIn] (one request as answered), [Device] (the
 //     persistent summary the outcome tracker keeps) and [Halt] (a release
@@ -22,7 +22,11 @@
 //   - [Writer], which takes check-ins on the request path without blocking
 //     and saves them in batches from one goroutine, so that recording costs
 //     a device request almost nothing and no acknowledged record is lost on
-//     a clean shutdown.
+//     a clean shutdown;
+//   - [Journal], the replica's memory-mapped record of what the Writer
+//     acknowledged and the store has not yet committed, replayed into the
+//     store at start, so that no acknowledged record is lost when the
+//     process is killed either.
 //
 // Times are stored with nanosecond precision and come back in UTC, without
 // a monotonic clock reading, from every Store.

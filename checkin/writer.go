@@ -102,7 +102,9 @@ type WriterStats struct {
 
 // Writer saves check-ins to a Store in batches, from one goroutine (Run),
 // so that the request path only queues them: an Add costs a lock and a copy
-// of the record, tens of nanoseconds. Add, Stats and Run are safe for
+// of the record, tens of nanoseconds; with a Journal also the record's
+// encoding and its copy into the mapped ring, about a microsecond
+// (BenchmarkWriterAddJournal), and still no syscall. Add, Stats and Run are safe for
 // concurrent use; Run may be called only once. The zero Writer is not
 // usable: make one with NewWriter.
 type Writer struct {
