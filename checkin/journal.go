@@ -94,6 +94,8 @@ type Journal struct {
 	next atomic.Uint64
 	seq  [8]byte // append's scratch
 
+	syncs atomic.Uint64
+
 	pending []journalRecord // read at open, saved by Replay
 	damaged int             // records that passed their CRC and did not decode
 }
@@ -371,6 +373,7 @@ func (j *Journal) sync() error {
 	if err := unix.Msync(j.mem, unix.MS_SYNC); err != nil {
 		return fmt.Errorf("checkin: sync journal: %w", err)
 	}
+	j.syncs.Add(1)
 	return nil
 }
 
@@ -379,13 +382,15 @@ type JournalStats struct {
 	// Slots is the ring's size; Used counts the slots holding records not
 	// yet known to be saved.
 	Slots, Used uint64
+	// Syncs counts the times the ring was written to disk.
+	Syncs uint64
 }
 
 // Stats returns the journal's size and use. It is safe to call while a
 // Writer uses the journal: Used may be a moment old.
 func (j *Journal) Stats() JournalStats {
 	next := j.next.Load()
-	return JournalStats{Slots: j.slots, Used: next - min(next, j.saved.Load())}
+	return JournalStats{Slots: j.slots, Used: next - min(next, j.saved.Load()), Syncs: j.syncs.Load()}
 }
 
 // Replay saves into s the records the journal held after its watermark

@@ -409,3 +409,28 @@ func TestWriterJournalSummariesHalf(t *testing.T) {
 		t.Fatal("no room left in the journal for a check-in")
 	}
 }
+
+// The journal is written to disk every FlushEvery also while a save is
+// being retried (the store down), so that a power loss takes at most that
+// window whatever the store does.
+func TestWriterJournalSyncsWhileStoreStuck(t *testing.T) {
+	j := openTestJournal(t, filepath.Join(t.TempDir(), "checkins.journal"), 64)
+	defer j.Close()
+	if err := j.Replay(context.Background(), NewMemory()); err != nil {
+		t.Fatal(err)
+	}
+	fs := &fakeStore{Memory: NewMemory(), block: make(chan struct{})}
+	w := NewWriter(fs, WriterOptions{Journal: j, Logger: quietLog, FlushEvery: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	w.Add(journalCheckIn(1), Device{})
+	testwait.For(t, "a save to start", func() bool { return fs.callCount() > 0 })
+	before := j.Stats().Syncs
+	testwait.For(t, "the journal to be synced while the save is stuck", func() bool { return j.Stats().Syncs >= before+2 })
+	close(fs.block)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

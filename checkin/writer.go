@@ -299,6 +299,17 @@ func (w *Writer) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(w.opts.FlushEvery)
 	defer tick.Stop()
+	if w.opts.Journal != nil {
+		// Its own goroutine: a save being retried while the store is down
+		// holds up this loop, not what a power loss can take.
+		stop := make(chan struct{})
+		synced := make(chan struct{})
+		go func() {
+			defer close(synced)
+			w.syncJournalEvery(stop)
+		}()
+		defer func() { close(stop); <-synced }()
+	}
 	var err error
 	partial := false
 loop:
@@ -311,14 +322,10 @@ loop:
 			partial = true
 		case <-w.wake:
 		}
-		synced := partial
 		more := true
 		for more && err == nil {
 			more, err = w.flush(ctx, partial, false)
 			partial = false
-		}
-		if synced {
-			w.syncJournal()
 		}
 		if err != nil {
 			break // only once ctx is done: saves are never given up before
@@ -327,7 +334,6 @@ loop:
 	if _, derr := w.flush(ctx, true, true); err == nil {
 		err = derr
 	}
-	w.syncJournal()
 	w.logDrops()
 	st := w.Stats()
 	if err != nil && w.opts.Journal != nil {
@@ -490,6 +496,22 @@ func (w *Writer) save(ctx context.Context, cs []CheckIn, ds []Device) error {
 			t.Stop()
 		}
 		wait = min(2*wait, w.opts.RetryMax)
+	}
+}
+
+// syncJournalEvery writes the journal to disk every FlushEvery until stop
+// is closed, and once more then.
+func (w *Writer) syncJournalEvery(stop <-chan struct{}) {
+	t := time.NewTicker(w.opts.FlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			w.syncJournal()
+		case <-stop:
+			w.syncJournal()
+			return
+		}
 	}
 }
 
