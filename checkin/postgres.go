@@ -11,10 +11,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/otagit/otagit/rollout"
@@ -26,13 +28,23 @@ import (
 //
 // Every call runs under a timeout (PostgresOptions.Timeout) on top of its
 // context, so that a database that stops answering fails calls instead of
-// holding them; the pool reconnects by itself once it answers again.
+// holding them; the pool reconnects by itself once it answers again. A
+// Postgres made by NewPostgres brings the schema up to date at its first
+// call that reaches the database, so that a server starts while the
+// database is down.
 type Postgres struct {
 	pool    *pgxpool.Pool
 	keep    int
 	timeout time.Duration
 	log     *slog.Logger
 	closed  atomic.Bool
+
+	// schema is a token: its holder migrates. migrated is set once the
+	// schema is up to date.
+	schema   chan struct{}
+	migrated atomic.Bool
+
+	health health
 }
 
 var (
@@ -114,8 +126,25 @@ func dsnHasPassword(dsn string) bool {
 	return false
 }
 
-// OpenPostgres connects to the database and brings its schema up to date.
+// OpenPostgres connects to the database and brings its schema up to date,
+// failing if it cannot.
 func OpenPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error) {
+	s, err := NewPostgres(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ready(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewPostgres makes the store without reaching the database: only a DSN
+// that cannot be read fails. The pool connects when a call needs it, and
+// the first call that reaches the database brings its schema up to date;
+// calls fail until then, as when the database goes down later.
+func NewPostgres(opts PostgresOptions) (*Postgres, error) {
 	cfg, err := ParsePostgresConfig(opts)
 	if err != nil {
 		return nil, err
@@ -129,18 +158,40 @@ func OpenPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error) 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	// No connection is made here: pgxpool connects on demand.
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
-		return nil, fmt.Errorf("checkin: connect to the database: %w", err)
+		return nil, fmt.Errorf("checkin: database pool: %w", err)
 	}
-	s := &Postgres{pool: pool, keep: opts.KeepPerDevice, timeout: opts.Timeout, log: opts.Logger}
+	s := &Postgres{pool: pool, keep: opts.KeepPerDevice, timeout: opts.Timeout, log: opts.Logger.With("component", "checkin"),
+		schema: make(chan struct{}, 1)}
+	s.health.init(s.log)
+	return s, nil
+}
+
+// ready brings the schema up to date once: every call waits for it, and
+// after a failure the next call tries again. One attempt is bounded by a
+// minute (a migration may rewrite a table) on top of ctx.
+func (s *Postgres) ready(ctx context.Context) error {
+	if s.migrated.Load() {
+		return nil
+	}
+	select {
+	case s.schema <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.schema }()
+	if s.migrated.Load() {
+		return nil
+	}
 	mctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := migrate(mctx, pool, s.log); err != nil {
-		pool.Close()
-		return nil, err
+	if err := s.observe(migrate(mctx, s.pool, s.log)); err != nil {
+		return err
 	}
-	return s, nil
+	s.migrated.Store(true)
+	return nil
 }
 
 //go:embed migrations/*.sql
@@ -201,7 +252,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 			return fmt.Errorf("checkin: read schema version: %w", err)
 		}
 		if latest := ms[len(ms)-1].version; have > latest {
-			return fmt.Errorf("checkin: the database's schema (%d) is newer than this version understands (%d)", have, latest)
+			return fmt.Errorf("checkin: %w (%d, this version knows up to %d)", ErrSchemaNewer, have, latest)
 		}
 		for _, m := range ms {
 			if m.version <= have {
@@ -213,7 +264,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 			if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
 				return fmt.Errorf("checkin: record migration %s: %w", m.name, err)
 			}
-			log.Info("database migrated", "component", "checkin", "migration", m.name)
+			log.Info("database migrated", "migration", m.name)
 		}
 		return nil
 	})
@@ -231,7 +282,8 @@ func (s *Postgres) Close() error {
 	return nil
 }
 
-// begin checks ctx and Close and bounds ctx by the store's timeout.
+// begin checks ctx and Close, brings the schema up to date if it is not
+// yet, and bounds ctx by the store's timeout.
 func (s *Postgres) begin(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
@@ -239,16 +291,45 @@ func (s *Postgres) begin(ctx context.Context) (context.Context, context.CancelFu
 	if s.closed.Load() {
 		return nil, nil, ErrClosed
 	}
+	if err := s.ready(ctx); err != nil {
+		return nil, nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	return ctx, cancel, nil
 }
 
-func pgErr(what string, err error) error {
+// pgErr wraps a call's error with what failed, and records in the store's
+// health whether the database answered.
+func (s *Postgres) pgErr(what string, err error) error {
 	if err == nil {
+		s.health.up()
 		return nil
 	}
-	return fmt.Errorf("checkin: %s: %w", what, err)
+	return s.observe(fmt.Errorf("checkin: %s: %w", what, err))
 }
+
+// observe records in the store's health what err, a call's result, says
+// of the database, and returns err.
+func (s *Postgres) observe(err error) error {
+	var pe *pgconn.PgError
+	switch {
+	case err == nil, errors.As(err, &pe), errors.Is(err, ErrCorrupt), errors.Is(err, ErrSchemaNewer):
+		s.health.up() // it answered
+	case errors.Is(err, context.Canceled):
+		// The caller gave up: that says nothing of the database.
+	default:
+		s.health.down(err)
+	}
+	return err
+}
+
+// Health implements HealthReporter: whether the last call reached the
+// database.
+func (s *Postgres) Health() Health { return s.health.get() }
+
+// ErrSchemaNewer is returned when the database was migrated by a newer
+// version of otagit than this one.
+var ErrSchemaNewer = errors.New("the database's schema is newer than this version understands")
 
 // atNanos is timeKey as a signed number, which sorts as timeKey does.
 func atNanos(tkey uint64) int64 { return int64(tkey ^ 1<<63) }
@@ -263,7 +344,7 @@ func (s *Postgres) Save(ctx context.Context, checkins []CheckIn, devices []Devic
 	}
 	defer cancel()
 	b := encodeBatch(checkins, devices)
-	return pgErr("save", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.pgErr("save", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		return s.saveTx(ctx, tx, b)
 	}))
 }
@@ -331,7 +412,7 @@ func (s *Postgres) LoadDevices(ctx context.Context) ([]Device, error) {
 	defer cancel()
 	rows, err := s.pool.Query(ctx, "SELECT value FROM devices ORDER BY mac")
 	if err != nil {
-		return nil, pgErr("load devices", err)
+		return nil, s.pgErr("load devices", err)
 	}
 	var out []Device
 	var v []byte
@@ -343,7 +424,7 @@ func (s *Postgres) LoadDevices(ctx context.Context) ([]Device, error) {
 		out = append(out, d)
 		return nil
 	})
-	return out, pgErr("load devices", err)
+	return out, s.pgErr("load devices", err)
 }
 
 // History implements Store.
@@ -359,7 +440,7 @@ func (s *Postgres) History(ctx context.Context, mac rollout.MAC, limit int) ([]C
 	}
 	rows, err := s.pool.Query(ctx, "SELECT value FROM checkins WHERE mac = $1 ORDER BY at_ns DESC, seq DESC LIMIT $2", mac[:], lim)
 	if err != nil {
-		return nil, pgErr("history", err)
+		return nil, s.pgErr("history", err)
 	}
 	var out []CheckIn
 	var v []byte
@@ -371,7 +452,7 @@ func (s *Postgres) History(ctx context.Context, mac rollout.MAC, limit int) ([]C
 		out = append(out, c)
 		return nil
 	})
-	return out, pgErr("history", err)
+	return out, s.pgErr("history", err)
 }
 
 // HaltChannel is the channel every change to halts is notified on, with
@@ -390,7 +471,7 @@ func (s *Postgres) PutHalt(ctx context.Context, h Halt) error {
 	}
 	defer cancel()
 	v := appendHalt(nil, &h)
-	return pgErr("save halt", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.pgErr("save halt", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO halts (platform, version, value) VALUES ($1, $2, $3)
 			ON CONFLICT (platform, version) DO UPDATE SET value = excluded.value`, h.Platform, h.Version, v); err != nil {
 			return err
@@ -411,7 +492,7 @@ func (s *Postgres) DeleteHalt(ctx context.Context, platform, version string) err
 		return err
 	}
 	defer cancel()
-	return pgErr("delete halt", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.pgErr("delete halt", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, "DELETE FROM halts WHERE platform = $1 AND version = $2", platform, version)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
@@ -431,7 +512,7 @@ func (s *Postgres) Halts(ctx context.Context) ([]Halt, error) {
 	// COLLATE "C": byte order, as the other stores sort.
 	rows, err := s.pool.Query(ctx, `SELECT value FROM halts ORDER BY platform COLLATE "C", version COLLATE "C"`)
 	if err != nil {
-		return nil, pgErr("load halts", err)
+		return nil, s.pgErr("load halts", err)
 	}
 	var out []Halt
 	var v []byte
@@ -443,7 +524,7 @@ func (s *Postgres) Halts(ctx context.Context) ([]Halt, error) {
 		out = append(out, h)
 		return nil
 	})
-	return out, pgErr("load halts", err)
+	return out, s.pgErr("load halts", err)
 }
 
 // SaveAdoption implements AdoptionStore.
@@ -459,7 +540,7 @@ func (s *Postgres) SaveAdoption(ctx context.Context, platform string, samples []
 	defer cancel()
 	_, err = s.pool.Exec(ctx, `INSERT INTO adoption (platform, value) VALUES ($1, $2)
 		ON CONFLICT (platform) DO UPDATE SET value = excluded.value`, platform, v)
-	return pgErr("save adoption series", err)
+	return s.pgErr("save adoption series", err)
 }
 
 // LoadAdoption implements AdoptionStore.
@@ -471,7 +552,7 @@ func (s *Postgres) LoadAdoption(ctx context.Context) (map[string][]AdoptionSampl
 	defer cancel()
 	rows, err := s.pool.Query(ctx, "SELECT platform, value FROM adoption")
 	if err != nil {
-		return nil, pgErr("load adoption series", err)
+		return nil, s.pgErr("load adoption series", err)
 	}
 	out := map[string][]AdoptionSample{}
 	var p string
@@ -484,7 +565,7 @@ func (s *Postgres) LoadAdoption(ctx context.Context) (map[string][]AdoptionSampl
 		out[p] = samples
 		return nil
 	})
-	return out, pgErr("load adoption series", err)
+	return out, s.pgErr("load adoption series", err)
 }
 
 // DeviceChannel is the channel every save of device summaries is
@@ -503,7 +584,7 @@ func (s *Postgres) DeviceRev(ctx context.Context) (int64, error) {
 	defer cancel()
 	var rev int64
 	err = s.pool.QueryRow(ctx, "SELECT coalesce(max(rev), 0) FROM devices").Scan(&rev)
-	return rev, pgErr("device rev", err)
+	return rev, s.pgErr("device rev", err)
 }
 
 // DevicesSince implements DeviceSharer.
@@ -515,7 +596,7 @@ func (s *Postgres) DevicesSince(ctx context.Context, rev int64, limit int) ([]De
 	defer cancel()
 	rows, err := s.pool.Query(ctx, "SELECT value, rev FROM devices WHERE rev > $1 ORDER BY rev LIMIT $2", rev, limit)
 	if err != nil {
-		return nil, rev, pgErr("devices since", err)
+		return nil, rev, s.pgErr("devices since", err)
 	}
 	var out []Device
 	var v []byte
@@ -531,7 +612,7 @@ func (s *Postgres) DevicesSince(ctx context.Context, rev int64, limit int) ([]De
 		return nil
 	})
 	if err != nil {
-		return nil, rev, pgErr("devices since", err)
+		return nil, rev, s.pgErr("devices since", err)
 	}
 	return out, last, nil
 }
@@ -557,7 +638,14 @@ func (s *Postgres) watch(ctx context.Context, channel string, changed func()) er
 		if ctx.Err() != nil {
 			break
 		}
-		s.log.Warn("notifications: connection lost, reconnecting", "component", "checkin", "channel", channel, "err", err, "in", backoff)
+		// Losing the database is logged once, by its health; a server
+		// that answers but refuses LISTEN is worth a line every time.
+		var pe *pgconn.PgError
+		if errors.As(s.observe(err), &pe) {
+			s.log.Warn("notifications: LISTEN refused, retrying", "channel", channel, "err", err, "in", backoff)
+		} else {
+			s.log.Debug("notifications: connection lost, reconnecting", "channel", channel, "err", err, "in", backoff)
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
@@ -585,6 +673,7 @@ func (s *Postgres) listen(ctx context.Context, channel string, changed, connecte
 	if err != nil {
 		return err
 	}
+	s.health.up()
 	connected()
 	changed()
 	for {
@@ -609,4 +698,63 @@ func (s *Postgres) listen(ctx context.Context, channel string, changed, connecte
 			return err
 		}
 	}
+}
+
+// health is whether a store's last call reached its database, logging
+// each change once: an outage is one line when it starts and one when it
+// ends, however many calls fail in between.
+type health struct {
+	log  *slog.Logger
+	isUp atomic.Bool // the fast path: most calls find it unchanged
+	mu   sync.Mutex  // guards the rest, and changes of isUp
+	// since is when isUp last changed (or the store was made); err is
+	// the last failure while down.
+	since time.Time
+	err   string
+	ever  bool // reached once
+	said  bool // the outage in progress was logged
+}
+
+func (h *health) init(log *slog.Logger) {
+	h.log, h.since, h.err = log, time.Now(), "not connected yet"
+}
+
+func (h *health) up() {
+	if h.isUp.Load() {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.isUp.Load() {
+		return
+	}
+	now := time.Now()
+	switch {
+	case h.ever:
+		h.log.Info("database reachable again", "down_for", now.Sub(h.since).Round(time.Millisecond))
+	case h.said:
+		h.log.Info("database connected", "after", now.Sub(h.since).Round(time.Millisecond))
+	}
+	h.isUp.Store(true)
+	h.since, h.err, h.ever, h.said = now, "", true, false
+}
+
+func (h *health) down(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.err = err.Error()
+	if h.isUp.Load() {
+		h.isUp.Store(false)
+		h.since = time.Now()
+	}
+	if !h.said {
+		h.said = true
+		h.log.Warn("database unreachable: devices are served from the snapshot, check-ins queue; retrying", "err", err)
+	}
+}
+
+func (h *health) get() Health {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Health{Reachable: h.isUp.Load(), Since: h.since, LastError: h.err}
 }

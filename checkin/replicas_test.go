@@ -191,3 +191,119 @@ func TestReplicaSharesOfferAndOutcome(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackerStartsWithPostgresDown: a Deferred tracker on a database
+// that is down serves decisions at once: a release that can auto-halt is
+// held (its halts cannot be read), check-ins are kept up to the queue's
+// bound and the rest dropped and counted, and the store shows as not
+// reachable. Once the database starts, the tracker reads it by itself,
+// the check-ins kept are saved, and a halt stored there is in force.
+func TestTrackerStartsWithPostgresDown(t *testing.T) {
+	pg := pgtest.New(t)
+	dsn := pg.NewDB(t)
+	// A halt stored by another replica before this one starts.
+	halted := &Halt{Platform: "lamp", Version: "1.0.0", Fingerprint: "fp-10", Reason: "by another replica", At: time.Now().UTC()}
+	if err := openTestPostgres(t, dsn, 0).PutHalt(context.Background(), *halted); err != nil {
+		t.Fatal(err)
+	}
+	pg.Stop()
+	s, err := NewPostgres(PostgresOptions{DSN: dsn, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	const queue = 5
+	fx := newTrackerFixtureOn(t, s, func(o *TrackerOptions) {
+		o.Deferred = true
+		o.Writer.QueueSize = queue
+	})
+	for i := range 8 {
+		if d := fx.checkIn(i, "0.9.0", ""); d.Outcome == rollout.Update && d.Release.AutoHalts() {
+			t.Errorf("device %d offered %s, which may be halted, before the halts are read", i, d.Release.Version)
+		}
+	}
+	if ws := fx.tr.WriterStats(); ws.Queued != queue || ws.Dropped != 8-queue {
+		t.Errorf("with the database down: %d queued, %d dropped; want %d and %d", ws.Queued, ws.Dropped, queue, 8-queue)
+	}
+	testwait.For(t, "an attempt to reach the database", func() bool { return s.Health().LastError != "not connected yet" })
+	if info := fx.tr.StoreInfo(); info.Loaded || info.Reachable == nil || *info.Reachable {
+		t.Errorf("store info with the database down: %+v", info)
+	}
+
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "the store read and the check-ins saved", func() bool {
+		ws := fx.tr.WriterStats()
+		return fx.tr.StoreInfo().Loaded && ws.Queued == 0 && ws.Saved == queue
+	})
+	if info := fx.tr.StoreInfo(); info.Reachable == nil || !*info.Reachable || info.LastError != "" {
+		t.Errorf("store info with the database back: %+v", info)
+	}
+	for i := range queue {
+		if h, err := fx.tr.History(context.Background(), mac(i), 0); err != nil || len(h) != 1 {
+			t.Errorf("device %d: history %v, %v; want its one check-in", i, h, err)
+		}
+	}
+	if !fx.tr.Halted(fx.r10) || fx.tr.Halted(fx.r11) {
+		t.Errorf("halts once read: 1.0.0 %v, 1.1.0 %v; want only 1.0.0", fx.tr.Halted(fx.r10), fx.tr.Halted(fx.r11))
+	}
+	// Now 1.1.0, which can auto-halt, is offered.
+	if d := fx.checkIn(9, "1.0.0", ""); d.Outcome != rollout.Update {
+		t.Errorf("device 9 once the store is read: %v, want an offer", d.Outcome)
+	}
+}
+
+// TestReplicaMergedFailuresHalt: failures merged from another replica
+// run the same halt check as local ones. Device 0 fails on a and device 1
+// on b: neither failure alone halts (2 outcomes are needed); a halts as
+// soon as it merges b's. a reads no halts from the store (no
+// notifications, no refresh), so that only its own check can halt it.
+func TestReplicaMergedFailuresHalt(t *testing.T) {
+	dsn := pgtest.DB(t)
+	noRefresh := func(o *TrackerOptions) { o.HaltRefresh = time.Hour }
+	a := newTrackerFixtureOn(t, noWatch{openTestPostgres(t, dsn, 0)}, noRefresh)
+	b := newTrackerFixtureOn(t, openTestPostgres(t, dsn, 0), noRefresh)
+	a.tr.Reconcile(a.fleet.Load())
+	for range 3 {
+		a.checkIn(0, "1.0.0", "")
+	}
+	if r, ok := a.latest(0); !ok || r != Failure || a.tr.Halted(a.r11) {
+		t.Fatalf("device 0 on a: %v %v, halted %v; want a failure and no halt", r, ok, a.tr.Halted(a.r11))
+	}
+	for range 3 {
+		b.checkIn(1, "1.0.0", "")
+	}
+	testwait.For(t, "a to halt on b's failure", func() bool { return a.tr.Halted(a.r11) })
+	if h := a.tr.Halts(); len(h) != 1 || h[0].Failed != 2 || h[0].Total != 2 {
+		t.Errorf("halts on a: %+v, want 2 of 2 failed", h)
+	}
+}
+
+// TestReplicaAttemptGapShared: the attempt gap holds across replicas. A
+// check-in without the device's credential counts a failed attempt on a;
+// one on b a minute later, inside the gap, does not count another, as it
+// would not on a (before, b had no record of when the device's counts
+// moved, so N replicas counted N attempts per gap).
+func TestReplicaAttemptGapShared(t *testing.T) {
+	dsn := pgtest.DB(t)
+	gap := func(o *TrackerOptions) { o.HaltRefresh, o.AttemptGap = time.Hour, 10*time.Minute }
+	a := newTrackerFixtureOn(t, openTestPostgres(t, dsn, 0), gap)
+	b := newTrackerFixtureOn(t, openTestPostgres(t, dsn, 0), gap)
+	a.r11.HaltOnFailure, b.r11.HaltOnFailure = 0, 0 // counts only
+	if d := a.checkIn(0, "1.0.0", ""); d.Outcome != rollout.Update {
+		t.Fatalf("device 0: %v, want an offer", d.Outcome)
+	}
+	a.now = a.now.Add(10 * time.Minute)
+	a.checkIn(0, "1.0.0", "") // attempt 1, a gap after the offer
+	testwait.For(t, "attempt 1 on b", func() bool {
+		d, ok := b.tr.Device(mac(0))
+		return ok && d.Offer != nil && d.Offer.Attempts == 1
+	})
+	b.now = a.now
+	b.checkIn(0, "1.0.0", "") // a minute later, on b
+	d, _ := b.tr.Device(mac(0))
+	if len(d.Outcomes) != 0 || d.Offer == nil || d.Offer.Attempts != 1 {
+		t.Errorf("after a second attempt inside the gap, on b: offer %+v, outcomes %+v; want attempt 1 still pending", d.Offer, d.Outcomes)
+	}
+}

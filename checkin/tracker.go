@@ -62,6 +62,14 @@ type TrackerOptions struct {
 	// DeviceSharer), besides when it notifies a change: the fallback for
 	// notifications lost. Default 5s.
 	HaltRefresh time.Duration
+	// Deferred makes NewTracker read nothing from Store, for a store
+	// that may be unreachable at start (a shared database): Run reads it,
+	// retrying with backoff until it can, before it saves anything. Until
+	// then Observe keeps check-ins in memory, up to Writer.QueueSize
+	// (beyond, they are dropped and counted in WriterStats), and
+	// observes them in order once it has; and every release that can
+	// auto-halt counts as halted, since it may be halted in the store.
+	Deferred bool
 }
 
 // HaltWatcher is implemented by Stores shared by several replicas, whose
@@ -86,10 +94,36 @@ type DeviceSharer interface {
 	WatchDevices(ctx context.Context, changed func()) error
 }
 
+// HealthReporter is implemented by Stores that can be unreachable (a
+// database over the network).
+type HealthReporter interface {
+	Health() Health
+}
+
+// Health says whether a store reaches its database.
+type Health struct {
+	// Reachable is whether the store's last call reached the database.
+	Reachable bool
+	// Since is when Reachable last changed.
+	Since time.Time
+	// LastError is the last failure to reach it, while it is not
+	// reachable.
+	LastError string
+}
+
 // StoreInfo describes a Tracker's store for operators (/api/status).
 type StoreInfo struct {
 	// Kind is "bbolt" or "postgres".
 	Kind string `json:"kind"`
+	// Loaded is whether the tracker has read the store's devices and
+	// halts (TrackerOptions.Deferred).
+	Loaded bool `json:"loaded"`
+	// Reachable, for a store that can be unreachable (HealthReporter),
+	// is whether it reached its database last; ReachableSince is when
+	// that last changed, and LastError why it is not reachable.
+	Reachable      *bool     `json:"reachable,omitempty"`
+	ReachableSince time.Time `json:"reachable_since,omitzero"`
+	LastError      string    `json:"last_error,omitempty"`
 	// SetAside, when not empty, is where a damaged store file was moved
 	// at SetAsideAt, for SetAsideReason; the store started empty.
 	SetAside       string    `json:"set_aside,omitempty"`
@@ -142,6 +176,27 @@ type Tracker struct {
 	// devRev is the revision read up to, owned by Run.
 	devReload chan struct{}
 	devRev    int64
+
+	// loaded is set once the store is read and the check-ins observed
+	// before are (TrackerOptions.Deferred); haltsKnown once its halts
+	// are in force, just before. Until loaded, Observe appends to
+	// pending, at most pendMax of them, counting the rest in pendDropped.
+	loaded      atomic.Bool
+	haltsKnown  atomic.Bool
+	pendMu      sync.Mutex
+	pending     []observed
+	pendMax     int
+	pendDropped atomic.Uint64
+
+	// fleet is the fleet served, from the last Reconcile: summaries
+	// merged from other replicas are judged for a halt against it.
+	fleet atomic.Pointer[rollout.Fleet]
+}
+
+// observed is a check-in observed before the store was read.
+type observed struct {
+	c   CheckIn
+	dec rollout.Decision
 }
 
 type shard struct {
@@ -284,9 +339,29 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 	for i := range t.shards {
 		t.shards[i].devs = map[rollout.MAC]*devState{}
 	}
-	halts, err := opts.Store.Halts(ctx)
+	t.halts.Store(&map[rollout.ReleaseID]Halt{})
+	t.index.init(nil)
+	wo := opts.Writer
+	wo.setDefaults()
+	t.pendMax = wo.QueueSize
+	if !opts.Deferred {
+		if err := t.load(ctx); err != nil {
+			return nil, err
+		}
+		t.haltsKnown.Store(true)
+		t.loaded.Store(true)
+	}
+	return t, nil
+}
+
+// load reads the store's halts, devices and adoption series, and puts
+// them in force. It reads everything before it changes anything, so that
+// a failed load can be tried again.
+func (t *Tracker) load(ctx context.Context) error {
+	store := t.store
+	halts, err := store.Halts(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("checkin: load halts: %w", err)
+		return fmt.Errorf("checkin: load halts: %w", err)
 	}
 	hm := map[rollout.ReleaseID]Halt{}
 	for _, h := range halts {
@@ -299,45 +374,106 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 			// Not stored under the release's identity (by hand, or by an
 			// older version): store it so, or the old record would come
 			// back at every start after the halt is lifted.
-			if err := opts.Store.DeleteHalt(ctx, h.Platform, h.Version); err != nil {
-				return nil, fmt.Errorf("checkin: rewrite halt of %s: %w", id, err)
+			if err := store.DeleteHalt(ctx, h.Platform, h.Version); err != nil {
+				return fmt.Errorf("checkin: rewrite halt of %s: %w", id, err)
 			}
 			h.Platform, h.Version = id.Platform, id.Version
-			if err := opts.Store.PutHalt(ctx, h); err != nil {
-				return nil, fmt.Errorf("checkin: rewrite halt of %s: %w", id, err)
+			if err := store.PutHalt(ctx, h); err != nil {
+				return fmt.Errorf("checkin: rewrite halt of %s: %w", id, err)
 			}
 		}
 		hm[id] = h
 	}
-	t.halts.Store(&hm)
-	if ds, ok := opts.Store.(DeviceSharer); ok {
+	var rev int64
+	if ds, ok := store.(DeviceSharer); ok {
 		// Read before the devices: what is saved in between is read
 		// again, which changes nothing (mergeDevice).
-		if t.devRev, err = ds.DeviceRev(ctx); err != nil {
-			return nil, fmt.Errorf("checkin: load devices: %w", err)
+		if rev, err = ds.DeviceRev(ctx); err != nil {
+			return fmt.Errorf("checkin: load devices: %w", err)
 		}
 	}
-	devices, err := opts.Store.LoadDevices(ctx)
+	devices, err := store.LoadDevices(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("checkin: load devices: %w", err)
+		return fmt.Errorf("checkin: load devices: %w", err)
 	}
+	var series map[string][]AdoptionSample
+	if as, ok := store.(AdoptionStore); ok {
+		if series, err = as.LoadAdoption(ctx); err != nil {
+			return fmt.Errorf("checkin: load adoption series: %w", err)
+		}
+	}
+	// Nothing is observed before the load is done, but pages may be read:
+	// the shards are locked.
+	t.halts.Store(&hm)
+	t.devRev = rev
 	macs := make([]rollout.MAC, 0, len(devices))
 	for _, d := range devices {
-		t.shard(d.MAC).devs[d.MAC] = &devState{Device: d}
+		sh := t.shard(d.MAC)
+		sh.mu.Lock()
+		sh.devs[d.MAC] = &devState{Device: d}
+		sh.mu.Unlock()
 		t.countDevice(d)
 		t.adoption.move(false, "", "", d.Platform, d.LastVersion)
 		macs = append(macs, d.MAC)
 	}
 	slices.SortFunc(macs, compareMAC) // Stores return them sorted; this costs nothing then
 	t.index.init(macs)
-	if as, ok := opts.Store.(AdoptionStore); ok {
-		series, err := as.LoadAdoption(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("checkin: load adoption series: %w", err)
+	t.adoption.load(series)
+	return nil
+}
+
+// loadLater reads the store for a Deferred tracker, retrying with backoff
+// (each attempt bounded) until it succeeds or ctx is done, and then
+// observes what was observed meanwhile. It reports whether it loaded.
+func (t *Tracker) loadLater(ctx context.Context) bool {
+	backoff, attempts := 200*time.Millisecond, 0
+	for {
+		attempts++
+		lctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := t.load(lctx)
+		cancel()
+		if err == nil {
+			break
 		}
-		t.adoption.load(series)
+		if ctx.Err() != nil {
+			return false
+		}
+		if attempts == 1 {
+			// Once: the store logs its own outages, and retries follow.
+			t.log.Warn("check-in store not read yet: devices are served, auto-halting releases held, check-ins kept in memory; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
-	return t, nil
+	t.haltsKnown.Store(true)
+	held := 0
+	for {
+		t.pendMu.Lock()
+		batch := t.pending
+		t.pending = nil
+		if len(batch) == 0 {
+			t.loaded.Store(true)
+			t.pendMu.Unlock()
+			break
+		}
+		t.pendMu.Unlock()
+		held += len(batch)
+		for _, o := range batch {
+			t.observe(o.c, o.dec)
+		}
+	}
+	// Halts were not known when the snapshots were published.
+	if f := t.fleet.Load(); f != nil {
+		t.Reconcile(f)
+	}
+	if attempts > 1 {
+		t.log.Info("check-in store read", "attempts", attempts, "check_ins_held", held, "dropped", t.pendDropped.Load())
+	}
+	return true
 }
 
 func (t *Tracker) shard(m rollout.MAC) *shard {
@@ -348,6 +484,16 @@ func (t *Tracker) shard(m rollout.MAC) *shard {
 // whose only change is their last check-in time, until ctx is done; then
 // it saves everything still pending and returns.
 func (t *Tracker) Run(ctx context.Context) error {
+	if !t.loaded.Load() && !t.loadLater(ctx) {
+		t.pendMu.Lock()
+		lost := len(t.pending)
+		t.pendMu.Unlock()
+		if lost > 0 {
+			t.log.Error("stopped before the check-in store could be read; check-ins lost", "lost", lost)
+			return fmt.Errorf("checkin: the store was never read: %d check-ins lost", lost)
+		}
+		return nil
+	}
 	werr := make(chan error, 1)
 	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	go func() { werr <- t.writer.Run(wctx) }()
@@ -467,10 +613,62 @@ func (t *Tracker) mergeDevice(r Device) {
 	} else if d.Platform != r.Platform || d.LastVersion != r.LastVersion {
 		t.adoption.move(true, d.Platform, d.LastVersion, r.Platform, r.LastVersion)
 	}
+	if countsMoved(&d.Device, &r) {
+		// Its counts moved there, at r's check-in or before: the attempt
+		// gap runs from then here too, so that N replicas do not take N
+		// forged attempts per gap (mayCount).
+		d.counted = r.LastSeen
+	}
+	failed := newFailures(&d.Device, &r)
 	// Saved there; the history row hash stays ours.
 	d.Device, d.dirty = r, false
 	t.countDevice(r) // lock order: shard, stats
 	sh.mu.Unlock()
+	// A failure there counts here: judge it as a local one is judged,
+	// against the fleet served, so that a threshold crossed by merged
+	// failures halts at once.
+	f := t.fleet.Load()
+	for _, o := range failed {
+		id := o.Release()
+		t.statsMu.Lock()
+		stage := t.releaseStats(id).offered[r.MAC]
+		t.statsMu.Unlock()
+		t.maybeHalt(f.Platform(id.Platform).ReleaseByID(id), stage, o.At)
+	}
+}
+
+// countsMoved reports whether r, a later summary of d's device (zero if
+// there was none), settled or advanced d's offer, or was offered another.
+func countsMoved(d, r *Device) bool {
+	if (d.Offer == nil) != (r.Offer == nil) || len(d.Outcomes) != len(r.Outcomes) {
+		return true
+	}
+	if d.Offer != nil && (d.Offer.Release() != r.Offer.Release() || d.Offer.Attempts != r.Offer.Attempts) {
+		return true
+	}
+	return len(d.Outcomes) > 0 && !d.Outcomes[0].At.Equal(r.Outcomes[0].At)
+}
+
+// newFailures returns the failures among r's outcomes that d, an earlier
+// summary of the device (zero if there was none), does not have.
+func newFailures(d, r *Device) []Outcome {
+	var out []Outcome
+	for _, o := range r.Outcomes {
+		if o.Result != Failure {
+			continue
+		}
+		known := false
+		for _, p := range d.Outcomes {
+			if p.Release() == o.Release() && p.At.Equal(o.At) {
+				known = true
+				break
+			}
+		}
+		if !known {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // reloadHalts reads the halts of a shared store, which other replicas
@@ -577,6 +775,7 @@ func (t *Tracker) Reconcile(f *rollout.Fleet) {
 	if f == nil {
 		return
 	}
+	t.fleet.Store(f)
 	for _, h := range t.Halts() {
 		id := h.Release()
 		if r := f.Platform(id.Platform).ReleaseByID(id); r == nil || r.Fingerprint != h.Fingerprint {
@@ -592,6 +791,29 @@ func (t *Tracker) Reconcile(f *rollout.Fleet) {
 // filled from dec only when the check-in is stored. HEAD requests, which
 // download nothing, should not be observed.
 func (t *Tracker) Observe(c CheckIn, dec rollout.Decision) {
+	if !t.loaded.Load() && t.hold(c, dec) {
+		return
+	}
+	t.observe(c, dec)
+}
+
+// hold keeps c for loadLater while the store is not read, and reports
+// whether it did (false once the store is read).
+func (t *Tracker) hold(c CheckIn, dec rollout.Decision) bool {
+	t.pendMu.Lock()
+	defer t.pendMu.Unlock()
+	if t.loaded.Load() {
+		return false
+	}
+	if len(t.pending) >= t.pendMax {
+		t.pendDropped.Add(1)
+	} else {
+		t.pending = append(t.pending, observed{c, dec})
+	}
+	return true
+}
+
+func (t *Tracker) observe(c CheckIn, dec rollout.Decision) {
 	// Headers come from devices: keep what is stored small.
 	c.Version, c.SketchMD5, c.SDK, c.Platform, c.Mode, c.Client = clip(c.Version), clip(c.SketchMD5), clip(c.SDK), clip(c.Platform), clip(c.Mode), clip(c.Client)
 	t.adoption.tick(c.At)
@@ -842,6 +1064,9 @@ func (t *Tracker) setHalt(id rollout.ReleaseID, h *Halt) {
 // Halted implements rollout.Halts: r is halted when a halt for it was
 // recorded with r's current fingerprint.
 func (t *Tracker) Halted(r *rollout.Release) bool {
+	if !t.haltsKnown.Load() {
+		return r.AutoHalts() // it may be halted in the store
+	}
 	hm := *t.halts.Load()
 	if len(hm) == 0 {
 		return false
@@ -955,11 +1180,29 @@ func (t *Tracker) ReleaseStats(id rollout.ReleaseID) []rollout.StageCounts {
 	return out
 }
 
-// StoreInfo describes the store, as TrackerOptions.Info gave it.
-func (t *Tracker) StoreInfo() StoreInfo { return t.opts.Info }
+// StoreInfo describes the store, as TrackerOptions.Info gave it, with
+// whether it was read and, if it can be unreachable, whether it is.
+func (t *Tracker) StoreInfo() StoreInfo {
+	info := t.opts.Info
+	info.Loaded = t.loaded.Load()
+	if hr, ok := t.store.(HealthReporter); ok {
+		h := hr.Health()
+		info.Reachable, info.ReachableSince, info.LastError = &h.Reachable, h.Since, h.LastError
+	}
+	return info
+}
 
-// WriterStats reports the batching writer's counters.
-func (t *Tracker) WriterStats() WriterStats { return t.writer.Stats() }
+// WriterStats reports the batching writer's counters; check-ins held
+// until the store is read (TrackerOptions.Deferred) count as queued, or
+// dropped.
+func (t *Tracker) WriterStats() WriterStats {
+	ws := t.writer.Stats()
+	t.pendMu.Lock()
+	ws.Queued += len(t.pending)
+	t.pendMu.Unlock()
+	ws.Dropped += t.pendDropped.Load()
+	return ws
+}
 
 // releaseStats returns the stats of release id, creating them. t.statsMu
 // must be held.

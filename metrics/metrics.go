@@ -30,6 +30,7 @@ type Sources struct {
 		Halts() []checkin.Halt
 		ReleaseStats(id rollout.ReleaseID) []rollout.StageCounts
 		WriterStats() checkin.WriterStats
+		StoreInfo() checkin.StoreInfo
 	}
 	// GitHub is the GitHub API client.
 	GitHub interface{ APIStats() githubapi.APIStats }
@@ -136,6 +137,7 @@ var (
 	descStage       = newDesc("otagit_release_stage_devices",
 		"Devices of a release's rollout stage (1-based; none for a release without stages) by state: offered, succeeded, failed.",
 		"platform", "version", "stage", "state")
+	descStoreUp = newDesc("otagit_checkin_store_up", "1 while the check-in store reaches its database and has been read, else 0; only for a store over the network (PostgreSQL).")
 	descQueue   = newDesc("otagit_checkin_queue_depth", "Check-ins accepted and not yet saved.")
 	descSaved   = newDesc("otagit_checkins_saved_total", "Check-ins saved.")
 	descDropped = newDesc("otagit_checkins_dropped_total", "Check-ins dropped because the queue was full.")
@@ -144,7 +146,7 @@ var (
 
 	descs = []desc{descDeviceRequests, descBytesSent, descDownloads, descHandlers, descServing, descSyncs, descSyncOK,
 		descSyncTook, descSyncedAt, descSyncAge, descRejected, descRejectedSHA, descGHDegraded, descGHRequests, descGHErrors,
-		descGHRemaining, descHalted, descHaltedN, descStage, descQueue, descSaved, descDropped, descLost, descSaveErr}
+		descGHRemaining, descHalted, descHaltedN, descStage, descStoreUp, descQueue, descSaved, descDropped, descLost, descSaveErr}
 )
 
 // collector exports Metrics: the request path's counters, and the
@@ -235,6 +237,13 @@ func (c *collector) collectTracker(gauge, counter func(desc, float64, ...string)
 		}
 	}
 	ws := t.WriterStats()
+	if info := t.StoreInfo(); info.Reachable != nil {
+		up := 0.0
+		if *info.Reachable && info.Loaded {
+			up = 1
+		}
+		gauge(descStoreUp, up)
+	}
 	gauge(descQueue, float64(ws.Queued))
 	counter(descSaved, float64(ws.Saved))
 	counter(descDropped, float64(ws.Dropped))

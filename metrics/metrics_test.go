@@ -26,6 +26,7 @@ type fakeTracker struct {
 	halts []checkin.Halt
 	stats map[rollout.ReleaseID][]rollout.StageCounts
 	ws    checkin.WriterStats
+	info  checkin.StoreInfo
 }
 
 func (f *fakeTracker) Halts() []checkin.Halt { return f.halts }
@@ -33,6 +34,7 @@ func (f *fakeTracker) ReleaseStats(id rollout.ReleaseID) []rollout.StageCounts {
 	return f.stats[id]
 }
 func (f *fakeTracker) WriterStats() checkin.WriterStats { return f.ws }
+func (f *fakeTracker) StoreInfo() checkin.StoreInfo     { return f.info }
 
 type fakeGitHub githubapi.APIStats
 
@@ -209,6 +211,16 @@ func TestStateAtScrape(t *testing.T) {
 	mustValue(t, m, 6, "otagit_release_stage_devices", "platform", "lamp", "version", "1.1.0", "stage", "1", "state", "succeeded")
 	mustValue(t, m, 3, "otagit_release_stage_devices", "platform", "lamp", "version", "1.1.0", "stage", "1", "state", "failed")
 	mustValue(t, m, 4, "otagit_checkin_queue_depth")
+	if _, ok := value(t, m, "otagit_checkin_store_up"); ok {
+		t.Error("otagit_checkin_store_up for a store that is never unreachable")
+	}
+	for _, c := range []struct {
+		reachable, loaded bool
+		want              float64
+	}{{false, false, 0}, {true, false, 0}, {false, true, 0}, {true, true, 1}} {
+		tracker.info = checkin.StoreInfo{Kind: "postgres", Reachable: &c.reachable, Loaded: c.loaded}
+		mustValue(t, m, c.want, "otagit_checkin_store_up")
+	}
 	mustValue(t, m, 100, "otagit_checkins_saved_total")
 	mustValue(t, m, 2, "otagit_checkins_dropped_total")
 	mustValue(t, m, 1, "otagit_checkin_save_failures_total")

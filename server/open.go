@@ -102,12 +102,14 @@ func (s *server) openCheckIns(ctx context.Context) error {
 	s.closers = append(s.closers, j.Close)
 	topts.Journal = j
 	if s.cfg.StoreDSN != "" {
-		db, err := checkin.OpenPostgres(ctx, checkin.PostgresOptions{DSN: s.cfg.StoreDSN, Password: s.cfg.StorePassword, Logger: s.log})
+		// Devices are served while the database is down, also at start:
+		// the store connects and the tracker reads it in the background.
+		db, err := checkin.NewPostgres(checkin.PostgresOptions{DSN: s.cfg.StoreDSN, Password: s.cfg.StorePassword, Logger: s.log})
 		if err != nil {
 			return err
 		}
 		s.closers = append(s.closers, db.Close)
-		topts.Store, topts.Info = db, checkin.StoreInfo{Kind: "postgres"}
+		topts.Store, topts.Info, topts.Deferred = db, checkin.StoreInfo{Kind: "postgres"}, true
 		s.tracker, err = checkin.NewTracker(ctx, topts)
 		return err
 	}
