@@ -185,7 +185,7 @@ func NewWriter(s Store, opts WriterOptions) *Writer {
 // Records are saved in the order they were added.
 func (w *Writer) Add(c CheckIn, d Device) bool {
 	var body *[]byte
-	if w.opts.Journal != nil {
+	if w.opts.Journal != nil && (!c.At.IsZero() || !d.isZero()) {
 		// Encoded outside the lock; only the copy into the ring is under it.
 		body = journalBufs.Get().(*[]byte)
 		*body = appendJournalBody((*body)[:0], &c, &d)
