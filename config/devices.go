@@ -55,12 +55,19 @@ func (l *loader) devices(platforms map[string]*platform) ([]*rollout.Device, []*
 		return nil, nil
 	}
 	sort.Strings(files)
-	// seen remembers where each MAC was listed; its line is only looked up
-	// for a duplicate, since indexing lines costs as much as parsing.
-	seen := map[rollout.MAC]*table{}
-	var entries []deviceEntry
-	groupDefs := map[string]groupEntry{}
 	fast := l.readFast(files, platforms)
+	n := 0
+	for _, ff := range fast {
+		n += ff.devices()
+	}
+	// seen remembers where each MAC was listed; its line is only looked up
+	// for a duplicate, since indexing lines costs as much as parsing. It
+	// and entries are sized for the devices the fast path read (all of
+	// them, in a big fleet): growing maps and slices of a million costs
+	// more than filling them.
+	seen := make(map[rollout.MAC]*table, n)
+	entries := make([]deviceEntry, 0, n)
+	groupDefs := map[string]groupEntry{}
 	for i, file := range files {
 		des, ges, ok := l.fastWhitelist(file, fast[i], seen, groupDefs)
 		fast[i] = nil // its source and entries are no longer needed here
@@ -125,7 +132,15 @@ func (l *loader) devices(platforms map[string]*platform) ([]*rollout.Device, []*
 // clients that name the device in their URL (the FUOTA app, ESPHome) are
 // answered for the device that name identifies, so it must be one.
 func checkNames(entries []deviceEntry) {
-	named := map[string]*deviceEntry{}
+	n := 0
+	for i := range entries {
+		if entries[i].d.Name != "" {
+			n++
+		}
+	}
+	// Sized up front: growing a map of a million names costs more than
+	// filling it.
+	named := make(map[string]*deviceEntry, n)
 	for i := range entries {
 		e := &entries[i]
 		if e.d.Name == "" {

@@ -30,6 +30,21 @@ type partResult struct {
 type fastFile struct {
 	src     []byte
 	results []partResult
+	// shared is set when a WhitelistMemo keeps the results: they are
+	// then read only, and fastWhitelist copies what it takes.
+	shared bool
+}
+
+// devices returns how many devices ff's parts read (0 for nil).
+func (ff *fastFile) devices() int {
+	if ff == nil {
+		return 0
+	}
+	n := 0
+	for _, r := range ff.results {
+		n += len(r.devices)
+	}
+	return n
 }
 
 // readFast reads every whitelist in files for the fast path: the files
@@ -39,18 +54,34 @@ type fastFile struct {
 // trees are ever alive (a whitelist of 100,000 devices is ~8 MB of TOML
 // and ~250 MB of trees). A file too big to read, or not safely
 // splittable (see splitAtHeaders), gets a nil entry; fastWhitelist then
-// refuses it. It only reads platforms.
+// refuses it. A file the options' WhitelistMemo read before, with the same
+// platform names, is taken from it, and the others are given to it. It
+// only reads platforms.
 func (l *loader) readFast(files []string, platforms map[string]*platform) []*fastFile {
 	out := make([]*fastFile, len(files))
 	if splitMinForTests > 0 {
 		return out
 	}
+	memo := l.opts.Whitelists
+	pk := ""
+	if memo != nil {
+		pk = platformKey(platforms)
+	}
+	var parsed []*fastFile
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for i, file := range files {
 		src, err := readLimited(l.fsys, file, MaxTOMLSize)
-		if err != nil || tomlpos.CheckDepth(src, tomlpos.MaxDepth) != 0 {
+		if err != nil {
 			continue // the ordinary path reports it
+		}
+		// The memo only keeps files that passed the depth check below.
+		if ff := memo.get(src, pk); ff != nil {
+			out[i] = ff
+			continue
+		}
+		if tomlpos.CheckDepth(src, tomlpos.MaxDepth) != 0 {
+			continue
 		}
 		parts := [][]byte{src}
 		if len(src) >= splitMin {
@@ -59,8 +90,9 @@ func (l *loader) readFast(files []string, platforms map[string]*platform) []*fas
 				continue
 			}
 		}
-		ff := &fastFile{src: src, results: make([]partResult, len(parts))}
+		ff := &fastFile{src: src, results: make([]partResult, len(parts)), shared: memo != nil}
 		out[i] = ff
+		parsed = append(parsed, ff)
 		for j, p := range parts {
 			sem <- struct{}{}
 			wg.Go(func() {
@@ -70,6 +102,9 @@ func (l *loader) readFast(files []string, platforms map[string]*platform) []*fas
 		}
 	}
 	wg.Wait()
+	for _, ff := range parsed {
+		memo.put(ff, pk)
+	}
 	return out
 }
 
@@ -80,14 +115,16 @@ func (l *loader) readFast(files []string, platforms map[string]*platform) []*fas
 // ordinary reader's own functions, with problems only noted; the caller
 // loads a file refused here the ordinary way, which reports every problem
 // with file, line and key; so for a file this accepts, both ways give the
-// same entries. seen and groupDefs are only read.
+// same entries. seen and groupDefs are only read, and so is ff: the
+// tables that locate the entries' problems are made here, for this load,
+// and when ff is shared its devices and groups are copies.
 func (l *loader) fastWhitelist(file string, ff *fastFile, seen map[rollout.MAC]*table,
 	groupDefs map[string]groupEntry) (devices []deviceEntry, groups []groupEntry, ok bool) {
 	if ff == nil {
 		return nil, nil, false
 	}
 	f := &tomlFile{name: file, src: ff.src, probs: &l.probs}
-	local := map[rollout.MAC]bool{}
+	local := make(map[rollout.MAC]bool, ff.devices())
 	localGroups := map[string]bool{}
 	n, ng := 0, 0
 	for _, r := range ff.results {
@@ -111,15 +148,34 @@ func (l *loader) fastWhitelist(file string, ff *fastFile, seen map[rollout.MAC]*
 	}
 	devices = make([]deviceEntry, 0, n)
 	groups = make([]groupEntry, 0, ng)
+	// Each entry gets a locator for problems found later (pins): the
+	// path and the file's source, no parse tree; one allocation for all.
+	locs := make([]table, n+ng)
+	var copies []rollout.Device
+	if ff.shared {
+		// The load gives devices their groups' pin and channel, so a
+		// load must not touch the memo's devices, nor another load's.
+		copies = make([]rollout.Device, n)
+	}
 	for _, r := range ff.results {
 		for _, e := range r.devices {
-			// The table becomes a locator for problems found later
-			// (pins): the path and the file's source, no parse tree.
-			*e.t = table{f: f, parent: "device", index: len(devices)}
+			k := len(devices)
+			locs[k] = table{f: f, parent: "device", index: k}
+			e.t = &locs[k]
+			if copies != nil {
+				copies[k] = *e.d
+				e.d = &copies[k]
+			}
 			devices = append(devices, e)
 		}
 		for _, g := range r.groups {
-			groups = append(groups, groupEntry{g: g, t: &table{f: f, parent: "group", index: len(groups)}})
+			k := len(groups)
+			locs[n+k] = table{f: f, parent: "group", index: k}
+			if ff.shared {
+				c := *g
+				g = &c
+			}
+			groups = append(groups, groupEntry{g: g, t: &locs[n+k]})
 		}
 	}
 	return devices, groups, true
@@ -157,6 +213,10 @@ func readPart(part []byte, platforms map[string]*platform) partResult {
 				if !ok || f.failed {
 					return partResult{}
 				}
+				// The table holds the device's parse tree; fastWhitelist
+				// gives the entry a locator instead, so that no tree
+				// stays alive while the other parts are read.
+				e.t = nil
 				r.devices = append(r.devices, e)
 			}
 		case "group":

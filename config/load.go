@@ -101,6 +101,10 @@ type LoadOptions struct {
 	// Scans remembers scans of whole binaries across loads; nil scans
 	// every binary that needs it at every load.
 	Scans *ScanMemo
+	// Whitelists remembers the whitelists parsed, so that a load of
+	// another commit with the same files parses only those that differ;
+	// nil parses every whitelist at every load.
+	Whitelists *WhitelistMemo
 	// Trust is the server's trust in signed firmware: the keys
 	// signatures are verified with, and the platforms that must be
 	// signed. Nil (otagit validate without keys) checks signatures for

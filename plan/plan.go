@@ -166,22 +166,26 @@ type StageCohort struct {
 // Make computes the plan.
 func Make(in Input) Plan {
 	var p Plan
-	base, head := devicesByMAC(in.Base), devicesByMAC(in.Head)
-	macs := make([]rollout.MAC, 0, len(base)+len(head))
-	for m := range base {
-		macs = append(macs, m)
-	}
-	for m := range head {
-		if _, ok := base[m]; !ok {
-			macs = append(macs, m)
-		}
-	}
-	// MAC text is fixed-width hex, so byte order is text order, without
-	// two strings per comparison.
-	slices.SortFunc(macs, func(a, b rollout.MAC) int { return bytes.Compare(a[:], b[:]) })
 	same := samePlatforms(in.Base, in.Head)
-	for _, m := range macs {
-		b, h := base[m], head[m]
+	// Both fleets list their devices sorted by MAC bytes, which is MAC
+	// text order (fixed-width hex): walking the two lists side by side
+	// visits every MAC once, in order, without indexing either fleet.
+	bs, hs := in.Base.Devices(), in.Head.Devices()
+	for len(bs) > 0 || len(hs) > 0 {
+		var b, h *rollout.Device
+		switch {
+		case len(hs) == 0 || len(bs) > 0 && bytes.Compare(bs[0].MAC[:], hs[0].MAC[:]) < 0:
+			b, bs = bs[0], bs[1:]
+		case len(bs) == 0 || bytes.Compare(bs[0].MAC[:], hs[0].MAC[:]) > 0:
+			h, hs = hs[0], hs[1:]
+		default:
+			b, h, bs, hs = bs[0], hs[0], bs[1:], hs[1:]
+		}
+		dev := b
+		if dev == nil {
+			dev = h
+		}
+		m := dev.MAC
 		if !in.All && b != nil && h != nil && same[b.Platform] && reflect.DeepEqual(b, h) {
 			// Decide reads only the device's entry and its platform, so a
 			// device whose entry and platform are equal in base and head
@@ -397,14 +401,6 @@ func (w walked) result(running string) Path {
 		res.Reason += "; on " + res.EndsOn + ": " + p.Last.Reason()
 	}
 	return res
-}
-
-func devicesByMAC(f *rollout.Fleet) map[rollout.MAC]*rollout.Device {
-	out := map[rollout.MAC]*rollout.Device{}
-	for _, d := range f.Devices() {
-		out[d.MAC] = d
-	}
-	return out
 }
 
 func ref(d *rollout.Device, what string) DeviceRef {

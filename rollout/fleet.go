@@ -173,12 +173,19 @@ func NewFleet(platforms []*Platform, devices []*Device) (*Fleet, error) {
 // pin may name a release the platform does not have (yet): the device is
 // offered nothing until it does.
 func NewFleetWithGroups(platforms []*Platform, devices []*Device, groups []*Group) (*Fleet, error) {
+	named := 0
+	for _, d := range devices {
+		if d.Name != "" {
+			named++
+		}
+	}
 	f := &Fleet{
 		platforms: make(map[string]*Platform, len(platforms)),
 		devices:   make(map[MAC]*Device, len(devices)),
-		names:     make(map[string]*Device),
+		names:     make(map[string]*Device, named),
 		groups:    make(map[string]*Group, len(groups)),
 		versions:  make(map[string]*semver.Version),
+		sortedD:   make([]*Device, 0, len(devices)),
 	}
 	for _, g := range groups {
 		if _, dup := f.groups[g.Name]; dup {

@@ -142,7 +142,12 @@ func planRevisions(ctx context.Context, repo *git.Repository, baseRev, headRev s
 	if err != nil {
 		return nil, err
 	}
-	opts := config.LoadOptions{Inspector: &artifact.MemoInspector{In: artifact.ReadInspector{}}, GitHub: gh, Ctx: ctx}
+	// The two commits share most files: the memos let the second load
+	// parse only the whitelists that differ and scan only the binaries
+	// that differ, with the same loader, so the plan is what two full
+	// loads give (TestPlanSharedParseIsFullLoad).
+	opts := config.LoadOptions{Inspector: &artifact.MemoInspector{In: artifact.ReadInspector{}}, GitHub: gh, Ctx: ctx,
+		Scans: config.NewScanMemo(), Whitelists: config.NewWhitelistMemo()}
 	hist := gitstore.NewHistory()
 	baseSnap, _, err := gitstore.LoadCommit(repo, bh, opts, hist)
 	if err != nil {
