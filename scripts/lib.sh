@@ -16,15 +16,43 @@ need_tools() { # tool...
 }
 
 # A scratch directory, $work, and the servers started into $pids: both
-# gone when the script exits, however it exits.
+# gone when the script exits, however it exits. Commands in $exit_hooks
+# (one string each, word-split) run first, for what is not a child (a
+# database pg_ctl detached).
 work=$(mktemp -d)
 pids=()
+exit_hooks=()
 cleanup() {
+	local h
+	for h in "${exit_hooks[@]}"; do $h || true; done
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
+
+# start_otagit starts $work/otagit serving $work/fleet on 127.0.0.1:port
+# (admin on port+100) with data in $work/data-NAME, logs in
+# $work/NAME.log, and adds it to $pids; it sets $pid.
+start_otagit() { # name port extra-flags...
+	local name=$1 port=$2
+	shift 2
+	mkdir -p "$work/data-$name"
+	"$work/otagit" serve --repo "$work/fleet" --listen "127.0.0.1:$port" --data "$work/data-$name" \
+		--poll 0 --admin-listen "127.0.0.1:$((port + 100))" "$@" >"$work/$name.out" 2>"$work/$name.log" &
+	pid=$!
+	pids+=("$pid")
+}
+
+# wait_saved waits, at most 60 s, until the otagit on port has no
+# check-in queued (/api/status recording.queued 0).
+wait_saved() { # port
+	for _ in $(seq 1 600); do
+		curl -s "http://127.0.0.1:$1/api/status" | tr -d '\n ' | grep -q '"queued":0' && return 0
+		sleep 0.1
+	done
+	return 1
+}
 
 # wait_up polls url until it answers 2xx, for at most 150 s (a large
 # fleet loading on a loaded machine); with cacert, over TLS verified by it.

@@ -29,16 +29,6 @@ go run ./internal/loadtest/genrepo -devices "$DEVICES" -out "$work/fleet" >/dev/
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 hwm_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
-start_otagit() { # name port extra-flags... (sets $pid)
-	local name=$1 port=$2
-	shift 2
-	mkdir -p "$work/data-$name"
-	"$work/otagit" serve --repo "$work/fleet" --listen "127.0.0.1:$port" --data "$work/data-$name" \
-		--poll 0 --admin-listen "127.0.0.1:$((port + 100))" "$@" >"$work/$name.out" 2>"$work/$name.log" &
-	pid=$!
-	pids+=("$pid")
-}
-
 ROUNDS=${ROUNDS:-3}
 SCRAPE=${SCRAPE:-1}
 echo "devices: $DEVICES, wrk: $THREADS threads, $CONNS connections, $DURATION x $ROUNDS rounds, Connection: close and keep-alive" >&2
@@ -81,10 +71,7 @@ for mode in "${servers[@]}"; do
 done
 wait "${warm_pids[@]}"
 for mode in on nometrics; do # and let the check-ins of the warm-up be saved
-	for _ in $(seq 1 600); do
-		curl -s "http://127.0.0.1:${port_of[$mode]}/api/status" | tr -d '\n ' | grep -q '"queued":0' && break
-		sleep 0.1
-	done
+	wait_saved "${port_of[$mode]}" || true
 done
 echo "warmed up: $(awk '/requests in/ {printf "%s ", $1}' "$work"/warm-*.txt)requests (each device once per server)" >&2
 
