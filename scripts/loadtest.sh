@@ -75,31 +75,38 @@ for mode in on nometrics; do # and let the check-ins of the warm-up be saved
 done
 echo "warmed up: $(awk '/requests in/ {printf "%s ", $1}' "$work"/warm-*.txt)requests (each device once per server)" >&2
 
-# Every round measures bare and then each otagit server back to back, so
-# that a round's ratios compare runs under the same load; the figures are
+# Every round measures bare and each otagit server back to back, so that
+# a round's ratios compare runs under the same load; the figures are
 # medians of the rounds' ratios. Besides requests/s, each run measures the
 # server's CPU time per request (run_wrk), which depends far less on what
 # else runs on the machine: wrk shares its cores with the server.
 declare -A ratio cpu_ratio cpu_of
-bare_pid=${pids[0]}
+pid_of[bare]=${pids[0]}
+# The order within a round rotates from round to round: the second of two
+# equal servers measured back to back was measured 5-10% slower or faster
+# than the first on the shared machine, so no server keeps one place.
+order=(bare "${servers[@]}")
 for round in $(seq 1 "$ROUNDS"); do
 	for conn in close keepalive; do
 		export KEEPALIVE=$([ $conn = keepalive ] && echo 1 || echo 0)
-		read -r bare bare_cpu < <(run_wrk "[$round $conn] bare net/http" http://127.0.0.1:18081/update "" "$bare_pid")
-		cpu_of[$conn:bare]+="$bare_cpu "
 		declare -A rps_of=() us_of=()
-		for mode in "${servers[@]}"; do
+		for k in "${!order[@]}"; do
+			mode=${order[$(((k + round - 1) % ${#order[@]}))]}
+			url="http://127.0.0.1:${port_of[$mode]:-18081}/update" name="otagit $mode"
+			[ "$mode" != bare ] || name="bare net/http"
 			scraper=
 			if [ "$mode" = on ]; then
 				scrape &
 				scraper=$!
 			fi
-			read -r rps us < <(run_wrk "[$round $conn] otagit $mode" "http://127.0.0.1:${port_of[$mode]}/update" "" "${pid_of[$mode]}")
+			read -r rps us < <(run_wrk "[$round $conn] $name" "$url" "" "${pid_of[$mode]}")
 			if [ -n "$scraper" ]; then kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; fi
 			rps_of[$mode]=$rps us_of[$mode]=$us
 			cpu_of[$conn:$mode]+="$us "
-			ratio[$conn:$mode]+="$(echo "$rps / $bare" | bc -l) "
-			cpu_ratio[$conn:$mode]+="$(echo "$bare_cpu / $us" | bc -l) "
+		done
+		for mode in "${servers[@]}"; do
+			ratio[$conn:$mode]+="$(echo "${rps_of[$mode]} / ${rps_of[bare]}" | bc -l) "
+			cpu_ratio[$conn:$mode]+="$(echo "${us_of[bare]} / ${us_of[$mode]}" | bc -l) "
 		done
 		# What /metrics and check-ins cost, against the servers without
 		# them in the same round.
