@@ -2,7 +2,9 @@ package checkin
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,5 +307,59 @@ func TestReplicaAttemptGapShared(t *testing.T) {
 	d, _ := b.tr.Device(mac(0))
 	if len(d.Outcomes) != 0 || d.Offer == nil || d.Offer.Attempts != 1 {
 		t.Errorf("after a second attempt inside the gap, on b: offer %+v, outcomes %+v; want attempt 1 still pending", d.Offer, d.Outcomes)
+	}
+}
+
+// haltsDown is a shared store (it watches halts, never notifying) whose
+// PutHalt fails while down is set, counting the failures.
+type haltsDown struct {
+	*Memory
+	down  atomic.Bool
+	fails atomic.Int64
+}
+
+func (s *haltsDown) PutHalt(ctx context.Context, h Halt) error {
+	if s.down.Load() {
+		s.fails.Add(1)
+		return errors.New("connection refused")
+	}
+	return s.Memory.PutHalt(ctx, h)
+}
+
+func (s *haltsDown) WatchHalts(ctx context.Context, changed func()) error {
+	<-ctx.Done()
+	return nil
+}
+
+// TestHaltDecidedWhileStoreDown: a halt decided while the shared store
+// fails to save it stays in force through the reloads of the store's
+// halts (which do not have it), and is saved once the store is back.
+func TestHaltDecidedWhileStoreDown(t *testing.T) {
+	s := &haltsDown{Memory: NewMemory()}
+	s.down.Store(true)
+	fx := newTrackerFixtureOn(t, s, func(o *TrackerOptions) {
+		o.HaltRefresh, o.SummaryEvery = 5*time.Millisecond, 5*time.Millisecond
+	})
+	for _, i := range []int{0, 1} {
+		for range 3 {
+			fx.checkIn(i, "1.0.0", "")
+		}
+	}
+	if !fx.tr.Halted(fx.r11) {
+		t.Fatal("not halted after 2 of 2 failures")
+	}
+	// Each failure after the first is a refresh that, before, read the
+	// store's halts and undid this one.
+	testwait.For(t, "saves of the halt to be retried", func() bool { return s.fails.Load() >= 3 })
+	if !fx.tr.Halted(fx.r11) {
+		t.Fatal("the halt was undone by a reload while it could not be saved")
+	}
+	s.down.Store(false)
+	testwait.For(t, "the halt saved", func() bool {
+		hs, err := s.Memory.Halts(context.Background())
+		return err == nil && len(hs) == 1 && hs[0].Kind == Stopped
+	})
+	if !fx.tr.Halted(fx.r11) {
+		t.Error("not halted once saved")
 	}
 }

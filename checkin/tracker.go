@@ -172,6 +172,11 @@ type Tracker struct {
 	haltGen uint64 // guarded by haltMu
 	// haltReload asks Run to read halts again from a shared store.
 	haltReload chan struct{}
+	// haltUnsaved holds the changes to halts taken from haltq that the
+	// store failed to save, in order; haltFailing says the failure was
+	// logged. Both are owned by Run.
+	haltUnsaved []haltOp
+	haltFailing bool
 	// devReload asks Run to read summaries others saved (DeviceSharer);
 	// devRev is the revision read up to, owned by Run.
 	devReload chan struct{}
@@ -533,9 +538,11 @@ func (t *Tracker) Run(ctx context.Context) error {
 			stopWriter()
 			return <-werr
 		case op := <-t.haltq:
-			t.persistHalt(ctx, op)
+			t.haltUnsaved = append(t.haltUnsaved, op)
+			t.saveHalts(ctx)
 		case <-tick.C:
 			t.flushSummaries()
+			t.drainHalts(ctx) // and retry what failed
 			t.saveAdoption(ctx)
 		}
 	}
@@ -676,7 +683,10 @@ func newFailures(d, r *Device) []Outcome {
 // the counts here as it did there. Changes made here that the store may
 // not hold yet win: the read is retried after they are saved.
 func (t *Tracker) reloadHalts(ctx context.Context) {
-	t.drainHalts(ctx) // what is queued here goes first
+	if !t.drainHalts(ctx) {
+		// What is decided here goes first; the next refresh tries again.
+		return
+	}
 	t.haltMu.Lock()
 	gen := t.haltGen
 	t.haltMu.Unlock()
@@ -725,30 +735,52 @@ func (t *Tracker) reloadHalts(ctx context.Context) {
 	}
 }
 
-func (t *Tracker) drainHalts(ctx context.Context) {
+// drainHalts saves the changes to halts queued and those that failed
+// before, and reports whether none is left unsaved.
+func (t *Tracker) drainHalts(ctx context.Context) bool {
 	for {
 		select {
 		case op := <-t.haltq:
-			t.persistHalt(ctx, op)
+			t.haltUnsaved = append(t.haltUnsaved, op)
 		default:
-			return
+			return t.saveHalts(ctx)
 		}
 	}
 }
 
-func (t *Tracker) persistHalt(ctx context.Context, op haltOp) {
-	// A halt must be saved even when it races with shutdown.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	var err error
-	if op.put != nil {
-		err = t.store.PutHalt(ctx, *op.put)
-	} else {
-		err = t.store.DeleteHalt(ctx, op.delete[0], op.delete[1])
+// saveHalts saves t.haltUnsaved in order, stopping at the first that
+// fails: it stays, to be tried again (the summary tick, the next reload,
+// the next change), so that a halt decided while the store is down is
+// neither lost nor undone by a reload of the store's halts. It reports
+// whether all were saved. Each attempt is bounded by 10s.
+func (t *Tracker) saveHalts(ctx context.Context) bool {
+	for len(t.haltUnsaved) > 0 {
+		op := t.haltUnsaved[0]
+		// A halt must be saved even when it races with shutdown.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		var err error
+		if op.put != nil {
+			err = t.store.PutHalt(sctx, *op.put)
+		} else {
+			err = t.store.DeleteHalt(sctx, op.delete[0], op.delete[1])
+		}
+		cancel()
+		if errors.Is(err, ErrInvalidHalt) {
+			t.log.Error("halt cannot be stored: dropped", "err", err)
+		} else if err != nil {
+			if !t.haltFailing {
+				t.haltFailing = true
+				t.log.Error("cannot save halt; kept and retried", "unsaved", len(t.haltUnsaved), "err", err)
+			}
+			return false
+		}
+		t.haltUnsaved = t.haltUnsaved[1:]
+		if t.haltFailing && len(t.haltUnsaved) == 0 {
+			t.haltFailing = false
+			t.log.Info("halts saved again")
+		}
 	}
-	if err != nil {
-		t.log.Error("cannot save halt", "err", err)
-	}
+	return true
 }
 
 // flushSummaries queues the summaries that only have a newer LastSeen.
