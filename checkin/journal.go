@@ -97,6 +97,7 @@ type Journal struct {
 	syncs atomic.Uint64
 
 	pending []journalRecord // read at open, saved by Replay
+	end     uint64          // the seq after them
 	damaged int             // records that passed their CRC and did not decode
 }
 
@@ -189,6 +190,7 @@ func mapJournal(f *os.File, slots int, log *slog.Logger) (*Journal, error) {
 	var next uint64
 	j.pending, next, j.damaged = scanJournal(mem, n, saved)
 	j.next.Store(next)
+	j.end = next
 	return j, nil
 }
 
@@ -395,15 +397,17 @@ func (j *Journal) Stats() JournalStats {
 
 // Replay saves into s the records the journal held after its watermark
 // when it was opened: the check-ins acknowledged and not yet saved when
-// the process last stopped. It is idempotent: a check-in already in s
+// the process last stopped. Records written since the journal was opened
+// stay in it. It is idempotent: a check-in already in s
 // (the same device, time, address and status: saved, then the process
 // died before the watermark moved) is not saved again, and a summary
-// older than the one s holds does not replace it. NewTracker calls it
-// before loading devices, so a replica serves only once its journal is
-// in the store. Calling it again does nothing.
+// older than the one s holds does not replace it, and a check-in the
+// journal holds twice is saved once. The Tracker calls it before it reads
+// the store (NewTracker, or Run for a Deferred one), so that what it reads
+// includes the journal. Calling it again does nothing.
 func (j *Journal) Replay(ctx context.Context, s Store) error {
 	if len(j.pending) == 0 {
-		j.markSaved(j.next.Load())
+		j.markSaved(j.end)
 		j.pending = nil
 		return nil
 	}
@@ -437,6 +441,9 @@ func (j *Journal) Replay(ctx context.Context, s Store) error {
 				dup++
 			} else {
 				cs = append(cs, r.c)
+				// A check-in held before a store was read is journaled
+				// twice: alone, then with its summary.
+				stored[r.c.MAC] = append(h, r.c)
 			}
 		}
 		if !r.d.isZero() {
@@ -461,7 +468,7 @@ func (j *Journal) Replay(ctx context.Context, s Store) error {
 		}
 		cs, ds = cs[len(bc):], ds[len(bd):]
 	}
-	j.markSaved(j.next.Load())
+	j.markSaved(j.end)
 	if err := j.sync(); err != nil {
 		return err
 	}

@@ -3,9 +3,11 @@ package checkin
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -432,5 +434,126 @@ func TestWriterJournalSyncsWhileStoreStuck(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// downStore fails every call while down is set, as a database that cannot
+// be reached.
+type downStore struct {
+	*Memory
+	down atomic.Bool
+}
+
+var errDown = errors.New("store down")
+
+func (s *downStore) Save(ctx context.Context, cs []CheckIn, ds []Device) error {
+	if s.down.Load() {
+		return errDown
+	}
+	return s.Memory.Save(ctx, cs, ds)
+}
+
+func (s *downStore) LoadDevices(ctx context.Context) ([]Device, error) {
+	if s.down.Load() {
+		return nil, errDown
+	}
+	return s.Memory.LoadDevices(ctx)
+}
+
+func (s *downStore) History(ctx context.Context, mac rollout.MAC, limit int) ([]CheckIn, error) {
+	if s.down.Load() {
+		return nil, errDown
+	}
+	return s.Memory.History(ctx, mac, limit)
+}
+
+func (s *downStore) Halts(ctx context.Context) ([]Halt, error) {
+	if s.down.Load() {
+		return nil, errDown
+	}
+	return s.Memory.Halts(ctx)
+}
+
+// A tracker whose store is down at start (Deferred) starts without
+// replaying its journal, and journals the check-ins it holds until the
+// store is read: killed before that, the next start saves them all, and
+// the previous process's, once each; running, it replays the journal
+// once the store is back and saves each held check-in once.
+func TestDeferredTrackerJournal(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "checkins.journal")
+	j := openTestJournal(t, path, 64)
+	a := journalCheckIn(1)
+	appendTest(t, j, a, journalDevice(a, 0)) // acknowledged by a killed process
+	j.Close()
+
+	store := &downStore{Memory: NewMemory()}
+	store.down.Store(true)
+	j = openTestJournal(t, path, 64)
+	tr, err := NewTracker(ctx, TrackerOptions{Store: store, Journal: j, Deferred: true, Logger: quietLog})
+	if err != nil {
+		t.Fatalf("deferred tracker with the store down: %v", err)
+	}
+	b := journalCheckIn(2)
+	tr.Observe(b, rollout.Decision{}) // held: the store is not read
+	j.Close()                         // killed before the store came back
+
+	j = openTestJournal(t, path, 64)
+	if len(j.pending) != 2 {
+		t.Fatalf("journal after the second kill: %d records, want the 2 acknowledged", len(j.pending))
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tr, err = NewTracker(ctx, TrackerOptions{Store: store, Journal: j, Deferred: true, Logger: quietLog,
+		Writer: WriterOptions{FlushEvery: time.Millisecond, RetryMin: time.Millisecond, RetryMax: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := journalCheckIn(3)
+	tr.Observe(c, rollout.Decision{}) // held again, then saved by the writer
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	store.down.Store(false)
+	count := func(c CheckIn) int {
+		h, _ := store.Memory.History(context.Background(), c.MAC, 0)
+		return len(h)
+	}
+	testwait.For(t, "the journal replayed and the held check-in saved", func() bool {
+		return count(a) > 0 && count(b) > 0 && count(c) > 0 && tr.WriterStats().Queued == 0
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []CheckIn{a, b, c} {
+		if n := count(x); n != 1 {
+			t.Errorf("check-in %v saved %d times, want once", x.MAC, n)
+		}
+	}
+	j.Close()
+	j = openTestJournal(t, path, 64)
+	defer j.Close()
+	if len(j.pending) != 0 {
+		t.Errorf("after a clean stop: %d records to replay", len(j.pending))
+	}
+}
+
+// A check-in journaled twice (held alone, then with its summary) is saved
+// once by a replay.
+func TestJournalReplayTwice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "checkins.journal")
+	j := openTestJournal(t, path, 64)
+	c := journalCheckIn(1)
+	appendTest(t, j, c, Device{})
+	appendTest(t, j, c, journalDevice(c, 0))
+	j.Close()
+	j = openTestJournal(t, path, 64)
+	defer j.Close()
+	m := NewMemory()
+	if err := j.Replay(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := m.History(context.Background(), c.MAC, 0); len(h) != 1 {
+		t.Fatalf("history: %d check-ins, want 1", len(h))
 	}
 }

@@ -48,10 +48,11 @@ type TrackerOptions struct {
 	AddressWindow time.Duration
 	// Writer configures the batching writer.
 	Writer WriterOptions
-	// Journal, if set, is replayed into Store by NewTracker, before
-	// anything is loaded, and then receives every check-in the writer
-	// acknowledges (WriterOptions.Journal): a check-in acknowledged before
-	// the process died is in the Store once NewTracker returns.
+	// Journal, if set, is replayed into Store before the store is read
+	// (by NewTracker, or by Run when Deferred), and receives every
+	// check-in the writer acknowledges (WriterOptions.Journal), and those
+	// held until a Deferred store is read: a check-in acknowledged before
+	// the process died is in the Store before anything is read from it.
 	Journal *Journal
 	// Logger receives outcome and halt events. Default slog.Default().
 	Logger *slog.Logger
@@ -320,12 +321,7 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 	if opts.Writer.Logger == nil {
 		opts.Writer.Logger = opts.Logger
 	}
-	if opts.Journal != nil {
-		if err := opts.Journal.Replay(ctx, opts.Store); err != nil {
-			return nil, err
-		}
-		opts.Writer.Journal = opts.Journal
-	}
+	opts.Writer.Journal = opts.Journal
 	t := &Tracker{
 		opts:   opts,
 		log:    opts.Logger.With("component", "checkin"),
@@ -364,6 +360,12 @@ func NewTracker(ctx context.Context, opts TrackerOptions) (*Tracker, error) {
 // a failed load can be tried again.
 func (t *Tracker) load(ctx context.Context) error {
 	store := t.store
+	if j := t.opts.Journal; j != nil {
+		// First: what the journal holds is then in what is read.
+		if err := j.Replay(ctx, store); err != nil {
+			return err
+		}
+	}
 	halts, err := store.Halts(ctx)
 	if err != nil {
 		return fmt.Errorf("checkin: load halts: %w", err)
@@ -837,7 +839,8 @@ func (t *Tracker) hold(c CheckIn, dec rollout.Decision) bool {
 	if t.loaded.Load() {
 		return false
 	}
-	if len(t.pending) >= t.pendMax {
+	clipCheckIn(&c)
+	if len(t.pending) >= t.pendMax || !t.writer.journalOnly(c) {
 		t.pendDropped.Add(1)
 	} else {
 		t.pending = append(t.pending, observed{c, dec})
@@ -845,9 +848,14 @@ func (t *Tracker) hold(c CheckIn, dec rollout.Decision) bool {
 	return true
 }
 
+// clipCheckIn bounds what a check-in's fields from device headers keep.
+func clipCheckIn(c *CheckIn) {
+	c.Version, c.SketchMD5, c.SDK, c.Platform, c.Mode, c.Client = clip(c.Version), clip(c.SketchMD5), clip(c.SDK), clip(c.Platform), clip(c.Mode), clip(c.Client)
+}
+
 func (t *Tracker) observe(c CheckIn, dec rollout.Decision) {
 	// Headers come from devices: keep what is stored small.
-	c.Version, c.SketchMD5, c.SDK, c.Platform, c.Mode, c.Client = clip(c.Version), clip(c.SketchMD5), clip(c.SDK), clip(c.Platform), clip(c.Mode), clip(c.Client)
+	clipCheckIn(&c)
 	t.adoption.tick(c.At)
 	sh := t.shard(c.MAC)
 	sh.mu.Lock()

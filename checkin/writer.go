@@ -237,6 +237,28 @@ func (w *Writer) Add(c CheckIn, d Device) bool {
 	return true
 }
 
+// journalOnly writes c alone to the journal, without queueing it: a
+// check-in the tracker holds until its store is read (Deferred), queued
+// later through Add with its summary (a replay saves the check-in once).
+// It reports false, counting a drop, when the journal has no room; true
+// without a journal.
+func (w *Writer) journalOnly(c CheckIn) bool {
+	if w.opts.Journal == nil {
+		return true
+	}
+	body := journalBufs.Get().(*[]byte)
+	defer journalBufs.Put(body)
+	*body = appendJournalBody((*body)[:0], &c, &Device{})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.opts.Journal.append(*body); !ok {
+		w.stats.Dropped++
+		w.stats.JournalFull++
+		return false
+	}
+	return true
+}
+
 // addSummary queues d, replacing any summary of d.MAC queued alone; it
 // refuses only once Run has begun to shut down. With a journal it writes
 // body there while the journal is less than half full: a summary is never
