@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -263,7 +264,13 @@ func TestKill9OneReplicaPostgres(t *testing.T) {
 	dsn := pgtest.New(t).NewDB(t)
 	bare, macs := killFleet(t, 64)
 	dirs := []string{filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")}
-	args := func(i int) []string { return []string{"--repo", bare, "--data", dirs[i], "--store", dsn} }
+	token := filepath.Join(t.TempDir(), "read-token")
+	if err := os.WriteFile(token, []byte("reader\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := func(i int) []string {
+		return []string{"--repo", bare, "--data", dirs[i], "--store", dsn, "--read-token-file", token}
+	}
 	a, b := startServeProcess(t, args(0)...), startServeProcess(t, args(1)...)
 	l := startLoad(t, macs, 16, func(i, n int) string {
 		if (i+n)%2 == 0 {
@@ -276,7 +283,11 @@ func TestKill9OneReplicaPostgres(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	replayed := startServeProcess(t, args(0)...).stop(t)
+	a = startServeProcess(t, args(0)...)
+	// A replica serves before it has read PostgreSQL (which may be down);
+	// its journal is replayed first thing once it can.
+	testwait.For(t, "the restarted replica to read the store", func() bool { return storeLoaded(t, a.addr, "reader") })
+	replayed := a.stop(t)
 	b.stop(t)
 
 	db, err := checkin.OpenPostgres(context.Background(), checkin.PostgresOptions{DSN: dsn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -286,6 +297,29 @@ func TestKill9OneReplicaPostgres(t *testing.T) {
 	defer db.Close()
 	n := l.check(t, db)
 	t.Logf("%d check-ins acknowledged by two replicas before one was SIGKILLed, all in PostgreSQL once; %s", n, orNothing(replayed))
+}
+
+// storeLoaded reports whether the server's /api/status says its tracker
+// has read the check-in store.
+func storeLoaded(t *testing.T, addr, token string) bool {
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/status", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	defer res.Body.Close()
+	var st struct {
+		Recording struct {
+			Store struct {
+				Loaded bool `json:"loaded"`
+			} `json:"store"`
+		} `json:"recording"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	return st.Recording.Store.Loaded
 }
 
 func orNothing(replayed string) string {
